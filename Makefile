@@ -1,0 +1,50 @@
+# Two commands set everything up on a bare machine with Python 3.11: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: install run test lint format migrations clean-db
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstall only when the dependency list changes.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py seed_stations
+	$(BIN)/python manage.py ensure_superuser
+	@echo ""
+	@echo "  TradeNet is serving on http://$(HOST):$(PORT)/"
+	@echo "    admin:    http://$(HOST):$(PORT)/admin/"
+	@echo ""
+	DJANGO_DEBUG=1 $(BIN)/python -m uvicorn tradenet.asgi:application --host $(HOST) --port $(PORT)
+
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m pytest
+
+lint:
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format:
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+migrations: install
+	$(BIN)/python manage.py makemigrations
+
+# Stops and deletes the embedded PostgreSQL cluster in .pgdata/.
+clean-db:
+	-$(BIN)/python -c "from tradenet.embedded_postgres import stop; stop()"
+	rm -rf .pgdata

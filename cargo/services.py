@@ -1,0 +1,164 @@
+"""Shipment services: creation for a placed trade, and the status transitions that drive the rest.
+
+Each transition runs in one transaction with the shipment row locked: the stock moves, the trade
+follows, and the tracking history gets its row, or nothing happens.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from inventory import services as inventory
+from tradenet.errors import InvalidTransition
+from trades.models import Trade
+from trades.services import trade_set_status
+from updates import events
+
+from .models import Cargo, TrackingEvent
+
+Status = Cargo.Status
+
+SHIPMENT_TRANSITIONS: dict[str, set[str]] = {
+    Status.PENDING: {Status.IN_TRANSIT, Status.CANCELLED},
+    Status.IN_TRANSIT: {Status.DELIVERED, Status.LOST},
+    Status.DELIVERED: set(),
+    Status.CANCELLED: set(),
+    Status.LOST: set(),
+}
+
+# What the trade becomes when its shipment reaches a status.
+TRADE_STATUS_FOR = {
+    Status.IN_TRANSIT: Trade.Status.IN_TRANSIT,
+    Status.DELIVERED: Trade.Status.COMPLETED,
+    Status.CANCELLED: Trade.Status.CANCELLED,
+    Status.LOST: Trade.Status.FAILED,
+}
+
+MINIMUM_FLIGHT = timedelta(hours=1)
+
+
+def shipment_id_for(trade: Trade) -> str:
+    return f"shipment-{trade.transaction_id}"
+
+
+def flight_time(origin, destination) -> timedelta:
+    """Time to cover the distance at the configured cruising speed (light-years per day)."""
+    speed = settings.TRADENET_CRUISING_SPEED_LY_PER_DAY
+    return max(MINIMUM_FLIGHT, timedelta(days=origin.distance_to(destination) / speed))
+
+
+def shipment_create_for_trade(*, trade: Trade, actor=None) -> Cargo:
+    now = timezone.now()
+    shipment = Cargo.objects.create(
+        shipment_id=shipment_id_for(trade),
+        trade=trade,
+        origin=trade.seller,
+        destination=trade.buyer,
+        eta=now + flight_time(trade.seller, trade.buyer),
+    )
+    _track(shipment, "", Status.PENDING, actor, "shipment created")
+    events.announce(_event(events.CARGO_CREATED, shipment))
+    return shipment
+
+
+def allowed_transitions(shipment: Cargo) -> list[str]:
+    return sorted(SHIPMENT_TRANSITIONS.get(shipment.status, set()))
+
+
+def shipment_update(
+    *,
+    shipment: Cargo,
+    actor=None,
+    status: str | None = None,
+    eta: datetime | None = None,
+    location_note: str | None = None,
+    note: str = "",
+) -> Cargo:
+    """Change a shipment's status, ETA or location note; a status change follows the rules."""
+    with transaction.atomic():
+        locked = (
+            Cargo.objects.select_for_update()
+            .select_related("trade", "origin", "destination")
+            .get(pk=shipment.pk)
+        )
+        changed = []
+        if status is not None and status != locked.status:
+            _transition(locked, status, actor, note or location_note or "")
+            changed += ["status", "departed_at", "delivered_at", "eta"]
+        if eta is not None and eta != locked.eta:
+            locked.eta = eta
+            changed.append("eta")
+        if location_note is not None and location_note != locked.location_note:
+            locked.location_note = location_note
+            changed.append("location_note")
+        if changed:
+            locked.save(update_fields=[*changed, "updated_at"])
+            events.announce(_event(events.CARGO_UPDATED, locked))
+    # Callers keep using the instance they passed in.
+    for field in ("status", "eta", "location_note", "departed_at", "delivered_at", "updated_at"):
+        setattr(shipment, field, getattr(locked, field))
+    return shipment
+
+
+def _transition(shipment: Cargo, status: str, actor, note: str) -> None:
+    allowed = SHIPMENT_TRANSITIONS.get(shipment.status, set())
+    if status not in allowed:
+        raise InvalidTransition(
+            subject=f"Shipment {shipment.shipment_id}",
+            current=shipment.status,
+            requested=status,
+            allowed=sorted(allowed),
+        )
+    now = timezone.now()
+    if status == Status.IN_TRANSIT:
+        shipment.departed_at = now
+        # The clock starts at departure, not at booking.
+        shipment.eta = now + flight_time(shipment.origin, shipment.destination)
+    elif status == Status.DELIVERED:
+        shipment.delivered_at = now
+        inventory.stock_receive_shipment(shipment=shipment, actor=actor)
+    elif status == Status.CANCELLED:
+        inventory.stock_return_shipment(shipment=shipment, actor=actor)
+    elif status == Status.LOST:
+        inventory.stock_write_off_shipment(shipment=shipment, actor=actor)
+    previous = shipment.status
+    shipment.status = status
+    trade_set_status(trade=shipment.trade, status=TRADE_STATUS_FOR[status], actor=actor)
+    _track(shipment, previous, status, actor, note)
+
+
+def _track(shipment: Cargo, previous: str, status: str, actor, note: str) -> None:
+    TrackingEvent.objects.create(
+        cargo=shipment,
+        from_status=previous,
+        to_status=status,
+        actor=actor if actor and actor.is_authenticated else None,
+        note=note[:255],
+    )
+
+
+def shipment_event_payload(shipment: Cargo) -> dict:
+    return {
+        "shipment_id": shipment.shipment_id,
+        "transaction_id": shipment.trade.transaction_id,
+        "status": shipment.status,
+        "origin": shipment.origin.code,
+        "destination": shipment.destination.code,
+        "eta": shipment.eta,
+        "location_note": shipment.location_note,
+        "departed_at": shipment.departed_at,
+        "delivered_at": shipment.delivered_at,
+    }
+
+
+def _event(event_type: str, shipment: Cargo) -> events.DomainEvent:
+    return events.DomainEvent(
+        type=event_type,
+        payload=shipment_event_payload(shipment),
+        stations=(shipment.origin.code, shipment.destination.code),
+        shipment_id=shipment.shipment_id,
+    )

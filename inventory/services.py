@@ -1,0 +1,246 @@
+"""Every change of stock goes through this module.
+
+Levels and the ledger are written together, under row locks taken in one fixed order (StockLevel
+primary key), so concurrent trades over the same stock serialise instead of overselling or
+deadlocking. The CHECK constraints on StockLevel are the last line of defence behind the locks.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from django.contrib.auth.models import AbstractBaseUser, Group, Permission
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from tradenet.errors import InsufficientStock
+from updates import events
+
+from .models import Commodity, Station, StockLevel, StockMovement
+
+Bucket = StockMovement.Bucket
+Kind = StockMovement.Kind
+
+
+@dataclass(frozen=True)
+class StockChange:
+    station: Station
+    commodity: Commodity
+    bucket: str  # StockMovement.Bucket
+    delta: int
+
+
+def stock_apply(
+    changes: Sequence[StockChange],
+    *,
+    kind: str,
+    actor: AbstractBaseUser | None = None,
+    trade=None,
+    shipment=None,
+    reason: str = "",
+) -> list[StockMovement]:
+    """Apply `changes` atomically: all of them or none, each with its ledger row.
+
+    Raises InsufficientStock naming the first commodity whose level would go below zero.
+    """
+    changes = [c for c in changes if c.delta]
+    if not changes:
+        return []
+    with transaction.atomic():
+        levels = _lock_levels({(c.station.pk, c.commodity.pk) for c in changes})
+        # Check everything before writing anything, so the error names what the caller asked.
+        pending: dict[tuple[int, int, str], int] = defaultdict(int)
+        for change in changes:
+            pending[(change.station.pk, change.commodity.pk, change.bucket)] += change.delta
+        for (station_id, commodity_id, bucket), delta in pending.items():
+            level = levels[(station_id, commodity_id)]
+            available = getattr(level, bucket)
+            if available + delta < 0:
+                change = next(
+                    c
+                    for c in changes
+                    if (c.station.pk, c.commodity.pk, c.bucket)
+                    == (station_id, commodity_id, bucket)
+                )
+                raise InsufficientStock(
+                    station=change.station.code,
+                    commodity=change.commodity.code,
+                    requested=-delta,
+                    available=available,
+                )
+        movements = []
+        now = timezone.now()
+        for change in changes:
+            level = levels[(change.station.pk, change.commodity.pk)]
+            balance = getattr(level, change.bucket) + change.delta
+            setattr(level, change.bucket, balance)
+            level.updated_at = now
+            movements.append(
+                StockMovement(
+                    station=change.station,
+                    commodity=change.commodity,
+                    bucket=change.bucket,
+                    delta=change.delta,
+                    balance_after=balance,
+                    kind=kind,
+                    trade=trade,
+                    shipment=shipment,
+                    actor=actor if actor and actor.is_authenticated else None,
+                    reason=reason,
+                )
+            )
+        touched = {(c.station.pk, c.commodity.pk): c for c in changes}
+        StockLevel.objects.bulk_update(
+            [levels[key] for key in touched], ["on_hand", "incoming", "updated_at"]
+        )
+        StockMovement.objects.bulk_create(movements)
+        for key, change in touched.items():
+            level = levels[key]
+            events.announce(
+                events.DomainEvent(
+                    type=events.INVENTORY_CHANGED,
+                    payload={
+                        "station": change.station.code,
+                        "commodity": change.commodity.code,
+                        "on_hand": level.on_hand,
+                        "incoming": level.incoming,
+                        "kind": kind,
+                    },
+                    stations=(change.station.code,),
+                )
+            )
+        return movements
+
+
+def _lock_levels(keys: Iterable[tuple[int, int]]) -> dict[tuple[int, int], StockLevel]:
+    keys = sorted(keys)
+    # Rows inserted in sorted order too: two transactions creating the same missing rows
+    # then wait on each other in the same order rather than deadlocking.
+    StockLevel.objects.bulk_create(
+        [StockLevel(station_id=s, commodity_id=c) for s, c in keys], ignore_conflicts=True
+    )
+    condition = Q()
+    for station_id, commodity_id in keys:
+        condition |= Q(station_id=station_id, commodity_id=commodity_id)
+    locked = StockLevel.objects.select_for_update().filter(condition).order_by("pk")
+    return {(level.station_id, level.commodity_id): level for level in locked}
+
+
+# Named movements: the only ways the trade flow moves stock.
+
+
+def stock_dispatch_for_trade(*, trade, actor=None) -> list[StockMovement]:
+    """Seller's on_hand leaves; the same goods become incoming at the buyer."""
+    changes = []
+    for line in trade.lines.select_related("commodity"):
+        changes.append(StockChange(trade.seller, line.commodity, Bucket.ON_HAND, -line.quantity))
+        changes.append(StockChange(trade.buyer, line.commodity, Bucket.INCOMING, line.quantity))
+    return stock_apply(changes, kind=Kind.DISPATCH, actor=actor, trade=trade)
+
+
+def stock_receive_shipment(*, shipment, actor=None) -> list[StockMovement]:
+    """Goods in transit arrive: the buyer's incoming becomes on_hand."""
+    buyer = shipment.destination
+    changes = []
+    for line in shipment.trade.lines.select_related("commodity"):
+        changes.append(StockChange(buyer, line.commodity, Bucket.INCOMING, -line.quantity))
+        changes.append(StockChange(buyer, line.commodity, Bucket.ON_HAND, line.quantity))
+    return stock_apply(
+        changes, kind=Kind.ARRIVAL, actor=actor, trade=shipment.trade, shipment=shipment
+    )
+
+
+def stock_return_shipment(*, shipment, actor=None) -> list[StockMovement]:
+    """A shipment cancelled before departure: the goods go back to the seller's on_hand."""
+    changes = []
+    for line in shipment.trade.lines.select_related("commodity"):
+        changes.append(
+            StockChange(shipment.destination, line.commodity, Bucket.INCOMING, -line.quantity)
+        )
+        changes.append(StockChange(shipment.origin, line.commodity, Bucket.ON_HAND, line.quantity))
+    return stock_apply(
+        changes, kind=Kind.RETURN, actor=actor, trade=shipment.trade, shipment=shipment
+    )
+
+
+def stock_write_off_shipment(*, shipment, actor=None) -> list[StockMovement]:
+    """A shipment lost in transit: the buyer's incoming is written off."""
+    changes = [
+        StockChange(shipment.destination, line.commodity, Bucket.INCOMING, -line.quantity)
+        for line in shipment.trade.lines.select_related("commodity")
+    ]
+    return stock_apply(
+        changes, kind=Kind.WRITE_OFF, actor=actor, trade=shipment.trade, shipment=shipment
+    )
+
+
+def stock_adjust(
+    *, station: Station, commodity: Commodity, delta: int, reason: str, actor=None
+) -> StockMovement:
+    """An operator's correction of on_hand (a count, spoilage, a find)."""
+    [movement] = stock_apply(
+        [StockChange(station, commodity, Bucket.ON_HAND, delta)],
+        kind=Kind.ADJUSTMENT,
+        actor=actor,
+        reason=reason,
+    )
+    return movement
+
+
+def stock_set_opening(*, station: Station, commodity: Commodity, quantity: int) -> bool:
+    """Record a station's opening stock of a commodity, once. Returns False if already recorded."""
+    with transaction.atomic():
+        already = StockMovement.objects.filter(
+            station=station, commodity=commodity, kind=Kind.INITIAL
+        ).exists()
+        if already or quantity <= 0:
+            return False
+        stock_apply(
+            [StockChange(station, commodity, Bucket.ON_HAND, quantity)],
+            kind=Kind.INITIAL,
+            reason="opening stock",
+        )
+        return True
+
+
+# Operators
+
+OPERATOR_GROUP = "Station operators"
+OPERATOR_PERMISSIONS = [
+    ("trades", "trade", ["add", "change", "view"]),
+    ("trades", "tradeline", ["add", "change", "view"]),
+    ("cargo", "cargo", ["change", "view"]),
+    ("cargo", "trackingevent", ["view"]),
+    ("inventory", "station", ["view"]),
+    ("inventory", "commodity", ["view"]),
+    ("inventory", "stocklevel", ["view"]),
+    ("inventory", "stockmovement", ["view"]),
+]
+
+
+def operator_group() -> Group:
+    group, _ = Group.objects.get_or_create(name=OPERATOR_GROUP)
+    wanted = []
+    for app_label, model, actions in OPERATOR_PERMISSIONS:
+        for action in actions:
+            wanted.append(
+                Permission.objects.get(
+                    content_type__app_label=app_label, codename=f"{action}_{model}"
+                )
+            )
+    group.permissions.set(wanted)
+    return group
+
+
+def operator_grant(*, user, stations: Sequence[Station]) -> None:
+    """Make `user` a staff operator of `stations` (in addition to any they already operate)."""
+    with transaction.atomic():
+        if not user.is_staff:
+            user.is_staff = True
+            user.save(update_fields=["is_staff"])
+        user.groups.add(operator_group())
+        for station in stations:
+            station.operators.add(user)

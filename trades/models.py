@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+import secrets
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+
+def new_transaction_id() -> str:
+    return f"txn-{secrets.token_hex(8)}"
+
+
+class Trade(models.Model):
+    class Status(models.TextChoices):
+        INITIATED = "initiated", "Initiated"
+        IN_TRANSIT = "in_transit", "In transit"
+        COMPLETED = "completed", "Completed"
+        CANCELLED = "cancelled", "Cancelled"
+        FAILED = "failed", "Failed"
+
+    transaction_id = models.CharField(
+        max_length=40, unique=True, default=new_transaction_id, editable=False
+    )
+    seller = models.ForeignKey("inventory.Station", on_delete=models.PROTECT, related_name="sales")
+    buyer = models.ForeignKey(
+        "inventory.Station", on_delete=models.PROTECT, related_name="purchases"
+    )
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.INITIATED, db_index=True
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="trades_created",
+    )
+    # Set once, by trades.services.trade_place, when the lines exist and the trade takes effect.
+    placed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["seller", "-created_at"], name="trade_seller_idx"),
+            models.Index(fields=["buyer", "-created_at"], name="trade_buyer_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=~Q(seller=F("buyer")), name="trade_seller_not_buyer"),
+        ]
+
+    def __str__(self) -> str:
+        return self.transaction_id
+
+    @property
+    def total(self) -> Decimal:
+        return sum((line.subtotal for line in self.lines.all()), Decimal("0.00"))
+
+
+class TradeLine(models.Model):
+    trade = models.ForeignKey(Trade, on_delete=models.CASCADE, related_name="lines")
+    commodity = models.ForeignKey(
+        "inventory.Commodity", on_delete=models.PROTECT, related_name="trade_lines"
+    )
+    quantity = models.PositiveIntegerField()
+    unit_price = models.DecimalField(max_digits=14, decimal_places=2, help_text="Credits per unit.")
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["trade", "commodity"], name="trade_line_commodity_once"
+            ),
+            models.CheckConstraint(
+                condition=Q(quantity__gt=0), name="trade_line_quantity_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(unit_price__gte=0), name="trade_line_price_non_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} x {self.commodity_id} @ {self.unit_price}"
+
+    @property
+    def subtotal(self) -> Decimal:
+        return (self.unit_price or Decimal(0)) * (self.quantity or 0)

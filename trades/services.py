@@ -1,0 +1,174 @@
+"""Trade services: the one way a trade is created, placed, and moved through its statuses."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from inventory.models import Commodity, Station
+from tradenet.errors import AlreadyPlaced, InvalidTransition
+from updates import events
+
+from .models import Trade, TradeLine
+
+MAX_LINE_QUANTITY = 1_000_000_000
+MAX_UNIT_PRICE = Decimal("999999999999.99")
+
+
+@dataclass(frozen=True)
+class LineSpec:
+    commodity: Commodity
+    quantity: int
+    unit_price: Decimal
+
+
+def trade_validate(*, seller: Station, buyer: Station, lines: Sequence[LineSpec]) -> None:
+    """Raise ValidationError with field-level messages for a trade that cannot exist."""
+    errors: dict[str, list[str]] = {}
+    if seller is not None and buyer is not None and seller.pk == buyer.pk:
+        errors.setdefault("buyer", []).append(
+            "The buyer must be a different station from the seller."
+        )
+    if not lines:
+        errors.setdefault("items", []).append("A trade needs at least one line.")
+    seen: set[int] = set()
+    for line in lines:
+        if line.commodity.pk in seen:
+            errors.setdefault("items", []).append(
+                f"Commodity {line.commodity.code} appears more than once; put it on one line."
+            )
+        seen.add(line.commodity.pk)
+        if not 0 < line.quantity <= MAX_LINE_QUANTITY:
+            errors.setdefault("items", []).append(
+                f"Quantity of {line.commodity.code} must be between 1 and {MAX_LINE_QUANTITY}."
+            )
+        if not Decimal(0) <= line.unit_price <= MAX_UNIT_PRICE:
+            errors.setdefault("items", []).append(
+                f"Unit price of {line.commodity.code} must be between 0 and {MAX_UNIT_PRICE}."
+            )
+    if errors:
+        raise ValidationError(errors)
+
+
+def trade_initiate(
+    *, seller: Station, buyer: Station, lines: Sequence[LineSpec], actor=None
+) -> Trade:
+    """Record a trade, ship its goods and move the stock, all in one transaction.
+
+    Raises ValidationError for an impossible trade and InsufficientStock when the seller lacks
+    any line's goods; in both cases nothing is written.
+    """
+    trade_validate(seller=seller, buyer=buyer, lines=lines)
+    with transaction.atomic():
+        trade = Trade.objects.create(
+            seller=seller,
+            buyer=buyer,
+            created_by=actor if actor and actor.is_authenticated else None,
+        )
+        TradeLine.objects.bulk_create(
+            TradeLine(
+                trade=trade,
+                commodity=line.commodity,
+                quantity=line.quantity,
+                unit_price=line.unit_price,
+            )
+            for line in lines
+        )
+        trade_place(trade=trade, actor=actor)
+    return trade
+
+
+def trade_place(*, trade: Trade, actor=None) -> Trade:
+    """Make a trade whose lines exist take effect, exactly once.
+
+    Saving `placed_at` fires post_save; the cargo and inventory receivers create the shipment
+    and dispatch the stock inside this transaction. The admin calls this after its inlines.
+    """
+    with transaction.atomic():
+        locked = Trade.objects.select_for_update().get(pk=trade.pk)
+        if locked.placed_at is not None:
+            raise AlreadyPlaced(f"Trade {trade.transaction_id} has already been placed.")
+        if not locked.lines.exists():
+            raise ValidationError({"items": ["A trade needs at least one line."]})
+        trade.placed_at = timezone.now()
+        trade._placing_actor = actor
+        trade.save(update_fields=["placed_at", "updated_at"])
+        events.announce(
+            events.DomainEvent(
+                type=events.TRADE_INITIATED,
+                payload=trade_event_payload(trade),
+                stations=(trade.seller.code, trade.buyer.code),
+                shipment_id=trade.cargo.shipment_id,
+            )
+        )
+    return trade
+
+
+def trade_is_being_placed(trade: Trade, update_fields) -> bool:
+    """True for the one post_save of a trade that trade_place performs."""
+    return bool(update_fields) and "placed_at" in update_fields and trade.placed_at is not None
+
+
+TRADE_TRANSITIONS: dict[str, set[str]] = {
+    Trade.Status.INITIATED: {Trade.Status.IN_TRANSIT, Trade.Status.CANCELLED},
+    Trade.Status.IN_TRANSIT: {Trade.Status.COMPLETED, Trade.Status.FAILED},
+}
+
+
+def trade_set_status(*, trade: Trade, status: str, actor=None) -> Trade:
+    """Move a trade along with its shipment. Called by the cargo services."""
+    allowed = TRADE_TRANSITIONS.get(trade.status, set())
+    if status not in allowed:
+        raise InvalidTransition(
+            subject=f"Trade {trade.transaction_id}",
+            current=trade.status,
+            requested=status,
+            allowed=sorted(allowed),
+        )
+    previous = trade.status
+    trade.status = status
+    trade.save(update_fields=["status", "updated_at"])
+    events.announce(
+        events.DomainEvent(
+            type=events.TRADE_STATUS_CHANGED,
+            payload={**trade_event_payload(trade), "previous_status": previous},
+            stations=(trade.seller.code, trade.buyer.code),
+        )
+    )
+    return trade
+
+
+def trade_cancel(*, trade: Trade, actor=None, note: str = "") -> Trade:
+    """Cancel a trade whose goods have not left: its shipment is cancelled and the stock returns."""
+    from cargo.services import shipment_update
+
+    shipment_update(
+        shipment=trade.cargo, status="cancelled", actor=actor, note=note or "trade cancelled"
+    )
+    trade.refresh_from_db()
+    return trade
+
+
+def trade_event_payload(trade: Trade) -> dict:
+    lines = list(trade.lines.select_related("commodity"))
+    return {
+        "transaction_id": trade.transaction_id,
+        "status": trade.status,
+        "seller": trade.seller.code,
+        "buyer": trade.buyer.code,
+        "items": [
+            {
+                "commodity": line.commodity.code,
+                "quantity": line.quantity,
+                "unit_price": str(line.unit_price),
+            }
+            for line in lines
+        ],
+        "total": str(sum((line.subtotal for line in lines), Decimal("0.00"))),
+        "shipment_id": getattr(getattr(trade, "cargo", None), "shipment_id", None),
+    }
