@@ -190,20 +190,26 @@ def stock_adjust(
     return movement
 
 
-def stock_set_opening(*, station: Station, commodity: Commodity, quantity: int) -> bool:
-    """Record a station's opening stock of a commodity, once. Returns False if already recorded."""
+def stock_open(entries: Sequence[tuple[Station, Commodity, int]]) -> int:
+    """Record opening stock, once per (station, commodity): entries already recorded are skipped,
+    so seeding the same file twice changes nothing. Returns how many entries were recorded."""
+    entries = [(s, c, q) for s, c, q in entries if q > 0]
+    if not entries:
+        return 0
     with transaction.atomic():
-        already = StockMovement.objects.filter(
-            station=station, commodity=commodity, kind=Kind.INITIAL
-        ).exists()
-        if already or quantity <= 0:
-            return False
-        stock_apply(
-            [StockChange(station, commodity, Bucket.ON_HAND, quantity)],
-            kind=Kind.INITIAL,
-            reason="opening stock",
+        recorded = set(
+            StockMovement.objects.filter(
+                kind=Kind.INITIAL, station__in={s.pk for s, _, _ in entries}
+            ).values_list("station_id", "commodity_id")
         )
-        return True
+        changes = [
+            StockChange(station, commodity, Bucket.ON_HAND, quantity)
+            for station, commodity, quantity in entries
+            if (station.pk, commodity.pk) not in recorded
+        ]
+        for start in range(0, len(changes), 2000):
+            stock_apply(changes[start : start + 2000], kind=Kind.INITIAL, reason="opening stock")
+        return len(changes)
 
 
 # Operators

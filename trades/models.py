@@ -49,7 +49,11 @@ class Trade(models.Model):
             models.Index(fields=["buyer", "-created_at"], name="trade_buyer_idx"),
         ]
         constraints = [
-            models.CheckConstraint(condition=~Q(seller=F("buyer")), name="trade_seller_not_buyer"),
+            models.CheckConstraint(
+                condition=~Q(seller=F("buyer")),
+                name="trade_seller_not_buyer",
+                violation_error_message="The buyer must be a different station from the seller.",
+            ),
         ]
 
     def __str__(self) -> str:

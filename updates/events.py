@@ -56,7 +56,7 @@ def subscribe(subscriber: Callable[[DomainEvent], None]) -> None:
 
 
 def publish(event: DomainEvent) -> None:
-    logger.info("event %s %s", event.type, event.as_json())
+    logger.debug("event %s %s", event.type, event.as_json())
     for subscriber in list(_subscribers):
         try:
             subscriber(event)

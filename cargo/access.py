@@ -1,0 +1,23 @@
+"""Which station's operators may move a shipment to which status."""
+
+from __future__ import annotations
+
+from inventory.access import may_act_for
+
+from .models import Cargo
+
+Status = Cargo.Status
+
+
+def stations_deciding(shipment: Cargo, status: str | None) -> list:
+    """Departure and cancellation are the origin's call, delivery the destination's; a loss or a
+    change of ETA or location may be reported by either end."""
+    if status in (Status.IN_TRANSIT, Status.CANCELLED):
+        return [shipment.origin_id]
+    if status == Status.DELIVERED:
+        return [shipment.destination_id]
+    return [shipment.origin_id, shipment.destination_id]
+
+
+def may_update_shipment(user, shipment: Cargo, status: str | None = None) -> bool:
+    return any(may_act_for(user, station_id) for station_id in stations_deciding(shipment, status))

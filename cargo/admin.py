@@ -1,0 +1,120 @@
+from django import forms
+from django.contrib import admin
+from django.utils import timezone
+
+from inventory.admin_scoping import (
+    DomainErrorMessagesMixin,
+    ReadOnlyAdminMixin,
+    StationScopedAdminMixin,
+)
+
+from . import services
+from .access import may_update_shipment
+from .models import Cargo, TrackingEvent
+
+
+class TrackingEventInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = TrackingEvent
+    fields = ("created_at", "from_status", "to_status", "actor", "note")
+    readonly_fields = fields
+    extra = 0
+
+
+class ShipmentForm(forms.ModelForm):
+    note = forms.CharField(
+        required=False, max_length=255, help_text="Goes into the tracking history."
+    )
+
+    class Meta:
+        model = Cargo
+        fields = ("status", "eta", "location_note")
+
+    def __init__(self, *args, request=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.request = request
+        if self.instance.pk:
+            allowed = {self.instance.status, *services.allowed_transitions(self.instance)}
+            self.fields["status"].choices = [
+                choice for choice in Cargo.Status.choices if choice[0] in allowed
+            ]
+
+    def clean(self):
+        cleaned = super().clean()
+        status = cleaned.get("status")
+        shipment = Cargo.objects.get(pk=self.instance.pk)
+        target = status if status and status != shipment.status else None
+        if not may_update_shipment(self.request.user, shipment, target):
+            raise forms.ValidationError(
+                f"You may not move {shipment.shipment_id} to {target}: "
+                "departure and cancellation are for the origin's operators, "
+                "delivery for the destination's."
+                if target
+                else f"You do not operate either end of {shipment.shipment_id}."
+            )
+        if target and target not in services.allowed_transitions(shipment):
+            raise forms.ValidationError({"status": f"{shipment.status} cannot become {target}."})
+        return cleaned
+
+
+@admin.register(Cargo)
+class CargoAdmin(DomainErrorMessagesMixin, StationScopedAdminMixin, admin.ModelAdmin):
+    station_lookups = ("origin", "destination")
+    form = ShipmentForm
+    inlines = (TrackingEventInline,)
+    list_display = (
+        "shipment_id",
+        "trade",
+        "origin",
+        "destination",
+        "status",
+        "eta",
+        "is_overdue",
+        "departed_at",
+        "delivered_at",
+    )
+    list_filter = ("status", "origin", "destination", "eta")
+    search_fields = ("shipment_id", "trade__transaction_id", "origin__code", "destination__code")
+    list_select_related = ("trade", "origin", "destination")
+    readonly_fields = (
+        "shipment_id",
+        "trade",
+        "origin",
+        "destination",
+        "departed_at",
+        "delivered_at",
+        "created_at",
+    )
+    fields = (*readonly_fields, "status", "eta", "location_note", "note")
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form_class = super().get_form(request, obj, change, **kwargs)
+
+        class RequestShipmentForm(form_class):
+            def __init__(self, *args, **inner):
+                super().__init__(*args, request=request, **inner)
+
+        return RequestShipmentForm
+
+    def has_add_permission(self, request):
+        return False  # shipments are created by trades
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(boolean=True, description="overdue")
+    def is_overdue(self, shipment):
+        return shipment.status == Cargo.Status.IN_TRANSIT and shipment.eta < timezone.now()
+
+    def save_model(self, request, obj, form, change):
+        # The same service as the API: the transition rules, the ledger and the tracking row.
+        services.shipment_update(
+            shipment=Cargo.objects.get(pk=obj.pk),
+            actor=request.user,
+            status=form.cleaned_data["status"],
+            eta=form.cleaned_data["eta"],
+            location_note=form.cleaned_data["location_note"],
+            note=form.cleaned_data.get("note", ""),
+        )
+
+    def save_formset(self, request, form, formset, change):
+        pass  # tracking history is written by the service, never by the form

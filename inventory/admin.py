@@ -1,0 +1,61 @@
+from django.contrib import admin
+
+from .admin_scoping import ReadOnlyAdminMixin, StationScopedAdminMixin
+from .models import Commodity, Station, StockLevel, StockMovement
+
+
+@admin.register(Station)
+class StationAdmin(StationScopedAdminMixin, admin.ModelAdmin):
+    station_lookups = ("pk",)
+    list_display = ("code", "name", "kind", "x", "y", "z", "operator_count")
+    list_filter = ("kind",)
+    search_fields = ("code", "name")
+    filter_horizontal = ("operators",)
+    ordering = ("code",)
+
+    def get_queryset(self, request):
+        from django.db.models import Count
+
+        return super().get_queryset(request).annotate(operator_total=Count("operators"))
+
+    @admin.display(description="operators", ordering="operator_total")
+    def operator_count(self, station):
+        return station.operator_total
+
+
+@admin.register(Commodity)
+class CommodityAdmin(admin.ModelAdmin):
+    list_display = ("code", "name", "unit")
+    search_fields = ("code", "name")
+    ordering = ("code",)
+
+
+@admin.register(StockLevel)
+class StockLevelAdmin(ReadOnlyAdminMixin, StationScopedAdminMixin, admin.ModelAdmin):
+    station_lookups = ("station",)
+    list_display = ("station", "commodity", "on_hand", "incoming", "updated_at")
+    list_filter = ("commodity", "station__kind")
+    search_fields = ("station__code", "station__name", "commodity__code", "commodity__name")
+    list_select_related = ("station", "commodity")
+
+
+@admin.register(StockMovement)
+class StockMovementAdmin(ReadOnlyAdminMixin, StationScopedAdminMixin, admin.ModelAdmin):
+    station_lookups = ("station",)
+    list_display = (
+        "created_at",
+        "station",
+        "commodity",
+        "kind",
+        "bucket",
+        "delta",
+        "balance_after",
+        "trade",
+        "shipment",
+        "actor",
+        "reason",
+    )
+    list_filter = ("kind", "bucket", "commodity", "created_at")
+    search_fields = ("station__code", "commodity__code", "trade__transaction_id", "reason")
+    list_select_related = ("station", "commodity", "trade", "shipment", "actor")
+    date_hierarchy = "created_at"

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import random
+import sys
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from inventory.seeding import (
+    BUNDLED_GALAXY,
+    SeedError,
+    generate_stations,
+    load_galaxy,
+    read_galaxy_file,
+)
+
+PROGRESS_THRESHOLD = 200
+
+
+class Command(BaseCommand):
+    help = (
+        "Load stations, commodities and opening stock: the bundled demo galaxy by default, or a "
+        "JSON/CSV file with --file. Idempotent (upsert by code; opening stock is recorded once) "
+        "and atomic (a bad row loads nothing)."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--file", type=Path, help="A .json galaxy or a .csv of stations.")
+        parser.add_argument("--count", type=int, default=0, help="Also add N generated stations.")
+        parser.add_argument("--seed", type=int, default=None, help="Random seed for --count.")
+        parser.add_argument("--no-progress", action="store_true", help="Hide progress bars.")
+
+    def handle(self, *args, file: Path | None, count: int, seed, no_progress: bool, **options):
+        if count < 0:
+            raise CommandError("--count must be zero or more.")
+        path = file or BUNDLED_GALAXY
+        if not path.exists():
+            raise CommandError(f"No such file: {path}. Pass a .json or .csv file to --file.")
+
+        def progress(rows, label, total):
+            show = not no_progress and total >= PROGRESS_THRESHOLD
+            return tqdm(rows, desc=label, total=total or None, disable=not show, file=sys.stderr)
+
+        try:
+            report = load_galaxy(read_galaxy_file(path), progress=progress)
+        except SeedError as exc:
+            raise CommandError(f"{path}: {exc}. Nothing was loaded.") from exc
+        except UnicodeDecodeError as exc:
+            raise CommandError(
+                f"{path}: not UTF-8 text ({exc.reason}). Nothing was loaded."
+            ) from exc
+        self.stdout.write(
+            f"{path.name}: stations {report.stations_created} created, "
+            f"{report.stations_updated} updated; commodities {report.commodities_created} created, "
+            f"{report.commodities_updated} updated; opening stock entries recorded: "
+            f"{report.stock_recorded}."
+        )
+        if count:
+            generated = generate_stations(count, rng=random.Random(seed), progress=progress)
+            self.stdout.write(
+                f"Generated {generated.stations_created} stations with "
+                f"{generated.stock_recorded} opening stock entries."
+            )

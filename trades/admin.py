@@ -1,0 +1,155 @@
+from django.contrib import admin
+from django.core.exceptions import ValidationError
+from django.db.models import DecimalField, ExpressionWrapper, F, Sum
+from django.forms.models import BaseInlineFormSet
+from django.urls import reverse
+from django.utils.html import format_html
+
+from inventory.access import may_act_for, stations_for
+from inventory.admin_scoping import DomainErrorMessagesMixin, StationScopedAdminMixin
+from inventory.models import Station, StockLevel
+from tradenet.errors import DomainError
+
+from .models import Trade, TradeLine
+from .services import LineSpec, trade_place, trade_validate
+
+
+class TradeLineFormSet(BaseInlineFormSet):
+    """Checks a new trade's lines as the service would, so the operator sees field errors
+    on the form; the service still re-checks under locks when the trade is placed."""
+
+    def clean(self):
+        super().clean()
+        if self.instance.placed_at or any(self.errors):
+            return
+        forms = [f for f in self.forms if f.cleaned_data and not f.cleaned_data.get("DELETE")]
+        lines = [
+            LineSpec(
+                f.cleaned_data["commodity"],
+                f.cleaned_data["quantity"],
+                f.cleaned_data["unit_price"],
+            )
+            for f in forms
+        ]
+        seller = getattr(self.instance, "seller", None) if self.instance.seller_id else None
+        buyer = getattr(self.instance, "buyer", None) if self.instance.buyer_id else None
+        try:
+            trade_validate(seller=seller, buyer=buyer, lines=lines)
+        except ValidationError as exc:
+            raise ValidationError([m for ms in exc.message_dict.values() for m in ms]) from exc
+        if seller is None:
+            return
+        on_hand = dict(
+            StockLevel.objects.filter(
+                station=seller, commodity__in=[line.commodity for line in lines]
+            ).values_list("commodity_id", "on_hand")
+        )
+        shortages = [
+            f"Not enough {line.commodity.code} at {seller.code}: asked for {line.quantity}, "
+            f"{on_hand.get(line.commodity.pk, 0)} available."
+            for line in lines
+            if line.quantity > on_hand.get(line.commodity.pk, 0)
+        ]
+        if shortages:
+            raise ValidationError(shortages)
+
+
+class TradeLineInline(admin.TabularInline):
+    model = TradeLine
+    formset = TradeLineFormSet
+    autocomplete_fields = ("commodity",)
+    fields = ("commodity", "quantity", "unit_price", "subtotal")
+    readonly_fields = ("subtotal",)
+    extra = 1
+    min_num = 1
+
+    def get_readonly_fields(self, request, obj=None):
+        # A placed trade has moved stock: its lines are history.
+        if obj is not None and obj.placed_at:
+            return self.fields
+        return self.readonly_fields
+
+    def has_add_permission(self, request, obj=None):
+        return obj is None and super().has_add_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return obj is None and super().has_delete_permission(request, obj)
+
+
+@admin.register(Trade)
+class TradeAdmin(DomainErrorMessagesMixin, StationScopedAdminMixin, admin.ModelAdmin):
+    station_lookups = ("seller", "buyer")
+    inlines = (TradeLineInline,)
+    list_display = (
+        "transaction_id",
+        "seller",
+        "buyer",
+        "status",
+        "total_credits",
+        "shipment_link",
+        "created_by",
+        "created_at",
+    )
+    list_filter = ("status", "created_at", "seller", "buyer")
+    search_fields = ("transaction_id", "seller__code", "buyer__code", "lines__commodity__code")
+    list_select_related = ("seller", "buyer", "cargo", "created_by")
+    date_hierarchy = "created_at"
+    readonly_fields = ("transaction_id", "status", "created_by", "placed_at", "created_at")
+    fields = (
+        "transaction_id",
+        "seller",
+        "buyer",
+        "status",
+        "created_by",
+        "placed_at",
+        "created_at",
+    )
+
+    def get_queryset(self, request):
+        line_total = ExpressionWrapper(
+            F("lines__quantity") * F("lines__unit_price"),
+            output_field=DecimalField(max_digits=24, decimal_places=2),
+        )
+        return super().get_queryset(request).annotate(total_value=Sum(line_total)).distinct()
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None:
+            return (*self.readonly_fields, "seller", "buyer")
+        return self.readonly_fields
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "seller":
+            # An operator sells only from their own stations.
+            kwargs["queryset"] = stations_for(request.user)
+        elif db_field.name == "buyer":
+            kwargs["queryset"] = Station.objects.all()
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # trades are history; cancel them through their shipment
+
+    @admin.display(description="total (credits)", ordering="total_value")
+    def total_credits(self, trade):
+        return trade.total_value
+
+    @admin.display(description="shipment")
+    def shipment_link(self, trade):
+        shipment = getattr(trade, "cargo", None)
+        if shipment is None:
+            return "-"
+        url = reverse("admin:cargo_cargo_change", args=[shipment.pk])
+        return format_html('<a href="{}">{} ({})</a>', url, shipment.shipment_id, shipment.status)
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            if not may_act_for(request.user, obj.seller):
+                raise DomainError(f"You do not operate {obj.seller.code}.")
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        trade = form.instance
+        if not change and trade.placed_at is None:
+            # Inlines are saved after the parent: only now do the lines exist.
+            trade_place(trade=trade, actor=request.user)
