@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+import factory
+from django.contrib.auth import get_user_model
+
+from inventory.models import Commodity, Station
+from inventory.services import stock_open
+from trades.services import LineSpec, trade_initiate
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    password = factory.PostGenerationMethodCall("set_password", "pw-correct-horse-42")
+
+    @factory.post_generation
+    def save_password(obj, create, extracted, **kwargs):
+        if create:
+            obj.save()
+
+
+class StationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Station
+
+    code = factory.Sequence(lambda n: f"station-{n}")
+    name = factory.LazyAttribute(lambda o: o.code.replace("-", " ").title())
+    kind = Station.Kind.STATION
+    x = factory.Sequence(lambda n: float(n))
+    y = 0.0
+    z = 0.0
+
+
+class CommodityFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Commodity
+
+    code = factory.Sequence(lambda n: f"commodity-{n}")
+    name = factory.LazyAttribute(lambda o: o.code.title())
+    unit = "t"
+
+
+def give_stock(station: Station, commodity: Commodity, quantity: int) -> None:
+    """Opening stock through the ledger, as seeding records it."""
+    stock_open([(station, commodity, quantity)])
+
+
+def make_trade(seller, buyer, *lines, actor=None):
+    """lines: (commodity, quantity) or (commodity, quantity, unit_price)."""
+    specs = [
+        LineSpec(line[0], line[1], Decimal(line[2]) if len(line) > 2 else Decimal("10.00"))
+        for line in lines
+    ]
+    return trade_initiate(seller=seller, buyer=buyer, lines=specs, actor=actor)
