@@ -115,6 +115,3 @@ class CargoAdmin(DomainErrorMessagesMixin, StationScopedAdminMixin, admin.ModelA
             location_note=form.cleaned_data["location_note"],
             note=form.cleaned_data.get("note", ""),
         )
-
-    def save_formset(self, request, form, formset, change):
-        pass  # tracking history is written by the service, never by the form

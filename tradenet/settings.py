@@ -127,7 +127,9 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# Development and tests serve straight from the apps (WHITENOISE_USE_FINDERS); production
+# serves what `collectstatic` gathered here.
+STATIC_ROOT = None if (DEBUG or TESTING) else BASE_DIR / "staticfiles"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
