@@ -18,6 +18,8 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 install: $(VENV)/.installed
 
+# Development: DEBUG on for every step of `make run` (and only there).
+run: export DJANGO_DEBUG = 1
 run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_stations
@@ -26,7 +28,7 @@ run: install
 	@echo "  TradeNet is serving on http://$(HOST):$(PORT)/"
 	@echo "    admin:    http://$(HOST):$(PORT)/admin/"
 	@echo ""
-	DJANGO_DEBUG=1 $(BIN)/python -m uvicorn tradenet.asgi:application --host $(HOST) --port $(PORT)
+	$(BIN)/python -m uvicorn tradenet.asgi:application --host $(HOST) --port $(PORT)
 
 test: install
 	$(BIN)/ruff check .
