@@ -48,3 +48,67 @@ def assert_ledger_matches_levels() -> None:
     for lvl in levels:
         assert lvl.on_hand == sums.get((lvl.station_id, lvl.commodity_id, "on_hand"), 0), lvl
         assert lvl.incoming == sums.get((lvl.station_id, lvl.commodity_id, "incoming"), 0), lvl
+
+
+@pytest.fixture(scope="session")
+def api_server(django_db_setup, django_db_blocker):
+    """A real uvicorn process (3 workers) serving the project on the test database."""
+    from tests.servers import uvicorn_server
+
+    with django_db_blocker.unblock(), uvicorn_server(workers=3) as base_url:
+        yield base_url
+
+
+@pytest.fixture(autouse=True)
+def _fresh_throttle_counters():
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture
+def dispatcher(db):
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.create_superuser("dispatch", password="pw-dispatch-123")
+
+
+@pytest.fixture
+def ceres_op(db, ceres):
+    from inventory.services import operator_grant
+    from tests.factories import UserFactory
+
+    user = UserFactory(username="ceres-op")
+    operator_grant(user=user, stations=[ceres])
+    return user
+
+
+@pytest.fixture
+def vesta_op(db, vesta):
+    from inventory.services import operator_grant
+    from tests.factories import UserFactory
+
+    user = UserFactory(username="vesta-op")
+    operator_grant(user=user, stations=[vesta])
+    return user
+
+
+@pytest.fixture
+def outsider(db):
+    from tests.factories import UserFactory
+
+    return UserFactory(username="outsider")
+
+
+@pytest.fixture
+def api():
+    """api(user) -> a DRF test client signed in as `user` (None: anonymous)."""
+    from rest_framework.test import APIClient
+
+    def make(user=None):
+        client = APIClient()
+        if user is not None:
+            client.force_authenticate(user)
+        return client
+
+    return make

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -160,3 +161,80 @@ TRADENET_CRUISING_SPEED_LY_PER_DAY = float(os.environ.get("TRADENET_CRUISING_SPE
 if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", default=not TESTING)
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+# REST API
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        # First, so an anonymous caller gets 401 with `WWW-Authenticate: Token`.
+        "tradenet.api.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.SearchFilter",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "tradenet.api.pagination.NewestFirstCursorPagination",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "tradenet.api.errors.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": os.environ.get("TRADENET_THROTTLE_ANON", "120/min"),
+        "user": os.environ.get("TRADENET_THROTTLE_USER", "6000/min"),
+        "auth": os.environ.get("TRADENET_THROTTLE_AUTH", "30/min"),
+    },
+    "NUM_PROXIES": int(os.environ.get("TRADENET_NUM_PROXIES", "0")) or None,
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    "COERCE_DECIMAL_TO_STRING": True,
+}
+
+REST_KNOX = {
+    # Only a SHA-512 digest of each token is stored.
+    "TOKEN_TTL": timedelta(hours=float(os.environ.get("TRADENET_TOKEN_TTL_HOURS", "10"))),
+    "TOKEN_LIMIT_PER_USER": 50,
+    "AUTO_REFRESH": False,
+}
+
+# Idempotency-Key records for POST /api/trades/ are kept at least this long.
+TRADENET_IDEMPOTENCY_TTL = timedelta(
+    hours=float(os.environ.get("TRADENET_IDEMPOTENCY_HOURS", "24"))
+)
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "TradeNet API",
+    "DESCRIPTION": (
+        "Trades between space stations, the cargo shipments that carry them, and every "
+        "station's inventory. Authenticate with `POST /api/auth/token/` and send "
+        "`Authorization: Token <token>`. Errors share one JSON shape (`Error`)."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "TradeStatusEnum": "trades.models.Trade.Status",
+        "CargoStatusEnum": "cargo.models.Cargo.Status",
+        "StationKindEnum": "inventory.models.Station.Kind",
+        "MovementKindEnum": "inventory.models.StockMovement.Kind",
+        "MovementBucketEnum": "inventory.models.StockMovement.Bucket",
+    },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "tradenet.api.schema.add_error_responses",
+    ],
+}
+
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

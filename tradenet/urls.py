@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 admin.site.site_header = "TradeNet operations"
 admin.site.site_title = "TradeNet"
@@ -7,4 +7,8 @@ admin.site.index_title = "Stations, trades and shipments"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/", include("tradenet.api.urls")),
 ]
+
+handler404 = "tradenet.views.not_found"
+handler500 = "tradenet.views.server_failure"

@@ -92,3 +92,24 @@ class TradeLine(models.Model):
     @property
     def subtotal(self) -> Decimal:
         return (self.unit_price or Decimal(0)) * (self.quantity or 0)
+
+
+class IdempotencyRecord(models.Model):
+    """The first answer to a POST made with an Idempotency-Key, replayed to its retries."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="idempotency_records"
+    )
+    key = models.CharField(max_length=255)
+    request_fingerprint = models.CharField(max_length=64)
+    response_status = models.PositiveSmallIntegerField(null=True)
+    response_body = models.JSONField(null=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "key"], name="idempotency_key_per_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}:{self.key}"

@@ -145,11 +145,24 @@ def trade_set_status(*, trade: Trade, status: str, actor=None) -> Trade:
 
 def trade_cancel(*, trade: Trade, actor=None, note: str = "") -> Trade:
     """Cancel a trade whose goods have not left: its shipment is cancelled and the stock returns."""
+    from cargo.models import Cargo
     from cargo.services import shipment_update
 
-    shipment_update(
-        shipment=trade.cargo, status="cancelled", actor=actor, note=note or "trade cancelled"
-    )
+    with transaction.atomic():
+        # The shipment row first, as every shipment change locks it: one lock order, no deadlock.
+        shipment = Cargo.objects.select_for_update().get(trade=trade)
+        trade.refresh_from_db()
+        if trade.status != Trade.Status.INITIATED:
+            allowed = TRADE_TRANSITIONS.get(trade.status, set())
+            raise InvalidTransition(
+                subject=f"Trade {trade.transaction_id}",
+                current=trade.status,
+                requested=Trade.Status.CANCELLED,
+                allowed=sorted(allowed),
+            )
+        shipment_update(
+            shipment=shipment, status="cancelled", actor=actor, note=note or "trade cancelled"
+        )
     trade.refresh_from_db()
     return trade
 

@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+from django.utils import timezone
+from rest_framework import serializers
+
+from .models import Cargo, TrackingEvent
+
+
+class CargoItemSerializer(serializers.Serializer):
+    commodity = serializers.CharField(source="commodity.code")
+    quantity = serializers.IntegerField()
+
+
+class CargoSerializer(serializers.ModelSerializer):
+    transaction_id = serializers.CharField(source="trade.transaction_id")
+    origin = serializers.CharField(source="origin.code")
+    destination = serializers.CharField(source="destination.code")
+    items = CargoItemSerializer(source="trade.lines", many=True)
+    overdue = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Cargo
+        fields = (
+            "shipment_id",
+            "transaction_id",
+            "status",
+            "origin",
+            "destination",
+            "items",
+            "eta",
+            "overdue",
+            "location_note",
+            "departed_at",
+            "delivered_at",
+            "created_at",
+            "updated_at",
+        )
+
+    def get_overdue(self, shipment) -> bool:
+        return shipment.status == Cargo.Status.IN_TRANSIT and shipment.eta < timezone.now()
+
+
+class CargoUpdateSerializer(serializers.Serializer):
+    """What a client may change on a shipment. Unknown fields are refused, not ignored."""
+
+    status = serializers.ChoiceField(choices=Cargo.Status.choices, required=False)
+    eta = serializers.DateTimeField(required=False)
+    location_note = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    note = serializers.CharField(
+        max_length=255,
+        required=False,
+        allow_blank=True,
+        help_text="Goes into the tracking history.",
+    )
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict) and "ETA" in data and "eta" not in data:
+            # The original system's field name.
+            data = {**data, "eta": data["ETA"]}
+            data.pop("ETA")
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError(
+                    {
+                        name: ["Unknown field; allowed: status, eta, location_note, note."]
+                        for name in unknown
+                    }
+                )
+        return super().to_internal_value(data)
+
+    def validate(self, attrs):
+        if not attrs:
+            raise serializers.ValidationError(
+                "Nothing to update: send status, eta, location_note or note."
+            )
+        return attrs
+
+
+class TrackingEventSerializer(serializers.ModelSerializer):
+    actor = serializers.CharField(source="actor.username", allow_null=True)
+
+    class Meta:
+        model = TrackingEvent
+        fields = ("from_status", "to_status", "note", "actor", "created_at")

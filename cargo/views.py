@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+from django.db import transaction
+from drf_spectacular.utils import extend_schema, extend_schema_view, inline_serializer
+from rest_framework import mixins, serializers, viewsets
+from rest_framework.decorators import action, api_view
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.response import Response
+
+from tradenet.api.etag import ETagMixin, check_if_match, with_etag
+from trades.views import IF_MATCH
+
+from .access import may_update_shipment, stations_deciding
+from .filters import CargoFilter
+from .models import Cargo, TrackingEvent
+from .serializers import CargoSerializer, CargoUpdateSerializer, TrackingEventSerializer
+from .services import shipment_update
+
+
+def shipments():
+    return Cargo.objects.select_related("trade", "origin", "destination").prefetch_related(
+        "trade__lines__commodity"
+    )
+
+
+def apply_update(request, shipment: Cargo) -> Cargo:
+    """Validate, authorise and apply a client's update through the shipment service."""
+    serializer = CargoUpdateSerializer(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    data = serializer.validated_data
+    target = data.get("status")
+    target = target if target and target != shipment.status else None
+    if not may_update_shipment(request.user, shipment, target):
+        codes = {
+            shipment.origin_id: shipment.origin.code,
+            shipment.destination_id: shipment.destination.code,
+        }
+        deciding = " or ".join(codes[i] for i in stations_deciding(shipment, target))
+        raise PermissionDenied(
+            f"Only operators of {deciding} may make this change to {shipment.shipment_id}."
+        )
+    with transaction.atomic():
+        locked = Cargo.objects.select_for_update().get(pk=shipment.pk)
+        check_if_match(request, CargoSerializer(shipments().get(pk=locked.pk)).data)
+        shipment_update(
+            shipment=locked,
+            actor=request.user,
+            status=data.get("status"),
+            eta=data.get("eta"),
+            location_note=data.get("location_note"),
+            note=data.get("note", ""),
+        )
+    return shipments().get(pk=shipment.pk)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List shipments, newest first"),
+    retrieve=extend_schema(summary="One shipment (carries an ETag)"),
+)
+class CargoViewSet(
+    ETagMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    serializer_class = CargoSerializer
+    lookup_field = "shipment_id"
+    filterset_class = CargoFilter
+    search_fields = ("=shipment_id", "=trade__transaction_id", "location_note")
+    ordering_fields = ("created_at", "eta")
+    ordering = ("-created_at", "-id")
+
+    def get_queryset(self):
+        return shipments()
+
+    @extend_schema(
+        summary="Update a shipment: status (by the transition rules), ETA, location note",
+        parameters=[IF_MATCH],
+        request=CargoUpdateSerializer,
+        responses={200: CargoSerializer},
+    )
+    def partial_update(self, request, shipment_id=None):
+        shipment = apply_update(request, self.get_object())
+        return with_etag(request, Response(CargoSerializer(shipment).data))
+
+    @extend_schema(
+        summary="A shipment's tracking history", responses=TrackingEventSerializer(many=True)
+    )
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
+    def events(self, request, shipment_id=None):
+        shipment = self.get_object()
+        history = TrackingEvent.objects.filter(cargo=shipment).select_related("actor")
+        return Response(TrackingEventSerializer(history, many=True).data)
+
+
+CargoUpdated = inline_serializer(
+    "CargoUpdated", fields={"message": serializers.CharField(), "cargo": CargoSerializer()}
+)
+
+
+@extend_schema(
+    summary="Update a shipment (the original system's route)",
+    parameters=[IF_MATCH],
+    request=CargoUpdateSerializer,
+    responses={200: CargoUpdated},
+    operation_id="cargo_update_legacy",
+)
+@api_view(["PUT"])
+def update_cargo(request, shipment_id: str):
+    try:
+        shipment = shipments().get(shipment_id=shipment_id)
+    except Cargo.DoesNotExist:
+        return Response({"message": "Cargo not found", "code": "not_found"}, status=404)
+    shipment = apply_update(request, shipment)
+    return Response(
+        {"message": "Cargo updated successfully", "cargo": CargoSerializer(shipment).data}
+    )

@@ -1,0 +1,141 @@
+from __future__ import annotations
+
+from django.db import transaction
+from django.db.models import Prefetch
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import mixins, permissions, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.response import Response
+
+from tradenet.api.etag import ETagMixin, check_if_match, with_etag
+from tradenet.api.pagination import CodeCursorPagination, NewestFirstCursorPagination
+from trades.views import IF_MATCH
+
+from .access import acts_for_all_stations, may_act_for
+from .filters import MovementFilter, StationFilter
+from .models import Commodity, Station, StockLevel, StockMovement
+from .serializers import (
+    AdjustmentSerializer,
+    CommoditySerializer,
+    MovementSerializer,
+    StationInventorySerializer,
+    StationSerializer,
+)
+from .services import stock_adjust
+
+
+class ReadSignedInWriteDispatch(permissions.BasePermission):
+    """Anyone signed in reads; only superusers and dispatch staff write."""
+
+    message = "Only dispatch staff may change stations and commodities."
+
+    def has_permission(self, request, view):
+        if not request.user or not request.user.is_authenticated:
+            return False
+        return request.method in permissions.SAFE_METHODS or acts_for_all_stations(request.user)
+
+
+class DirectoryViewSet(ETagMixin, viewsets.ModelViewSet):
+    permission_classes = [ReadSignedInWriteDispatch]
+    pagination_class = CodeCursorPagination
+    lookup_field = "code"
+    search_fields = ("code", "name")
+    ordering_fields = ("code",)
+    ordering = ("code",)
+
+    def perform_update(self, serializer):
+        check_if_match(self.request, self.get_serializer(serializer.instance).data)
+        serializer.save()
+
+    def perform_destroy(self, instance):
+        check_if_match(self.request, self.get_serializer(instance).data)
+        instance.delete()
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List stations"),
+    create=extend_schema(summary="Add a station (dispatch staff)"),
+)
+class StationViewSet(DirectoryViewSet):
+    queryset = Station.objects.all()
+    serializer_class = StationSerializer
+    filterset_class = StationFilter
+
+
+@extend_schema_view(list=extend_schema(summary="List commodities"))
+class CommodityViewSet(DirectoryViewSet):
+    queryset = Commodity.objects.all()
+    serializer_class = CommoditySerializer
+    filterset_fields = ("unit",)
+
+
+def stations_with_stock():
+    levels = StockLevel.objects.select_related("commodity").order_by("commodity__code")
+    return Station.objects.prefetch_related(Prefetch("stock_levels", queryset=levels))
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Every station's inventory"),
+    retrieve=extend_schema(summary="One station's inventory (carries an ETag)"),
+)
+class InventoryViewSet(ETagMixin, viewsets.ReadOnlyModelViewSet):
+    serializer_class = StationInventorySerializer
+    pagination_class = CodeCursorPagination
+    lookup_field = "code"
+    lookup_url_kwarg = "station_code"
+    filterset_class = StationFilter
+    search_fields = ("code", "name")
+    ordering_fields = ("code",)
+    ordering = ("code",)
+
+    def get_queryset(self):
+        return stations_with_stock()
+
+    @extend_schema(
+        summary="Correct a station's stock (ledger kind: adjustment)",
+        parameters=[IF_MATCH],
+        request=AdjustmentSerializer,
+        responses={201: MovementSerializer},
+    )
+    @action(detail=True, methods=["post"], pagination_class=None, filter_backends=[])
+    def adjustments(self, request, station_code=None):
+        station = self.get_object()
+        if not may_act_for(request.user, station):
+            raise PermissionDenied(f"You do not operate {station.code}.")
+        serializer = AdjustmentSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        with transaction.atomic():
+            check_if_match(request, StationInventorySerializer(station).data)
+            movement = stock_adjust(
+                station=station, actor=request.user, **serializer.validated_data
+            )
+        return Response(MovementSerializer(movement).data, status=status.HTTP_201_CREATED)
+
+    def retrieve(self, request, *args, **kwargs):
+        return with_etag(request, Response(self.get_serializer(self.get_object()).data))
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="A station's ledger, newest first",
+        parameters=[OpenApiParameter("station_code", str, OpenApiParameter.PATH)],
+    )
+)
+class StationMovementViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """GET /api/inventory/{station_code}/movements/: the ledger of one station."""
+
+    queryset = StockMovement.objects.none()  # for the schema; get_queryset scopes by station
+    serializer_class = MovementSerializer
+    pagination_class = NewestFirstCursorPagination
+    filterset_class = MovementFilter
+    search_fields = ("reason",)
+    ordering_fields = ("created_at",)
+    ordering = ("-created_at", "-id")
+
+    def get_queryset(self):
+        station = get_object_or_404(Station, code=self.kwargs["station_code"])
+        return StockMovement.objects.filter(station=station).select_related(
+            "station", "commodity", "trade", "shipment", "actor"
+        )

@@ -1,0 +1,87 @@
+"""Real server processes for tests: uvicorn serving the project against the test database."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_database_url() -> str:
+    """The URL of the database the tests run on (the test database, once set up)."""
+    db = connection.settings_dict
+    host = quote(db["HOST"] or "127.0.0.1", safe="")
+    port = f":{db['PORT']}" if db["PORT"] else ""
+    password = f":{quote(db['PASSWORD'])}" if db["PASSWORD"] else ""
+    return f"postgres://{quote(db['USER'])}{password}@{host}{port}/{quote(db['NAME'])}"
+
+
+def server_env(**extra: str) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": test_database_url(),
+        "DJANGO_SECRET_KEY": "test-server-" + "k" * 50,
+        "DJANGO_DEBUG": "0",
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "DJANGO_SECURE_COOKIES": "0",
+        "DJANGO_LOG_LEVEL": "WARNING",
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.pop("TRADENET_TESTING", None)
+    env.update(extra)
+    return env
+
+
+@contextmanager
+def uvicorn_server(*, workers: int = 1, env: dict[str, str] | None = None, timeout: float = 30):
+    """Start `uvicorn tradenet.asgi:application` and yield its base URL; stop it on exit."""
+    port = free_port()
+    log = tempfile.NamedTemporaryFile("w+", prefix=f"uvicorn-{port}-", suffix=".log")  # noqa: SIM115
+    cmd = [
+        sys.executable, "-m", "uvicorn", "tradenet.asgi:application",
+        "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+        "--no-access-log", "--timeout-graceful-shutdown", "5",
+    ]  # fmt: skip
+    process = subprocess.Popen(cmd, cwd=ROOT, env=env or server_env(), stdout=log, stderr=log)
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if process.poll() is not None:
+                log.seek(0)
+                raise RuntimeError(f"server exited early:\n{log.read()}")
+            try:
+                if httpx.get(f"{base_url}/api/schema/", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                log.seek(0)
+                raise RuntimeError(f"server did not start in {timeout}s:\n{log.read()}")
+            time.sleep(0.2)
+        yield base_url
+    finally:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+        log.close()

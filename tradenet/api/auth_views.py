@@ -1,0 +1,72 @@
+"""Token authentication: obtain, revoke one, revoke all. Tokens are stored as digests (knox)."""
+
+from __future__ import annotations
+
+from django.contrib.auth import authenticate
+from drf_spectacular.utils import extend_schema, inline_serializer
+from knox.models import AuthToken
+from rest_framework import permissions, serializers, status
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+
+
+class CredentialsSerializer(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(max_length=4096, trim_whitespace=False)
+
+
+TokenSerializer = inline_serializer(
+    "Token",
+    fields={
+        "token": serializers.CharField(),
+        "expiry": serializers.DateTimeField(allow_null=True),
+        "username": serializers.CharField(),
+    },
+)
+
+
+class ObtainTokenView(APIView):
+    permission_classes = [permissions.AllowAny]
+    authentication_classes: list = []
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "auth"
+
+    @extend_schema(
+        summary="Exchange a username and password for an API token",
+        request=CredentialsSerializer,
+        responses={200: TokenSerializer},
+        auth=[],
+    )
+    def post(self, request):
+        credentials = CredentialsSerializer(data=request.data)
+        credentials.is_valid(raise_exception=True)
+        user = authenticate(request=request, **credentials.validated_data)
+        if user is None or not user.is_active:
+            raise serializers.ValidationError(
+                {"non_field_errors": ["Unable to sign in with those credentials."]}
+            )
+        instance, token = AuthToken.objects.create(user=user)
+        return Response(
+            {"token": token, "expiry": instance.expiry, "username": user.get_username()},
+            status=status.HTTP_200_OK,
+        )
+
+
+class RevokeTokenView(APIView):
+    @extend_schema(
+        summary="Revoke the token this request is signed with", request=None, responses={204: None}
+    )
+    def post(self, request):
+        if isinstance(request.auth, AuthToken):
+            request.auth.delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class RevokeAllTokensView(APIView):
+    @extend_schema(
+        summary="Revoke every token of the signed-in user", request=None, responses={204: None}
+    )
+    def post(self, request):
+        request.user.auth_token_set.all().delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)

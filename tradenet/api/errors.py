@@ -1,0 +1,111 @@
+"""One JSON shape for every API error.
+
+    {"message": "...", "code": "...", "errors": {"field": ["..."]}, "detail": {...}}
+
+`errors` comes with 400 (field-level messages; `non_field_errors` for the body as a whole);
+`detail` with 409 (what was asked and what is possible).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import ProtectedError
+from django.http import Http404
+from rest_framework import exceptions, serializers, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from tradenet.errors import DomainError
+
+logger = logging.getLogger(__name__)
+
+
+class PreconditionFailed(exceptions.APIException):
+    status_code = status.HTTP_412_PRECONDITION_FAILED
+    default_detail = "The resource has changed since you read it (If-Match does not match)."
+    default_code = "precondition_failed"
+
+
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The request conflicts with the current state."
+    default_code = "conflict"
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The documented error body (OpenAPI component `Error`)."""
+
+    message = serializers.CharField()
+    code = serializers.CharField()
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()), required=False
+    )
+    detail = serializers.DictField(required=False)
+
+
+def _flatten(detail) -> dict[str, list[str]]:
+    """DRF's nested error detail as {field path: [messages]}."""
+    flat: dict[str, list[str]] = {}
+
+    def walk(value, path):
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                walk(inner, f"{path}.{key}" if path else str(key))
+        elif isinstance(value, list):
+            if all(not isinstance(v, (dict, list)) for v in value):
+                flat.setdefault(path or "non_field_errors", []).extend(str(v) for v in value)
+            else:
+                for index, inner in enumerate(value):
+                    if inner:
+                        walk(inner, f"{path}[{index}]")
+        else:
+            flat.setdefault(path or "non_field_errors", []).append(str(value))
+
+    walk(detail, "")
+    return flat
+
+
+def error_response(status_code: int, message: str, code: str, **extra) -> Response:
+    body = {"message": message, "code": code}
+    body.update({k: v for k, v in extra.items() if v is not None})
+    return Response(body, status=status_code)
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, DomainError):
+        return error_response(409, exc.message, exc.code, detail=exc.detail)
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(
+            exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        )
+    if isinstance(exc, ProtectedError):
+        return error_response(
+            409, "This record has history and cannot be deleted.", "protected", detail={}
+        )
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    if isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None  # a real server error: Django's 500 handling and logging take over
+
+    if isinstance(exc, exceptions.ValidationError):
+        errors = _flatten(exc.detail)
+        first = next(iter(errors.items()), ("", ["Invalid input."]))
+        message = f"Invalid input: {first[0]}: {first[1][0]}" if first[0] else first[1][0]
+        response.data = {"message": message, "code": "invalid", "errors": errors}
+    else:
+        detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)
+        codes = exc.get_codes() if isinstance(exc, exceptions.APIException) else "error"
+        response.data = {
+            "message": str(detail),
+            "code": codes if isinstance(codes, str) else "error",
+        }
+        if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
+            response.data["detail"] = {"retry_after_seconds": int(exc.wait)}
+    return response

@@ -1,0 +1,52 @@
+"""Document the shared error shape on every operation of the schema."""
+
+from __future__ import annotations
+
+ERROR_RESPONSES = {
+    "400": "Invalid input: field-level messages in `errors`.",
+    "401": "Not signed in: send `Authorization: Token <token>`.",
+    "403": "Signed in, but you do not operate the station concerned.",
+    "404": "No such record.",
+    "405": "Method not allowed on this route.",
+    "406": "Cannot answer in the requested format.",
+    "409": "Business conflict (not enough stock, a forbidden transition): see `detail`.",
+    "412": "If-Match does not match the current ETag.",
+    "415": "Send JSON (`Content-Type: application/json`).",
+    "429": "Too many requests: slow down (see `Retry-After`).",
+}
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "message": {"type": "string"},
+        "code": {"type": "string"},
+        "errors": {
+            "type": "object",
+            "additionalProperties": {"type": "array", "items": {"type": "string"}},
+        },
+        "detail": {"type": "object", "additionalProperties": True},
+    },
+    "required": ["message", "code"],
+}
+
+PUBLIC_PATHS = ("/api/schema/", "/api/docs/")
+
+
+def add_error_responses(result, generator, request, public):
+    result.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+    ref = {"$ref": "#/components/schemas/Error"}
+    for path, operations in result.get("paths", {}).items():
+        for method, operation in operations.items():
+            if method not in {"get", "post", "put", "patch", "delete"}:
+                continue
+            responses = operation.setdefault("responses", {})
+            for status_code, description in ERROR_RESPONSES.items():
+                if status_code in responses:
+                    continue
+                if path.startswith(PUBLIC_PATHS) and status_code in {"401", "403"}:
+                    continue
+                responses[status_code] = {
+                    "description": description,
+                    "content": {"application/json": {"schema": ref}},
+                }
+    return result

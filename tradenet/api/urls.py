@@ -1,0 +1,47 @@
+from django.urls import re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from cargo.views import CargoViewSet, update_cargo
+from inventory.views import (
+    CommodityViewSet,
+    InventoryViewSet,
+    StationMovementViewSet,
+    StationViewSet,
+)
+from trades.views import TradeViewSet
+
+from .auth_views import ObtainTokenView, RevokeAllTokensView, RevokeTokenView
+
+
+class OptionalSlashRouter(DefaultRouter):
+    """Every route answers with and without its trailing slash."""
+
+    def __init__(self):
+        super().__init__()
+        self.trailing_slash = "/?"
+
+
+router = OptionalSlashRouter()
+router.include_root_view = False
+router.register("trades", TradeViewSet, basename="trade")
+router.register("cargo", CargoViewSet, basename="cargo")
+router.register(
+    r"inventory/(?P<station_code>[^/.]+)/movements", StationMovementViewSet, basename="movement"
+)
+router.register("inventory", InventoryViewSet, basename="inventory")
+router.register("stations", StationViewSet, basename="station")
+router.register("commodities", CommodityViewSet, basename="commodity")
+
+urlpatterns = [
+    re_path(r"^auth/token/?$", ObtainTokenView.as_view(), name="auth-token"),
+    re_path(r"^auth/token/revoke/?$", RevokeTokenView.as_view(), name="auth-token-revoke"),
+    re_path(
+        r"^auth/token/revoke-all/?$", RevokeAllTokensView.as_view(), name="auth-token-revoke-all"
+    ),
+    # The original system's update route; before the router so "update" is never a shipment id.
+    re_path(r"^cargo/update/(?P<shipment_id>[^/]+)/?$", update_cargo, name="cargo-update-legacy"),
+    re_path(r"^schema/?$", SpectacularAPIView.as_view(), name="schema"),
+    re_path(r"^docs/?$", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    *router.urls,
+]

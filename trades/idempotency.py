@@ -1,0 +1,68 @@
+"""Idempotency-Key support for POST /api/trades/.
+
+A key is claimed inside the request's transaction. A concurrent retry with the same key waits on
+the unique index until the first request commits, then replays its answer; so a key can never
+create two trades.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from rest_framework import exceptions
+
+from .models import IdempotencyRecord
+
+MAX_KEY_LENGTH = 255
+
+
+class KeyReused(exceptions.APIException):
+    status_code = 422
+    default_detail = (
+        "This Idempotency-Key was already used with a different request body. "
+        "Use a new key for a new trade."
+    )
+    default_code = "idempotency_key_reused"
+
+
+def fingerprint(path: str, data) -> str:
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(f"{path}\n{canonical}".encode()).hexdigest()
+
+
+def validate_key(key: str) -> str:
+    key = key.strip()
+    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+        raise exceptions.ValidationError(
+            {"Idempotency-Key": [f"Must be 1 to {MAX_KEY_LENGTH} printable characters."]}
+        )
+    return key
+
+
+def claim(*, user, key: str, request_fingerprint: str) -> tuple[IdempotencyRecord, bool]:
+    """Return (record, is_replay). Must run inside a transaction."""
+    assert transaction.get_connection().in_atomic_block
+    expired = timezone.now() - settings.TRADENET_IDEMPOTENCY_TTL
+    IdempotencyRecord.objects.filter(user=user, key=key, created_at__lt=expired).delete()
+    record, created = IdempotencyRecord.objects.get_or_create(
+        user=user, key=key, defaults={"request_fingerprint": request_fingerprint}
+    )
+    if not created and record.request_fingerprint != request_fingerprint:
+        raise KeyReused()
+    return record, not created
+
+
+def remember(record: IdempotencyRecord, status: int, body) -> None:
+    record.response_status = status
+    record.response_body = json.loads(json.dumps(body, default=str))
+    record.save(update_fields=["response_status", "response_body"])
+
+
+def purge_expired() -> int:
+    expired = timezone.now() - settings.TRADENET_IDEMPOTENCY_TTL
+    deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=expired).delete()
+    return deleted

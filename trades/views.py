@@ -1,0 +1,133 @@
+from __future__ import annotations
+
+from django.db import transaction
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.response import Response
+
+from inventory.access import may_act_for
+from tradenet.api.errors import error_response
+from tradenet.api.etag import ETagMixin, check_if_match, with_etag
+from tradenet.errors import DomainError
+
+from . import idempotency
+from .filters import TradeFilter
+from .models import Trade
+from .serializers import TradeCancelSerializer, TradeCreateSerializer, TradeSerializer
+from .services import trade_cancel, trade_initiate
+
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="Retries with the same key and body return the first answer and create nothing "
+    "(kept 24 hours, per user). The same key with another body gets 422.",
+)
+IF_MATCH = OpenApiParameter(
+    "If-Match",
+    str,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="The ETag you read; a stale one gets 412.",
+)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List trades, newest first"),
+    retrieve=extend_schema(summary="One trade, with its lines and shipment (carries an ETag)"),
+)
+class TradeViewSet(
+    ETagMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    viewsets.GenericViewSet,
+):
+    serializer_class = TradeSerializer
+    lookup_field = "transaction_id"
+    filterset_class = TradeFilter
+    search_fields = ("=transaction_id", "=seller__code", "=buyer__code")
+    ordering_fields = ("created_at",)
+    ordering = ("-created_at", "-id")
+
+    def get_queryset(self):
+        return Trade.objects.select_related(
+            "seller", "buyer", "cargo", "created_by"
+        ).prefetch_related("lines__commodity")
+
+    def get_serializer_class(self):
+        if self.action == "create":
+            return TradeCreateSerializer
+        if self.action == "cancel":
+            return TradeCancelSerializer
+        return TradeSerializer
+
+    @extend_schema(
+        summary="Initiate a trade",
+        parameters=[IDEMPOTENCY_KEY],
+        request=TradeCreateSerializer,
+        responses={201: TradeSerializer, 422: None},
+    )
+    def create(self, request, *args, **kwargs):
+        serializer = TradeCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        seller = serializer.validated_data["seller"]
+        if not may_act_for(request.user, seller):
+            raise PermissionDenied(f"You do not operate {seller.code}, the selling station.")
+        key = request.headers.get("Idempotency-Key")
+        if key is None:
+            return self._initiate(serializer)
+        key = idempotency.validate_key(key)
+        with transaction.atomic():
+            record, replay = idempotency.claim(
+                user=request.user,
+                key=key,
+                request_fingerprint=idempotency.fingerprint(request.path, request.data),
+            )
+            if replay:
+                response = Response(record.response_body, status=record.response_status)
+                response["Idempotent-Replayed"] = "true"
+                return response
+            response = self._initiate(serializer)
+            idempotency.remember(record, response.status_code, response.data)
+            return response
+
+    def _initiate(self, serializer) -> Response:
+        data = serializer.validated_data
+        try:
+            # A savepoint: a refused trade leaves nothing, but an idempotency record remains.
+            with transaction.atomic():
+                trade = trade_initiate(
+                    seller=data["seller"],
+                    buyer=data["buyer"],
+                    lines=serializer.line_specs(),
+                    actor=self.request.user,
+                )
+        except DomainError as exc:
+            return error_response(409, exc.message, exc.code, detail=exc.detail)
+        trade = self.get_queryset().get(pk=trade.pk)
+        return Response(TradeSerializer(trade).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Cancel a trade whose goods have not left",
+        parameters=[IF_MATCH],
+        request=TradeCancelSerializer,
+        responses={200: TradeSerializer},
+    )
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, transaction_id=None):
+        trade = self.get_object()
+        if not may_act_for(request.user, trade.seller_id):
+            raise PermissionDenied(f"You do not operate {trade.seller.code}, the selling station.")
+        serializer = TradeCancelSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        with transaction.atomic():
+            check_if_match(request, TradeSerializer(trade).data)
+            trade_cancel(
+                trade=trade, actor=request.user, note=serializer.validated_data.get("note", "")
+            )
+        trade = self.get_queryset().get(pk=trade.pk)
+        return with_etag(request, Response(TradeSerializer(trade).data))
