@@ -53,7 +53,12 @@ def _flatten(detail) -> dict[str, list[str]]:
     def walk(value, path):
         if isinstance(value, dict):
             for key, inner in value.items():
-                walk(inner, f"{path}.{key}" if path else str(key))
+                if key == "non_field_errors" and path:
+                    walk(inner, path)  # errors about the nested object as a whole
+                elif isinstance(key, int):
+                    walk(inner, f"{path}[{key}]")  # a list item, as DRF reports them
+                else:
+                    walk(inner, f"{path}.{key}" if path else str(key))
         elif isinstance(value, list):
             if all(not isinstance(v, (dict, list)) for v in value):
                 flat.setdefault(path or "non_field_errors", []).extend(str(v) for v in value)
@@ -86,7 +91,7 @@ def exception_handler(exc, context):
             409, "This record has history and cannot be deleted.", "protected", detail={}
         )
     if isinstance(exc, Http404):
-        exc = exceptions.NotFound()
+        exc = exceptions.NotFound(str(exc) or None)
     if isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
 

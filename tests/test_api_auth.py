@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from knox.models import AuthToken
+from rest_framework.test import APIClient
+
+pytestmark = pytest.mark.django_db
+
+
+def obtain(client, username="ceres-op", password="pw-correct-horse-42"):
+    return client.post(
+        "/api/auth/token/", {"username": username, "password": password}, format="json"
+    )
+
+
+def test_token_flow_obtain_use_revoke(ceres_op):
+    client = APIClient()
+    response = obtain(client)
+    assert response.status_code == 200
+    token = response.json()["token"]
+    assert response.json()["expiry"]
+
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    assert client.get("/api/trades/").status_code == 200
+
+    assert client.post("/api/auth/token/revoke/").status_code == 204
+    assert client.get("/api/trades/").status_code == 401
+
+
+def test_tokens_are_stored_hashed(ceres_op):
+    token = obtain(APIClient()).json()["token"]
+    stored = AuthToken.objects.get(user=ceres_op)
+    assert token not in (stored.digest, stored.token_key)
+    assert len(stored.digest) == 128  # SHA-512 hex digest
+
+
+def test_expired_token_is_refused(ceres_op):
+    client = APIClient()
+    token = obtain(client).json()["token"]
+    AuthToken.objects.filter(user=ceres_op).update(expiry=timezone.now() - timedelta(seconds=1))
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    assert client.get("/api/trades/").status_code == 401
+
+
+def test_revoke_all_ends_every_session(ceres_op):
+    a, b = APIClient(), APIClient()
+    a.credentials(HTTP_AUTHORIZATION=f"Token {obtain(a).json()['token']}")
+    b.credentials(HTTP_AUTHORIZATION=f"Token {obtain(b).json()['token']}")
+    assert a.post("/api/auth/token/revoke-all/").status_code == 204
+    assert b.get("/api/trades/").status_code == 401
+
+
+def test_wrong_password_is_400_without_saying_which_part(ceres_op):
+    response = obtain(APIClient(), password="wrong")
+    assert response.status_code == 400
+    assert response.json()["errors"]["non_field_errors"] == [
+        "Unable to sign in with those credentials."
+    ]
+
+
+@pytest.mark.parametrize(
+    "header", ["Token", "Token a b", "Token not-a-real-token", "Token \xe9\xff", "Bearer x"]
+)
+def test_bad_authorization_headers_are_401(header, db):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=header)
+    response = client.get("/api/trades/")
+    assert response.status_code == 401
+    assert response.json()["code"] in {"authentication_failed", "not_authenticated"}
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/api/trades/", "/api/cargo/", "/api/inventory/", "/api/stations/", "/api/commodities/",
+     "/api/trades/txn-x/", "/api/cargo/x/events/", "/api/inventory/x/movements/"],
+)  # fmt: skip
+def test_anonymous_callers_get_401_everywhere_but_schema_and_docs(path, db):
+    client = APIClient()
+    response = client.get(path)
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == "Token"
+    assert client.get("/api/schema/").status_code == 200
+    assert client.get("/api/docs/").status_code == 200
+
+
+def test_swagger_ui_assets_are_served_locally(client, db):
+    page = client.get("/api/docs/").content.decode()
+    assert "cdn" not in page.lower()
+    assert "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in page
+    asset = client.get("/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js")
+    assert asset.status_code == 200
+
+
+def test_token_endpoint_is_throttled(ceres_op, settings):
+    client = APIClient()
+    statuses = [obtain(client, password="wrong").status_code for _ in range(31)]
+    assert statuses[:30] == [400] * 30
+    assert statuses[30] == 429
+    throttled = obtain(client, password="wrong")
+    assert throttled.json()["code"] == "throttled"
+    assert int(throttled["Retry-After"]) > 0
+
+
+def test_browsable_api_works_with_a_session(client, ceres_op):
+    client.force_login(ceres_op)
+    page = client.get("/api/trades/", HTTP_ACCEPT="text/html")
+    assert page.status_code == 200
+    assert b"Trade List" in page.content

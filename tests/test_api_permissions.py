@@ -1,0 +1,87 @@
+"""Who may write what: the whole matrix, against the same trade and shipment."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.factories import make_trade
+
+pytestmark = pytest.mark.django_db
+
+OUTSIDER, SELLER_OP, BUYER_OP, DISPATCH = "outsider", "seller_op", "buyer_op", "dispatch"
+
+
+@pytest.fixture
+def people(outsider, ceres_op, vesta_op, dispatcher):
+    return {OUTSIDER: outsider, SELLER_OP: ceres_op, BUYER_OP: vesta_op, DISPATCH: dispatcher}
+
+
+@pytest.fixture
+def trade(stocked_ceres, vesta, water):
+    return make_trade(stocked_ceres, vesta, (water, 10))
+
+
+def call(api, user, action, trade):
+    shipment = f"/api/cargo/{trade.cargo.shipment_id}/"
+    requests = {
+        "create_trade": ("post", "/api/trades/", {"seller": "ceres-prime", "buyer": "vesta-yards",
+                         "items": [{"commodity": "water", "quantity": 1, "unit_price": "1"}]}),
+        "cancel_trade": ("post", f"/api/trades/{trade.transaction_id}/cancel/", {}),
+        "depart": ("patch", shipment, {"status": "in_transit"}),
+        "cancel_shipment": ("patch", shipment, {"status": "cancelled"}),
+        "location_note": ("patch", shipment, {"location_note": "near Mars"}),
+        "legacy_depart": ("put", f"/api/cargo/update/{trade.cargo.shipment_id}/", {"status": "in_transit"}),
+        "adjust_seller": ("post", "/api/inventory/ceres-prime/adjustments/",
+                          {"commodity": "water", "delta": 1, "reason": "count"}),
+        "add_commodity": ("post", "/api/commodities/", {"code": "salt", "name": "Salt", "unit": "t"}),
+    }  # fmt: skip
+    method, path, body = requests[action]
+    return getattr(api(user), method)(path, body, format="json").status_code
+
+
+ALLOWED = {
+    "create_trade": {SELLER_OP, DISPATCH},
+    "cancel_trade": {SELLER_OP, DISPATCH},
+    "depart": {SELLER_OP, DISPATCH},
+    "cancel_shipment": {SELLER_OP, DISPATCH},
+    "location_note": {SELLER_OP, BUYER_OP, DISPATCH},
+    "legacy_depart": {SELLER_OP, DISPATCH},
+    "adjust_seller": {SELLER_OP, DISPATCH},
+    "add_commodity": {DISPATCH},
+}
+
+
+@pytest.mark.parametrize("who", [OUTSIDER, SELLER_OP, BUYER_OP, DISPATCH])
+@pytest.mark.parametrize("action", sorted(ALLOWED))
+def test_write_permission_matrix(api, people, trade, who, action):
+    status = call(api, people[who], action, trade)
+    if who in ALLOWED[action]:
+        assert status in (200, 201), (who, action, status)
+    else:
+        assert status == 403, (who, action, status)
+
+
+def test_delivery_is_for_the_destination(api, people, trade):
+    url = f"/api/cargo/{trade.cargo.shipment_id}/"
+    assert (
+        api(people[SELLER_OP]).patch(url, {"status": "in_transit"}, format="json").status_code
+        == 200
+    )
+    assert (
+        api(people[SELLER_OP]).patch(url, {"status": "delivered"}, format="json").status_code == 403
+    )
+    assert (
+        api(people[OUTSIDER]).patch(url, {"status": "delivered"}, format="json").status_code == 403
+    )
+    assert (
+        api(people[BUYER_OP]).patch(url, {"status": "delivered"}, format="json").status_code == 200
+    )
+
+
+@pytest.mark.parametrize("who", [OUTSIDER, SELLER_OP, BUYER_OP, DISPATCH])
+def test_everyone_signed_in_may_read(api, people, trade, who):
+    client = api(people[who])
+    for path in ("/api/trades/", f"/api/trades/{trade.transaction_id}/", "/api/cargo/",
+                 f"/api/cargo/{trade.cargo.shipment_id}/events/", "/api/inventory/ceres-prime/",
+                 "/api/inventory/ceres-prime/movements/", "/api/stations/", "/api/commodities/"):  # fmt: skip
+        assert client.get(path).status_code == 200, path
