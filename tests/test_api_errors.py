@@ -16,32 +16,40 @@ def good_item(**overrides):
     return {"commodity": "water", "quantity": 1, "unit_price": "1.00"} | overrides
 
 
+def with_item(**item):
+    return {"seller": "ceres-prime", "buyer": "vesta-yards", "items": [good_item(**item)]}
+
+
+def with_fields(**fields):
+    return {"seller": "ceres-prime", "buyer": "vesta-yards", "items": [good_item()]} | fields
+
+
 BAD_TRADE_BODIES = [
     ({}, "seller"),
+    (with_fields(items=None) | {"items": []}, "items"),
     ({"seller": "ceres-prime", "buyer": "vesta-yards"}, "items"),
-    ({"seller": "ceres-prime", "buyer": "vesta-yards", "items": []}, "items"),
-    ({"seller": "ceres-prime", "buyer": "ceres-prime", "items": [good_item()]}, "buyer"),
-    ({"seller": "atlantis", "buyer": "vesta-yards", "items": [good_item()]}, "seller"),
-    ({"seller": "ceres-prime", "buyer": "vesta-yards", "items": [good_item(commodity="gold")]}, "items[0].commodity"),
-    ({"seller": "ceres-prime", "buyer": "vesta-yards", "items": [good_item(quantity=0)]}, "items[0].quantity"),
-    ({"seller": "ceres-prime", "buyer": "vesta-yards", "items": [good_item(quantity=-1)]}, "items[0].quantity"),
-    ({"seller": "ceres-prime", "buyer": "vesta-yards", "items": [good_item(quantity=10**30)]}, "items[0].quantity"),
-    ({"seller": "ceres-prime", "buyer": "vesta-yards", "items": [good_item(quantity=1.5)]}, "items[0].quantity"),
-    ({"seller": "ceres-prime", "buyer": "vesta-yards", "items": [good_item(quantity="lots")]}, "items[0].quantity"),
-    ({"seller": "ceres-prime", "buyer": "vesta-yards", "items": [good_item(quantity=True)]}, "items[0].quantity"),
-    ({"seller": "ceres-prime", "buyer": "vesta-yards", "items": [good_item(unit_price="NaN")]}, "items[0].unit_price"),
-    ({"seller": "ceres-prime", "buyer": "vesta-yards", "items": [good_item(unit_price="Infinity")]}, "items[0].unit_price"),
-    ({"seller": "ceres-prime", "buyer": "vesta-yards", "items": [good_item(unit_price="-1")]}, "items[0].unit_price"),
-    ({"seller": "ceres-prime", "buyer": "vesta-yards", "items": [good_item(unit_price="1e400")]}, "items[0].unit_price"),
-    ({"seller": "ceres-prime", "buyer": "vesta-yards", "items": [good_item(unit_price="0.001")]}, "items[0].unit_price"),
-    ({"seller": "ceres-prime", "buyer": "vesta-yards", "items": [good_item(), good_item()]}, "items"),
-    ({"seller": ["ceres-prime"], "buyer": "vesta-yards", "items": [good_item()]}, "seller"),
-    ({"seller": {"a": 1}, "buyer": None, "items": [good_item()]}, "seller"),
-    ({"seller": "ceres-prime", "buyer": "vesta-yards", "items": "water"}, "items"),
-    ({"seller": "ceres-prime", "buyer": "vesta-yards", "items": [7]}, "items[0]"),
-    ({"seller": "ceres-prime", "buyer": "vesta-yards", "items": [good_item(quantity=1)] * 201}, "items"),
-    ({"seller": "x" * 10000, "buyer": "vesta-yards", "items": [good_item()]}, "seller"),
-]  # fmt: skip
+    (with_fields(buyer="ceres-prime"), "buyer"),
+    (with_fields(seller="atlantis"), "seller"),
+    (with_item(commodity="gold"), "items[0].commodity"),
+    (with_item(quantity=0), "items[0].quantity"),
+    (with_item(quantity=-1), "items[0].quantity"),
+    (with_item(quantity=10**30), "items[0].quantity"),
+    (with_item(quantity=1.5), "items[0].quantity"),
+    (with_item(quantity="lots"), "items[0].quantity"),
+    (with_item(quantity=True), "items[0].quantity"),
+    (with_item(unit_price="NaN"), "items[0].unit_price"),
+    (with_item(unit_price="Infinity"), "items[0].unit_price"),
+    (with_item(unit_price="-1"), "items[0].unit_price"),
+    (with_item(unit_price="1e400"), "items[0].unit_price"),
+    (with_item(unit_price="0.001"), "items[0].unit_price"),
+    (with_fields(items=[good_item(), good_item()]), "items"),
+    (with_fields(seller=["ceres-prime"]), "seller"),
+    (with_fields(seller={"a": 1}, buyer=None), "seller"),
+    (with_fields(items="water"), "items"),
+    (with_fields(items=[7]), "items[0]"),
+    (with_fields(items=[good_item()] * 201), "items"),
+    (with_fields(seller="x" * 10000), "seller"),
+]
 
 
 @pytest.mark.parametrize(("body", "field"), BAD_TRADE_BODIES)

@@ -23,18 +23,33 @@ def trade(stocked_ceres, vesta, water):
 
 def call(api, user, action, trade):
     shipment = f"/api/cargo/{trade.cargo.shipment_id}/"
+    one_unit = [{"commodity": "water", "quantity": 1, "unit_price": "1"}]
     requests = {
-        "create_trade": ("post", "/api/trades/", {"seller": "ceres-prime", "buyer": "vesta-yards",
-                         "items": [{"commodity": "water", "quantity": 1, "unit_price": "1"}]}),
+        "create_trade": (
+            "post",
+            "/api/trades/",
+            {"seller": "ceres-prime", "buyer": "vesta-yards", "items": one_unit},
+        ),
         "cancel_trade": ("post", f"/api/trades/{trade.transaction_id}/cancel/", {}),
         "depart": ("patch", shipment, {"status": "in_transit"}),
         "cancel_shipment": ("patch", shipment, {"status": "cancelled"}),
         "location_note": ("patch", shipment, {"location_note": "near Mars"}),
-        "legacy_depart": ("put", f"/api/cargo/update/{trade.cargo.shipment_id}/", {"status": "in_transit"}),
-        "adjust_seller": ("post", "/api/inventory/ceres-prime/adjustments/",
-                          {"commodity": "water", "delta": 1, "reason": "count"}),
-        "add_commodity": ("post", "/api/commodities/", {"code": "salt", "name": "Salt", "unit": "t"}),
-    }  # fmt: skip
+        "legacy_depart": (
+            "put",
+            f"/api/cargo/update/{trade.cargo.shipment_id}/",
+            {"status": "in_transit"},
+        ),
+        "adjust_seller": (
+            "post",
+            "/api/inventory/ceres-prime/adjustments/",
+            {"commodity": "water", "delta": 1, "reason": "count"},
+        ),
+        "add_commodity": (
+            "post",
+            "/api/commodities/",
+            {"code": "salt", "name": "Salt", "unit": "t"},
+        ),
+    }
     method, path, body = requests[action]
     return getattr(api(user), method)(path, body, format="json").status_code
 
@@ -81,7 +96,15 @@ def test_delivery_is_for_the_destination(api, people, trade):
 @pytest.mark.parametrize("who", [OUTSIDER, SELLER_OP, BUYER_OP, DISPATCH])
 def test_everyone_signed_in_may_read(api, people, trade, who):
     client = api(people[who])
-    for path in ("/api/trades/", f"/api/trades/{trade.transaction_id}/", "/api/cargo/",
-                 f"/api/cargo/{trade.cargo.shipment_id}/events/", "/api/inventory/ceres-prime/",
-                 "/api/inventory/ceres-prime/movements/", "/api/stations/", "/api/commodities/"):  # fmt: skip
+    paths = [
+        "/api/trades/",
+        f"/api/trades/{trade.transaction_id}/",
+        "/api/cargo/",
+        f"/api/cargo/{trade.cargo.shipment_id}/events/",
+        "/api/inventory/ceres-prime/",
+        "/api/inventory/ceres-prime/movements/",
+        "/api/stations/",
+        "/api/commodities/",
+    ]
+    for path in paths:
         assert client.get(path).status_code == 200, path
