@@ -1,5 +1,7 @@
 import django_filters
 
+from tradenet.api.filters import UTCIsoDateTimeFromToRangeFilter
+
 from .models import Station, StockMovement
 
 
@@ -7,7 +9,7 @@ class MovementFilter(django_filters.FilterSet):
     commodity = django_filters.CharFilter(field_name="commodity__code")
     kind = django_filters.MultipleChoiceFilter(choices=StockMovement.Kind.choices)
     bucket = django_filters.ChoiceFilter(choices=StockMovement.Bucket.choices)
-    created = django_filters.IsoDateTimeFromToRangeFilter(field_name="created_at")
+    created = UTCIsoDateTimeFromToRangeFilter(field_name="created_at")
 
     class Meta:
         model = StockMovement

@@ -43,8 +43,10 @@ def server_env(**extra: str) -> dict[str, str]:
         "DJANGO_SECURE_COOKIES": "0",
         "DJANGO_LOG_LEVEL": "WARNING",
         "PYTHONUNBUFFERED": "1",
+        # Test mode: the fast password hasher the test users were made with, static files
+        # served from the apps.
+        "TRADENET_TESTING": "1",
     }
-    env.pop("TRADENET_TESTING", None)
     env.update(extra)
     return env
 

@@ -51,6 +51,30 @@ BAD_TRADE_BODIES = [
     (with_fields(seller="x" * 10000), "seller"),
 ]
 
+UNSTORABLE_BODIES = [
+    with_item(commodity="wat\x00er"),
+    with_item(commodity="e\ud9eb"),
+    with_fields(**{"\udc00": 1}),
+    with_fields(buyer="\x00"),
+]
+
+
+@pytest.mark.parametrize("body", UNSTORABLE_BODIES)
+def test_text_postgresql_cannot_store_is_400_not_500(api, dispatcher, stocked_ceres, body):
+    raw = json.dumps(body)  # ASCII-escaped, as a client would send \\u escapes
+    response = api(dispatcher).post("/api/trades/", raw, content_type="application/json")
+    assert response.status_code == 400, response.content
+    assert response.json()["code"] == "parse_error"
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/trades/?seller=%00", "/api/trades/txn%00/", "/api/inventory/%00/movements/"]
+)
+def test_nul_in_the_url_is_400_not_500(api, dispatcher, path):
+    response = api(dispatcher).get(path)
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid"
+
 
 @pytest.mark.parametrize(("body", "field"), BAD_TRADE_BODIES)
 def test_bad_trade_bodies_are_400_with_field_messages(
@@ -101,11 +125,20 @@ def test_method_not_allowed_is_405_in_the_error_shape(api, dispatcher):
     assert response.json()["code"] == "method_not_allowed"
 
 
-@pytest.mark.parametrize(
-    "query",
-    ["created_after=yesterday", "page_size=-1", "cursor=%%%", "status=nope", "ordering=password",
-     "overdue=maybe", "page_size=99999999999999999999"],
-)  # fmt: skip
+ODD_QUERIES = [
+    "created_after=yesterday",
+    "created_after=2333-05-20T00:46:05%2B17:54",  # an offset PostgreSQL refuses
+    "created_before=9999-12-31T23:59:59-05:00",  # overflows when made UTC
+    "page_size=-1",
+    "cursor=%%%",
+    "status=nope",
+    "ordering=password",
+    "overdue=maybe",
+    "page_size=99999999999999999999",
+]
+
+
+@pytest.mark.parametrize("query", ODD_QUERIES)
 def test_odd_query_strings_never_500(api, dispatcher, query):
     for path in ("/api/trades/", "/api/cargo/", "/api/inventory/ceres-prime/movements/"):
         response = api(dispatcher).get(f"{path}?{query}")

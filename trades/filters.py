@@ -1,6 +1,8 @@
 import django_filters
 from django.db.models import Exists, OuterRef, Q
 
+from tradenet.api.filters import UTCIsoDateTimeFromToRangeFilter
+
 from .models import Trade, TradeLine
 
 
@@ -10,7 +12,7 @@ class TradeFilter(django_filters.FilterSet):
     station = django_filters.CharFilter(method="filter_station", label="Seller or buyer code")
     status = django_filters.MultipleChoiceFilter(choices=Trade.Status.choices)
     commodity = django_filters.CharFilter(method="filter_commodity", label="Commodity code")
-    created = django_filters.IsoDateTimeFromToRangeFilter(field_name="created_at")
+    created = UTCIsoDateTimeFromToRangeFilter(field_name="created_at")
 
     class Meta:
         model = Trade

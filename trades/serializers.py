@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from inventory.models import Commodity, Station
@@ -50,7 +51,8 @@ class TradeSerializer(serializers.ModelSerializer):
             "updated_at",
         )
 
-    def get_total(self, trade) -> Decimal:
+    @extend_schema_field(serializers.DecimalField(max_digits=24, decimal_places=2))
+    def get_total(self, trade) -> str:
         # Summed from the prefetched lines: no query per trade in a list.
         total = sum((line.subtotal for line in trade.lines.all()), Decimal("0.00"))
         return str(total.quantize(Decimal("0.01")))
