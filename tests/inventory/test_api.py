@@ -109,3 +109,28 @@ def test_stations_and_commodities_read_for_all_write_for_dispatch(
     assert protected.status_code == 409
     assert api(dispatcher).delete("/api/stations/new-port/").status_code == 204
     assert StockMovement.objects.filter(station=stocked_ceres).exists()
+
+
+def count_queries(client, url) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as ctx:
+        assert client.get(url).status_code == 200
+    return len(ctx.captured_queries)
+
+
+def test_inventory_and_ledger_queries_do_not_grow_with_page_size(api, outsider, water, ore):
+    from tests.factories import StationFactory, give_stock
+
+    for _ in range(12):
+        station = StationFactory()
+        give_stock(station, water, 5)
+        give_stock(station, ore, 5)
+    client = api(outsider)
+    assert count_queries(client, "/api/inventory/?page_size=2") == count_queries(
+        client, "/api/inventory/?page_size=12"
+    )
+    code = station.code
+    small = count_queries(client, f"/api/inventory/{code}/movements/?page_size=1")
+    assert small == count_queries(client, f"/api/inventory/{code}/movements/?page_size=50")
