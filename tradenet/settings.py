@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "django_eventstream",
     "inventory",
     "trades",
     "cargo",
@@ -70,7 +71,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "tradenet.middleware.RejectUnstorableTextMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    # WhiteNoise, wrapped so the chain stays async: a sync-only middleware would pin a thread
+    # to every open event stream.
+    "tradenet.middleware.StaticFilesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -239,3 +242,28 @@ SPECTACULAR_SETTINGS = {
 }
 
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# Live updates (Server-Sent Events). Events are stored by django-eventstream (one channel, so
+# one global order of ids); with REDIS_URL they cross processes through its Redis support.
+REDIS_URL = os.environ.get("REDIS_URL", "")
+EVENTSTREAM_STORAGE_CLASS = "django_eventstream.storage.DjangoModelStorage"
+if REDIS_URL:
+    from urllib.parse import urlparse
+
+    _redis = urlparse(REDIS_URL)
+    EVENTSTREAM_REDIS = {
+        "host": _redis.hostname or "127.0.0.1",
+        "port": _redis.port or 6379,
+        "db": int((_redis.path or "/0").lstrip("/") or 0),
+        "password": _redis.password,
+    }
+# How long stored events are kept for clients that reconnect (django-eventstream trims them).
+TRADENET_EVENT_RETENTION_MINUTES = int(os.environ.get("TRADENET_EVENT_RETENTION_MINUTES", "1440"))
+# A client that missed more than this many events gets `stream-reset` instead of a replay.
+TRADENET_SSE_REPLAY_LIMIT = int(os.environ.get("TRADENET_SSE_REPLAY_LIMIT", "1000"))
+TRADENET_SSE_KEEPALIVE_SECONDS = float(os.environ.get("TRADENET_SSE_KEEPALIVE_SECONDS", "15"))
+# Database work of all streams of a process (sign-in, replay) shares this many threads, so
+# this many connections at most, however many clients are connected.
+TRADENET_SSE_DB_THREADS = int(os.environ.get("TRADENET_SSE_DB_THREADS", "4"))
+# Events buffered per client before it is treated as lagging and replayed from storage.
+TRADENET_SSE_CLIENT_BUFFER = int(os.environ.get("TRADENET_SSE_CLIENT_BUFFER", "500"))

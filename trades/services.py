@@ -138,6 +138,7 @@ def trade_set_status(*, trade: Trade, status: str, actor=None) -> Trade:
             type=events.TRADE_STATUS_CHANGED,
             payload={**trade_event_payload(trade), "previous_status": previous},
             stations=(trade.seller.code, trade.buyer.code),
+            shipment_id=trade.cargo.shipment_id,
         )
     )
     return trade

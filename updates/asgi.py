@@ -1,0 +1,209 @@
+"""Server-Sent Events, served straight on the event loop.
+
+Django's request cycle would hold a thread for every open stream (sync signal receivers run on
+a per-request thread for the whole response). Streams are long and many, so their routes are
+answered here, in front of Django: no thread and no database connection per client. Database
+work goes through `dbthreads`; events come from the per-process `hub`.
+
+Routes (GET): /api/updates/real-time/, /api/updates/stations/{code}/,
+/api/updates/cargo/{shipment_id}/ — with or without the trailing slash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import re
+from http.cookies import SimpleCookie
+from urllib.parse import parse_qs
+
+from django.conf import settings
+
+from . import dbthreads
+from .hub import ReplayReset, events_after, hub
+from .scopes import StreamRefused, authenticate, resolve
+
+logger = logging.getLogger(__name__)
+
+ROUTES = [
+    (re.compile(r"^/api/updates/real-time/?$"), "all"),
+    (re.compile(r"^/api/updates/stations/(?P<key>[A-Za-z0-9_-]{1,64})/?$"), "station"),
+    (re.compile(r"^/api/updates/cargo/(?P<key>[A-Za-z0-9_-]{1,64})/?$"), "shipment"),
+]
+STREAM_HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache, no-store, no-transform"),
+    (b"x-accel-buffering", b"no"),  # nginx and friends: do not buffer the stream
+    (b"x-content-type-options", b"nosniff"),
+]
+
+
+def match(path: str) -> tuple[str, str | None] | None:
+    for pattern, kind in ROUTES:
+        found = pattern.match(path)
+        if found:
+            return kind, found.groupdict().get("key")
+    return None
+
+
+async def json_response(send, status: int, body: dict, extra_headers=()) -> None:
+    payload = json.dumps(body).encode()
+    headers = [(b"content-type", b"application/json"), *extra_headers]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
+
+
+def last_event_id(headers: dict[bytes, bytes], query: dict[str, list[str]]) -> int | None:
+    """From the Last-Event-ID header, or the lastEventId parameter reconnecting browsers use."""
+    raw = headers.get(b"last-event-id", b"").decode("latin-1").strip()
+    if not raw:
+        raw = next((v for v in reversed(query.get("lastEventId", [])) if v.strip()), "")
+    raw = raw.rsplit(":", 1)[-1]  # also accept django-eventstream's "all:42" form
+    return int(raw) if raw.isdigit() and len(raw) < 19 else None
+
+
+async def serve_stream(scope, receive, send, kind: str, key: str | None) -> None:
+    if scope["method"] not in ("GET", "HEAD"):
+        await json_response(
+            send, 405, {"message": "Use GET.", "code": "method_not_allowed"}, [(b"allow", b"GET")]
+        )
+        return
+    headers = dict(scope["headers"])
+    cookies = SimpleCookie()
+    try:
+        cookies.load(headers.get(b"cookie", b"").decode("latin-1"))
+    except Exception:  # a malformed cookie header is simply no session
+        cookies = SimpleCookie()
+    session = cookies.get(settings.SESSION_COOKIE_NAME)
+    authorization = headers.get(b"authorization", b"").decode("latin-1") or None
+    user = await dbthreads.run(authenticate, authorization, session.value if session else None)
+    if user is None:
+        await json_response(
+            send,
+            401,
+            {"message": "Sign in: send `Authorization: Token <token>` or a session cookie.",
+             "code": "not_authenticated"},
+            [(b"www-authenticate", b"Token")],
+        )  # fmt: skip
+        return
+    try:
+        stream_scope = await dbthreads.run(resolve, user, kind, key)
+    except StreamRefused as refused:
+        await json_response(
+            send, refused.status, {"message": refused.message, "code": refused.code}
+        )
+        return
+
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    resume_from = last_event_id(headers, query)
+    await hub.ensure_started()
+    subscriber = hub.subscribe(stream_scope)  # before any replay: nothing slips between
+    watcher = asyncio.get_running_loop().create_task(_watch_disconnect(receive, subscriber))
+    try:
+        await send({"type": "http.response.start", "status": 200, "headers": STREAM_HEADERS})
+        await send(
+            {
+                "type": "http.response.body",
+                "body": b"retry: 2000\n: stream open\n\n",
+                "more_body": True,
+            }
+        )
+        if scope["method"] == "HEAD":
+            return
+        sent_up_to = await _replay(send, subscriber, resume_from)
+        await _stream(send, subscriber, sent_up_to)
+    finally:
+        hub.unsubscribe(subscriber)
+        watcher.cancel()
+        with contextlib.suppress(Exception):  # the client may be gone already
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _watch_disconnect(receive, subscriber) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            subscriber.close()
+            return
+
+
+async def _replay(send, subscriber, resume_from: int | None) -> int:
+    """Send what a reconnecting client missed; return the last id it has."""
+    if resume_from is None:
+        return 0
+    limit = settings.TRADENET_SSE_REPLAY_LIMIT
+    try:
+        missed = await dbthreads.run(events_after, resume_from, limit)
+    except ReplayReset as reset:
+        data = json.dumps(
+            {
+                "reason": "The events you missed are no longer all available; reload state.",
+                "last_event_id": reset.current_id,
+            }
+        )
+        frame = f"id: {reset.current_id}\nevent: stream-reset\ndata: {data}\n\n"
+        await send({"type": "http.response.body", "body": frame.encode(), "more_body": True})
+        return reset.current_id
+    body = b"".join(e.frame for e in missed if subscriber.scope.allows(e.stations, e.shipment_id))
+    if body:
+        await send({"type": "http.response.body", "body": body, "more_body": True})
+    return missed[-1].id if missed else resume_from
+
+
+async def _stream(send, subscriber, sent_up_to: int) -> None:
+    keepalive = settings.TRADENET_SSE_KEEPALIVE_SECONDS
+    while not subscriber.closed:
+        try:
+            await asyncio.wait_for(subscriber.wake.wait(), timeout=keepalive)
+        except TimeoutError:
+            await send(
+                {"type": "http.response.body", "body": b": keep-alive\n\n", "more_body": True}
+            )
+            continue
+        subscriber.wake.clear()
+        if subscriber.closed:
+            return
+        if subscriber.lagging:
+            subscriber.lagging = False
+            subscriber.pending.clear()
+            sent_up_to = await _replay(send, subscriber, sent_up_to)
+            continue
+        chunks = []
+        while subscriber.pending:
+            event = subscriber.pending.popleft()
+            if event.id > sent_up_to:
+                chunks.append(event.frame)
+                sent_up_to = event.id
+        if chunks:
+            await send({"type": "http.response.body", "body": b"".join(chunks), "more_body": True})
+
+
+class EventStreamRouter:
+    """The project's ASGI application: event streams here, everything else to Django."""
+
+    def __init__(self, django_app):
+        self.django_app = django_app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            route = match(scope["path"])
+            if route is not None:
+                await serve_stream(scope, receive, send, *route)
+                return
+            await self.django_app(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+        else:
+            await self.django_app(scope, receive, send)
+
+    async def _lifespan(self, receive, send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                hub.close_all()
+                await send({"type": "lifespan.shutdown.complete"})
+                return

@@ -1,0 +1,186 @@
+"""Per-process fan-out of stored events to the connected streams.
+
+django-eventstream stores every event (one channel, "all", so ids are one global sequence) and
+carries it to every process: in-process, or through Redis with REDIS_URL. Each process
+registers a single django-eventstream listener; its pump hands each event, encoded once, to the
+streams whose scope allows it. A stream that falls behind is replayed from storage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import deque
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django_eventstream import views as eventstream_views
+from django_eventstream.storage import EventDoesNotExist
+from django_eventstream.utils import get_storage
+
+from . import dbthreads
+from .scopes import StreamScope
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "all"
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    id: int
+    type: str
+    stations: frozenset[str]
+    shipment_id: str | None
+    frame: bytes  # the SSE frame, encoded once for every client
+
+    @classmethod
+    def from_eventstream(cls, event) -> StoredEvent:
+        envelope = json.loads(event.data)
+        payload = {**envelope["payload"], "published_at": envelope["published_at"]}
+        data = json.dumps(payload, separators=(",", ":"))
+        frame = f"id: {event.id}\nevent: {event.type}\ndata: {data}\n\n".encode()
+        return cls(
+            id=int(event.id),
+            type=event.type,
+            stations=frozenset(envelope.get("stations") or ()),
+            shipment_id=envelope.get("shipment_id"),
+            frame=frame,
+        )
+
+
+class ReplayReset(Exception):
+    """The client is further behind than storage (or the replay limit) reaches."""
+
+    def __init__(self, current_id: int):
+        super().__init__(current_id)
+        self.current_id = current_id
+
+
+def current_id() -> int:
+    return int(get_storage().get_current_id(CHANNEL))
+
+
+def events_after(last_id: int, limit: int) -> list[StoredEvent]:
+    """Stored events after `last_id`, oldest first; ReplayReset if they cannot all be had."""
+    storage = get_storage()
+    try:
+        events = storage.get_events(CHANNEL, last_id, limit=limit + 1)
+    except EventDoesNotExist as exc:
+        raise ReplayReset(int(exc.current_id)) from None
+    if len(events) > limit:
+        raise ReplayReset(current_id())
+    return [StoredEvent.from_eventstream(e) for e in events]
+
+
+@dataclass(eq=False)
+class Subscriber:
+    scope: StreamScope
+    pending: deque = field(default_factory=deque)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    lagging: bool = False
+    closed: bool = False
+
+    def close(self) -> None:
+        self.closed = True
+        self.wake.set()
+
+
+class Hub:
+    def __init__(self):
+        self.subscribers: set[Subscriber] = set()
+        self.last_id = 0
+        self._pump: asyncio.Task | None = None
+        self._listener = None
+
+    def __len__(self) -> int:
+        return len(self.subscribers)
+
+    async def ensure_started(self) -> None:
+        if self._pump is None or self._pump.done():
+            # Listen first, then read where storage stands: nothing falls between the two.
+            self._listener = eventstream_views.Listener()
+            self._listener.channels = {CHANNEL}
+            self._listener.assign_loop()
+            eventstream_views.get_listener_manager().add_listener(self._listener)
+            self.last_id = await dbthreads.run(current_id)
+            self._pump = asyncio.get_running_loop().create_task(self._run_pump())
+
+    def subscribe(self, scope: StreamScope) -> Subscriber:
+        subscriber = Subscriber(scope=scope)
+        self.subscribers.add(subscriber)
+        return subscriber
+
+    def unsubscribe(self, subscriber: Subscriber) -> None:
+        self.subscribers.discard(subscriber)
+
+    def close_all(self) -> None:
+        for subscriber in list(self.subscribers):
+            subscriber.close()
+
+    def dispatch(self, event: StoredEvent) -> None:
+        """Hand one event, the next in sequence, to every subscriber whose scope allows it."""
+        self.last_id = event.id
+        limit = settings.TRADENET_SSE_CLIENT_BUFFER
+        for subscriber in self.subscribers:
+            if not subscriber.scope.allows(event.stations, event.shipment_id):
+                continue
+            if len(subscriber.pending) >= limit:
+                subscriber.lagging = True  # it will catch up from storage
+            else:
+                subscriber.pending.append(event)
+            subscriber.wake.set()
+
+    async def deliver(self, events: list[StoredEvent]) -> None:
+        """Dispatch in id order, exactly once each.
+
+        Ids are gapless (storage allocates them under a row lock), but two publishers' events
+        can arrive out of order through the transport. A gap means the missing events are
+        already committed, so they are read from storage rather than waited for.
+        """
+        for event in sorted(events, key=lambda e: e.id):
+            if event.id <= self.last_id:
+                continue
+            if event.id > self.last_id + 1:
+                try:
+                    missing = await dbthreads.run(events_after, self.last_id, 100_000)
+                except ReplayReset:
+                    logger.error("event pump fell beyond storage; streams may have gaps")
+                    missing = [event]
+                for stored in missing:
+                    if stored.id > self.last_id:
+                        self.dispatch(stored)
+                continue
+            self.dispatch(event)
+
+    async def _run_pump(self) -> None:
+        manager = eventstream_views.get_listener_manager()
+        listener = self._listener
+        try:
+            while True:
+                await listener.aevent.wait()
+                with manager.lock:
+                    items = listener.channel_items.get(CHANNEL, [])
+                    overflow = listener.overflow
+                    listener.channel_items = {}
+                    listener.overflow = False
+                    listener.aevent.clear()
+                events = []
+                for item in items:
+                    try:
+                        events.append(StoredEvent.from_eventstream(item))
+                    except (ValueError, KeyError, TypeError):
+                        logger.warning("skipping an event this version cannot read: %r", item)
+                if overflow:
+                    # django-eventstream dropped some while we were busy: read them back.
+                    try:
+                        events = await dbthreads.run(events_after, self.last_id, 100_000)
+                    except ReplayReset:
+                        logger.error("event pump fell beyond storage; streams may have gaps")
+                await self.deliver(events)
+        finally:
+            manager.remove_listener(listener)
+
+
+hub = Hub()
