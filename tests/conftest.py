@@ -55,7 +55,11 @@ def api_server(django_db_setup, django_db_blocker):
     """A real uvicorn process (3 workers) serving the project on the test database."""
     from tests.servers import uvicorn_server
 
-    with django_db_blocker.unblock(), uvicorn_server(workers=3) as base_url:
+    from tests.servers import server_env
+
+    env = server_env()
+    env.pop("REDIS_URL", None)
+    with django_db_blocker.unblock(), uvicorn_server(workers=3, env=env) as base_url:
         yield base_url
 
 
@@ -112,3 +116,15 @@ def api():
         return client
 
     return make
+
+
+@pytest.fixture(scope="session")
+def stream_server(django_db_setup, django_db_blocker):
+    """One uvicorn process (so every event reaches every client without Redis), with short
+    keep-alives and a small replay limit so tests can see both."""
+    from tests.servers import server_env, uvicorn_server
+
+    env = server_env(TRADENET_SSE_KEEPALIVE_SECONDS="1", TRADENET_SSE_REPLAY_LIMIT="20")
+    env.pop("REDIS_URL", None)
+    with django_db_blocker.unblock(), uvicorn_server(workers=1, env=env) as base_url:
+        yield base_url

@@ -41,7 +41,7 @@ def server_env(**extra: str) -> dict[str, str]:
         "DJANGO_DEBUG": "0",
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
         "DJANGO_SECURE_COOKIES": "0",
-        "DJANGO_LOG_LEVEL": "WARNING",
+        "DJANGO_LOG_LEVEL": os.environ.get("TRADENET_TEST_SERVER_LOG_LEVEL", "WARNING"),
         "PYTHONUNBUFFERED": "1",
         # Test mode: the fast password hasher the test users were made with, static files
         # served from the apps.
@@ -55,7 +55,7 @@ def server_env(**extra: str) -> dict[str, str]:
 def uvicorn_server(*, workers: int = 1, env: dict[str, str] | None = None, timeout: float = 30):
     """Start `uvicorn tradenet.asgi:application` and yield its base URL; stop it on exit."""
     port = free_port()
-    log = tempfile.NamedTemporaryFile("w+", prefix=f"uvicorn-{port}-", suffix=".log")  # noqa: SIM115
+    log = tempfile.NamedTemporaryFile("w+", prefix=f"uvicorn-{port}-", suffix=".log", delete=False)  # noqa: SIM115
     cmd = [
         sys.executable, "-m", "uvicorn", "tradenet.asgi:application",
         "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),

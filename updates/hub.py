@@ -141,7 +141,11 @@ class Hub:
         """
         for event in sorted(events, key=lambda e: e.id):
             if event.id <= self.last_id:
-                continue
+                if await dbthreads.run(current_id) >= self.last_id:
+                    continue  # a duplicate
+                # Storage restarted its sequence (the event tables were emptied): follow it.
+                logger.warning("event ids restarted at %s (was %s)", event.id, self.last_id)
+                self.last_id = event.id - 1
             if event.id > self.last_id + 1:
                 try:
                     missing = await dbthreads.run(events_after, self.last_id, 100_000)

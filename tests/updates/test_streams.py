@@ -1,0 +1,251 @@
+"""Live updates over real HTTP: a uvicorn process, real SSE clients, PostgreSQL."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from knox.models import AuthToken
+
+from inventory.services import operator_grant
+from tests.factories import CommodityFactory, StationFactory, UserFactory, give_stock
+from tests.sse import SSEClient
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def token_header(user) -> dict:
+    _, token = AuthToken.objects.create(user=user)
+    return {"Authorization": f"Token {token}"}
+
+
+@pytest.fixture
+def galaxy():
+    ceres, vesta, titan = (StationFactory(code=c) for c in ("ceres-prime", "vesta-yards", "titan"))
+    water = CommodityFactory(code="water")
+    for station in (ceres, vesta, titan):
+        give_stock(station, water, 100)
+    people = {}
+    for name, station in (("ana", ceres), ("bo", vesta), ("cy", titan)):
+        people[name] = UserFactory(username=name)
+        operator_grant(user=people[name], stations=[station])
+    people["staff"] = UserFactory(username="staff", is_superuser=True)
+    return {"stations": (ceres, vesta, titan), "people": people}
+
+
+def post_trade(base, headers, seller, buyer, quantity=1):
+    body = {
+        "seller": seller,
+        "buyer": buyer,
+        "items": [{"commodity": "water", "quantity": quantity, "unit_price": "2.00"}],
+    }
+    return httpx.post(f"{base}/api/trades/", json=body, headers=headers, timeout=30)
+
+
+def test_a_trade_through_the_api_reaches_the_stream_after_commit(stream_server, galaxy):
+    ana = token_header(galaxy["people"]["ana"])
+    with SSEClient(f"{stream_server}/api/updates/real-time/", headers=ana) as client:
+        assert client.status == 200
+        assert client.headers["content-type"].startswith("text/event-stream")
+        assert client.headers["cache-control"].startswith("no-cache")
+        assert client.headers["x-accel-buffering"] == "no"
+        created = post_trade(stream_server, ana, "ceres-prime", "vesta-yards", 3).json()
+
+        client.next_of("trade.initiated")  # the last of the trade's events
+        got = {m.event: m.json for m in client.history}
+        initiated = got["trade.initiated"]
+        assert initiated["transaction_id"] == created["transaction_id"]
+        assert initiated["shipment_id"] == created["cargo"]["shipment_id"]
+        assert (initiated["seller"], initiated["buyer"]) == ("ceres-prime", "vesta-yards")
+        cargo = got["cargo.created"]
+        assert cargo["shipment_id"] == created["cargo"]["shipment_id"]
+        assert cargo["transaction_id"] == created["transaction_id"]
+
+    with SSEClient(f"{stream_server}/api/updates/real-time/", headers=ana) as client:
+        httpx.patch(
+            f"{stream_server}/api/cargo/{created['cargo']['shipment_id']}/",
+            json={"status": "in_transit"},
+            headers=ana,
+        ).raise_for_status()
+        got = {m.event: m.json for m in client.drain(3)}
+        assert got["cargo.updated"]["status"] == "in_transit"
+        assert got["trade.status_changed"]["status"] == "in_transit"
+        assert got["trade.status_changed"]["previous_status"] == "initiated"
+
+
+def test_inventory_changes_carry_station_commodity_and_levels(stream_server, galaxy):
+    ana = token_header(galaxy["people"]["ana"])
+    with SSEClient(f"{stream_server}/api/updates/stations/ceres-prime/", headers=ana) as client:
+        post_trade(stream_server, ana, "ceres-prime", "vesta-yards", 7)
+        change = client.next_of("inventory.changed").json
+        assert change == change | {
+            "station": "ceres-prime",
+            "commodity": "water",
+            "on_hand": 93,
+            "incoming": 0,
+        }
+
+
+def test_a_rolled_back_trade_announces_nothing(stream_server, galaxy):
+    ana = token_header(galaxy["people"]["ana"])
+    with SSEClient(f"{stream_server}/api/updates/real-time/", headers=ana) as client:
+        refused = post_trade(stream_server, ana, "ceres-prime", "vesta-yards", 10_000)
+        assert refused.status_code == 409
+        assert client.drain(1.5) == []
+        accepted = post_trade(stream_server, ana, "ceres-prime", "vesta-yards", 1).json()
+        client.next_of("trade.initiated")
+        ours = accepted["transaction_id"]
+        assert [m.json.get("transaction_id", ours) for m in client.history] == [ours] * len(
+            client.history
+        )
+        on_hand = [m.json["on_hand"] for m in client.history if m.event == "inventory.changed"]
+        assert on_hand == [99]  # the refused 10,000 never moved anything
+
+
+def test_changes_made_outside_the_api_are_streamed_too(stream_server, galaxy):
+    """The admin is served by the same process; the shell-style service call goes through the
+    same publishing function (cross-process delivery is covered by the Redis test)."""
+    staff = galaxy["people"]["staff"]
+    staff.set_password("pw-staff-1234")
+    staff.is_staff = True
+    staff.save()
+    with SSEClient(
+        f"{stream_server}/api/updates/real-time/", headers=token_header(staff)
+    ) as client:
+        http = httpx.Client(base_url=stream_server, follow_redirects=False, timeout=30)
+        login_page = http.get("/admin/login/")
+        csrf = login_page.cookies["csrftoken"]
+        http.post(
+            "/admin/login/",
+            data={"username": "staff", "password": "pw-staff-1234", "csrfmiddlewaretoken": csrf,
+                  "next": "/admin/"},
+            headers={"Referer": f"{stream_server}/admin/login/"},
+        )  # fmt: skip
+        ceres, vesta, _ = galaxy["stations"]
+        water_id = CommodityFactory._meta.model.objects.get(code="water").pk
+        form = {
+            "csrfmiddlewaretoken": http.cookies["csrftoken"],
+            "seller": ceres.pk,
+            "buyer": vesta.pk,
+            "lines-TOTAL_FORMS": "1",
+            "lines-INITIAL_FORMS": "0",
+            "lines-MIN_NUM_FORMS": "1",
+            "lines-MAX_NUM_FORMS": "1000",
+            "lines-0-commodity": water_id,
+            "lines-0-quantity": "4",
+            "lines-0-unit_price": "1.00",
+        }
+        saved = http.post("/admin/trades/trade/add/", data=form, headers={"Referer": stream_server})
+        assert saved.status_code == 302, saved.text[:2000]
+        initiated = client.next_of("trade.initiated").json
+        assert initiated["items"][0]["quantity"] == 4
+
+
+def test_reconnecting_with_last_event_id_replays_what_was_missed_in_order(stream_server, galaxy):
+    ana = token_header(galaxy["people"]["ana"])
+    url = f"{stream_server}/api/updates/real-time/"
+    with SSEClient(url, headers=ana) as client:
+        post_trade(stream_server, ana, "ceres-prime", "vesta-yards")
+        last_seen = client.next_of("trade.initiated").id
+    missed = [post_trade(stream_server, ana, "ceres-prime", "titan").json() for _ in range(2)]
+
+    for how in ("header", "query"):
+        if how == "header":
+            client = SSEClient(url, headers={**ana, "Last-Event-ID": last_seen})
+        else:
+            client = SSEClient(f"{url}?lastEventId={last_seen}", headers=ana)
+        with client:
+            replayed = [m for m in client.drain(2) if m.event == "trade.initiated"]
+            assert [m.json["transaction_id"] for m in replayed] == [
+                t["transaction_id"] for t in missed
+            ]
+            ids = [int(m.id) for m in replayed]
+            assert ids == sorted(ids) and ids[0] > int(last_seen)
+
+
+def test_a_client_too_far_behind_gets_stream_reset(stream_server, galaxy):
+    ana = token_header(galaxy["people"]["ana"])
+    url = f"{stream_server}/api/updates/real-time/"
+    with SSEClient(url, headers=ana) as client:
+        post_trade(stream_server, ana, "ceres-prime", "vesta-yards")
+        last_seen = client.next_of("trade.initiated").id
+    for _ in range(6):  # about 5 events each; the server replays at most 20
+        post_trade(stream_server, ana, "ceres-prime", "titan")
+    with SSEClient(url, headers={**ana, "Last-Event-ID": last_seen}) as client:
+        reset = client.next()
+        assert reset.event == "stream-reset"
+        assert int(reset.id) == reset.json["last_event_id"] > int(last_seen)
+        # It then carries on live.
+        post_trade(stream_server, ana, "ceres-prime", "titan")
+        assert client.next_of("trade.initiated").json["buyer"] == "titan"
+
+
+def test_keep_alives_flow_while_nothing_happens(stream_server, galaxy):
+    with SSEClient(
+        f"{stream_server}/api/updates/real-time/", headers=token_header(galaxy["people"]["ana"])
+    ) as client:
+        client.drain(2.5)
+        assert client.comments.count("keep-alive") >= 2
+
+
+class TestWhoMayListen:
+    def test_anonymous_is_401(self, stream_server, galaxy):
+        response = httpx.get(f"{stream_server}/api/updates/real-time/", timeout=10)
+        assert response.status_code == 401
+        assert response.json()["code"] == "not_authenticated"
+        bad = httpx.get(
+            f"{stream_server}/api/updates/real-time/",
+            headers={"Authorization": "Token nope"},
+            timeout=10,
+        )
+        assert bad.status_code == 401
+
+    def test_a_station_stream_is_for_its_operators_and_staff(self, stream_server, galaxy):
+        people = galaxy["people"]
+        url = f"{stream_server}/api/updates/stations/ceres-prime/"
+        assert httpx.get(url, headers=token_header(people["bo"]), timeout=10).status_code == 403
+        assert httpx.get(f"{stream_server}/api/updates/stations/atlantis/",
+                         headers=token_header(people["bo"]), timeout=10).status_code == 404  # fmt: skip
+        for who in ("ana", "staff"):
+            with SSEClient(url, headers=token_header(people[who])) as client:
+                assert client.status == 200
+
+    def test_a_shipment_stream_is_for_either_end(self, stream_server, galaxy):
+        people = galaxy["people"]
+        ana = token_header(people["ana"])
+        shipment = post_trade(stream_server, ana, "ceres-prime", "vesta-yards").json()["cargo"]
+        url = f"{stream_server}/api/updates/cargo/{shipment['shipment_id']}/"
+        assert httpx.get(url, headers=token_header(people["cy"]), timeout=10).status_code == 403
+        with SSEClient(url, headers=token_header(people["bo"])) as client:
+            httpx.patch(
+                f"{stream_server}/api/cargo/{shipment['shipment_id']}/",
+                json={"location_note": "passing Mars"},
+                headers=ana,
+            ).raise_for_status()
+            post_trade(stream_server, ana, "ceres-prime", "vesta-yards")  # another shipment
+            got = client.drain(2)
+            assert [m.event for m in got] == ["cargo.updated"]
+            assert got[0].json["location_note"] == "passing Mars"
+
+    def test_the_all_stream_shows_only_the_callers_stations(self, stream_server, galaxy):
+        people = galaxy["people"]
+        ana, bo = token_header(people["ana"]), token_header(people["bo"])
+        with (
+            SSEClient(f"{stream_server}/api/updates/real-time/", headers=token_header(people["cy"])) as cy,
+            SSEClient(f"{stream_server}/api/updates/real-time/?channel=all&channels=ceres-prime",
+                      headers=token_header(people["cy"])) as cy_widening,
+            SSEClient(f"{stream_server}/api/updates/real-time/", headers=token_header(people["staff"])) as staff,
+        ):  # fmt: skip
+            post_trade(stream_server, ana, "ceres-prime", "vesta-yards")  # not titan's business
+            post_trade(stream_server, bo, "vesta-yards", "titan")  # titan is the buyer
+            staff_events = [
+                m.json.get("transaction_id") for m in staff.drain(2) if m.event == "trade.initiated"
+            ]
+            assert len(staff_events) == 2
+            for client in (cy, cy_widening):
+                seen = client.drain(1)
+                assert seen, "titan's own trade must be streamed"
+                for message in seen:
+                    body = message.json
+                    stations = {body.get("seller"), body.get("buyer"), body.get("station"),
+                                body.get("origin"), body.get("destination")} - {None}  # fmt: skip
+                    assert "titan" in stations, message
