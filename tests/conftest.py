@@ -53,9 +53,7 @@ def assert_ledger_matches_levels() -> None:
 @pytest.fixture(scope="session")
 def api_server(django_db_setup, django_db_blocker):
     """A real uvicorn process (3 workers) serving the project on the test database."""
-    from tests.servers import uvicorn_server
-
-    from tests.servers import server_env
+    from tests.servers import server_env, uvicorn_server
 
     env = server_env()
     env.pop("REDIS_URL", None)
