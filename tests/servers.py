@@ -18,6 +18,12 @@ from django.db import connection
 ROOT = Path(__file__).resolve().parent.parent
 
 
+class ServerURL(str):
+    """A server's base URL that also knows the server's process id."""
+
+    pid: int
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -43,6 +49,7 @@ def server_env(**extra: str) -> dict[str, str]:
         "DJANGO_SECURE_COOKIES": "0",
         "DJANGO_LOG_LEVEL": os.environ.get("TRADENET_TEST_SERVER_LOG_LEVEL", "WARNING"),
         "PYTHONUNBUFFERED": "1",
+        "PGAPPNAME": "tradenet-test-server",  # to count its connections in pg_stat_activity
         # Test mode: the fast password hasher the test users were made with, static files
         # served from the apps.
         "TRADENET_TESTING": "1",
@@ -62,7 +69,8 @@ def uvicorn_server(*, workers: int = 1, env: dict[str, str] | None = None, timeo
         "--no-access-log", "--timeout-graceful-shutdown", "5",
     ]  # fmt: skip
     process = subprocess.Popen(cmd, cwd=ROOT, env=env or server_env(), stdout=log, stderr=log)
-    base_url = f"http://127.0.0.1:{port}"
+    base_url = ServerURL(f"http://127.0.0.1:{port}")
+    base_url.pid = process.pid
     try:
         deadline = time.monotonic() + timeout
         while True:

@@ -98,12 +98,20 @@ class SSEClient:
         return out
 
     def close(self) -> None:
-        self._stop.set()
-        self._client.close()
-        self._thread.join(5)
+        close_all([self])
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
         self.close()
+
+
+def close_all(clients: list[SSEClient]) -> None:
+    """Stop every reader first, then wait: each notices at its next line (a keep-alive at the
+    latest), so closing many takes one keep-alive interval, not one each."""
+    for client in clients:
+        client._stop.set()
+        client._client.close()
+    for client in clients:
+        client._thread.join(5)

@@ -146,6 +146,7 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = DEBUG or TESTING
 
 LOGIN_URL = "/admin/login/"
+LOGIN_REDIRECT_URL = "/live/"
 
 LOGGING = {
     "version": 1,

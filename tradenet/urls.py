@@ -1,5 +1,8 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
+
+from updates.views import live_page
 
 admin.site.site_header = "TradeNet operations"
 admin.site.site_title = "TradeNet"
@@ -8,6 +11,8 @@ admin.site.index_title = "Stations, trades and shipments"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("tradenet.api.urls")),
+    path("live/", live_page, name="live"),
+    path("", RedirectView.as_view(url="/live/", permanent=False)),
 ]
 
 handler404 = "tradenet.views.not_found"

@@ -16,10 +16,13 @@ import contextlib
 import json
 import logging
 import re
+import threading
 from http.cookies import SimpleCookie
 from urllib.parse import parse_qs
 
 from django.conf import settings
+
+from inventory.access import acts_for_all_stations
 
 from . import dbthreads
 from .hub import ReplayReset, events_after, hub
@@ -180,6 +183,25 @@ async def _stream(send, subscriber, sent_up_to: int) -> None:
             await send({"type": "http.response.body", "body": b"".join(chunks), "more_body": True})
 
 
+def stream_stats() -> dict:
+    """What the process holds for streaming: for /metrics, tests and the benchmark."""
+    return {
+        "clients": len(hub),
+        "tasks": len(asyncio.all_tasks()),
+        "threads": threading.active_count(),
+    }
+
+
+async def serve_status(scope, receive, send) -> None:
+    headers = dict(scope["headers"])
+    authorization = headers.get(b"authorization", b"").decode("latin-1") or None
+    user = await dbthreads.run(authenticate, authorization, None)
+    if user is None or not await dbthreads.run(acts_for_all_stations, user):
+        await json_response(send, 403, {"message": "Dispatch staff only.", "code": "forbidden"})
+        return
+    await json_response(send, 200, stream_stats())
+
+
 class EventStreamRouter:
     """The project's ASGI application: event streams here, everything else to Django."""
 
@@ -188,6 +210,9 @@ class EventStreamRouter:
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "http":
+            if scope["path"] == "/api/updates/status/":
+                await serve_status(scope, receive, send)
+                return
             route = match(scope["path"])
             if route is not None:
                 await serve_stream(scope, receive, send, *route)

@@ -1,0 +1,89 @@
+"""Streaming holds no thread or database connection per client, and leaves nothing behind."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from tests.factories import CommodityFactory, StationFactory, UserFactory, give_stock
+from tests.sse import SSEClient, close_all
+from tests.updates.test_streams import post_trade, token_header
+
+pytestmark = pytest.mark.django_db(transaction=True)
+CLIENTS = 60
+
+
+def server_connections() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
+            ["tradenet-test-server"],
+        )
+        return cursor.fetchone()[0]
+
+
+def stats(base, headers) -> dict:
+    response = httpx.get(f"{base}/api/updates/status/", headers=headers, timeout=10)
+    response.raise_for_status()
+    return response.json()
+
+
+def wait_for(condition, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def test_many_clients_share_a_bounded_pool_and_leave_nothing_behind(stream_server):
+    StationFactory(code="ceres-prime"), StationFactory(code="vesta-yards")
+    give_stock(
+        StationFactory._meta.model.objects.get(code="ceres-prime"),
+        CommodityFactory(code="water"),
+        100,
+    )
+    staff = token_header(UserFactory(username="staff", is_superuser=True))
+    url = f"{stream_server}/api/updates/real-time/"
+
+    # Warm up: the first stream starts the pump and the database threads.
+    with SSEClient(url, headers=staff):
+        pass
+    assert wait_for(lambda: stats(stream_server, staff)["clients"] == 0)
+    baseline = stats(stream_server, staff)
+
+    clients = [SSEClient(url, headers=staff) for _ in range(CLIENTS)]
+    try:
+        assert all(c.status == 200 for c in clients)
+        during = stats(stream_server, staff)
+        assert during["clients"] == CLIENTS
+        assert during["threads"] <= baseline["threads"] + 2, (baseline, during)
+        assert server_connections() <= settings.TRADENET_SSE_DB_THREADS + 2
+
+        # REST writes keep working while the streams are open, and every client gets the news.
+        created = post_trade(stream_server, staff, "ceres-prime", "vesta-yards")
+        assert created.status_code == 201
+        for client in clients:
+            message = client.next_of("trade.initiated", timeout=15)
+            assert message.json["transaction_id"] == created.json()["transaction_id"]
+    finally:
+        close_all(clients)
+
+    assert wait_for(lambda: stats(stream_server, staff)["clients"] == 0), stats(
+        stream_server, staff
+    )
+    after = stats(stream_server, staff)
+    assert after["tasks"] <= baseline["tasks"], (baseline, after)
+    assert after["threads"] <= baseline["threads"] + 2, (baseline, after)
+    assert server_connections() <= settings.TRADENET_SSE_DB_THREADS + 1
+
+
+def test_status_is_for_dispatch_staff_only(stream_server):
+    operator = token_header(UserFactory(username="op"))
+    response = httpx.get(f"{stream_server}/api/updates/status/", headers=operator, timeout=10)
+    assert response.status_code == 403
