@@ -16,6 +16,7 @@ import httpx
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parent.parent
+APPLICATION_NAME = "tradenet-test-server"
 
 
 class ServerURL(str):
@@ -49,7 +50,7 @@ def server_env(**extra: str) -> dict[str, str]:
         "DJANGO_SECURE_COOKIES": "0",
         "DJANGO_LOG_LEVEL": os.environ.get("TRADENET_TEST_SERVER_LOG_LEVEL", "WARNING"),
         "PYTHONUNBUFFERED": "1",
-        "PGAPPNAME": "tradenet-test-server",  # to count its connections in pg_stat_activity
+        "PGAPPNAME": APPLICATION_NAME,  # to count its connections in pg_stat_activity
         # Test mode: the fast password hasher the test users were made with, static files
         # served from the apps.
         "TRADENET_TESTING": "1",
@@ -95,3 +96,19 @@ def uvicorn_server(*, workers: int = 1, env: dict[str, str] | None = None, timeo
             process.kill()
             process.wait(5)
         log.close()
+        _wait_for_backends_to_exit()
+
+
+def _wait_for_backends_to_exit(timeout: float = 10) -> None:
+    """PostgreSQL ends a dead client's backend a moment later; dropping the test database
+    before then fails with 'being accessed by other users'."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
+                [APPLICATION_NAME],
+            )
+            if cursor.fetchone()[0] == 0:
+                return
+        time.sleep(0.1)

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import connection
 
 from tests.factories import CommodityFactory, StationFactory, UserFactory, give_stock
+from tests.servers import APPLICATION_NAME
 from tests.sse import SSEClient, close_all
 from tests.updates.test_streams import post_trade, token_header
 
@@ -21,7 +22,7 @@ def server_connections() -> int:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
-            ["tradenet-test-server"],
+            [APPLICATION_NAME],
         )
         return cursor.fetchone()[0]
 

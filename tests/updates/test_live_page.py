@@ -1,0 +1,102 @@
+"""The live page in a real browser: Debian's Chromium driven by Playwright."""
+
+from __future__ import annotations
+
+import shutil
+
+import httpx
+import pytest
+
+from inventory.services import operator_grant
+from tests.factories import CommodityFactory, StationFactory, UserFactory, give_stock
+from tests.updates.test_streams import post_trade, token_header
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture
+def browser_page(monkeypatch):
+    if not shutil.which("chromium"):
+        pytest.skip("Chromium is not installed: `apt-get install chromium` (make test does it)")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API keeps an event loop on this thread; the ORM calls the test makes
+    # meanwhile are ordinary blocking calls, which Django would otherwise refuse there.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        try:
+            yield browser.new_page()
+        finally:
+            browser.close()
+            # ORM calls made while Playwright's loop ran used a connection of their own.
+            from django.db import connections
+
+            connections.close_all()
+
+
+@pytest.fixture
+def ana_headers():
+    ceres = StationFactory(code="ceres-prime")
+    StationFactory(code="vesta-yards")
+    give_stock(ceres, CommodityFactory(code="water"), 100)
+    ana = UserFactory(username="ana")
+    ana.is_staff = True
+    ana.save()
+    operator_grant(user=ana, stations=[ceres])
+    return token_header(ana)
+
+
+def test_live_page_shows_a_trade_made_through_the_api(
+    stream_server, ana_headers, browser_page, tmp_path
+):
+    page = browser_page
+
+    page.goto(f"{stream_server}/live/")
+    assert "/admin/login/" in page.url  # signed-out visitors are sent to sign in
+    page.fill("#id_username", "ana")
+    page.fill("#id_password", "pw-correct-horse-42")
+    page.click("input[type=submit]")
+    page.wait_for_url(f"{stream_server}/live/")
+    page.wait_for_selector("body[data-stream=live]", timeout=15_000)
+    assert page.locator("#station-filter option[value=ceres-prime]").count() == 1
+
+    # Every asset is served by us: nothing from another origin.
+    requested = []
+    page.on("request", lambda request: requested.append(request.url))
+
+    created = post_trade(stream_server, ana_headers, "ceres-prime", "vesta-yards", 6).json()
+    row = page.locator(
+        f'li[data-type="trade.initiated"][data-transaction-id="{created["transaction_id"]}"]'
+    )
+    row.wait_for(timeout=15_000)
+    assert "ceres-prime → vesta-yards" in row.inner_text()
+    assert "6 water" in row.inner_text()
+    inventory = page.locator('li[data-type="inventory.changed"]').first
+    assert "on hand 94" in inventory.inner_text()
+    page.screenshot(path=str(tmp_path / "live.png"))
+    assert all(url.startswith(stream_server) for url in requested), requested
+
+    # Filtered to one station, the feed starts afresh and shows that station's news only.
+    page.select_option("#station-filter", "ceres-prime")
+    page.wait_for_selector("body[data-stream=live]", timeout=15_000)
+    httpx.patch(
+        f"{stream_server}/api/cargo/{created['cargo']['shipment_id']}/",
+        json={"status": "in_transit"},
+        headers=ana_headers,
+        timeout=30,
+    ).raise_for_status()
+    page.locator('li[data-type="cargo.updated"]').wait_for(timeout=15_000)
+    assert page.locator('li[data-type="trade.initiated"]').count() == 0
