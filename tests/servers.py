@@ -20,9 +20,11 @@ APPLICATION_NAME = "tradenet-test-server"
 
 
 class ServerURL(str):
-    """A server's base URL that also knows the server's process id."""
+    """A server's base URL that also knows the server's process id and the application_name
+    its database connections carry (to find them in pg_stat_activity)."""
 
     pid: int
+    application_name: str
 
 
 def free_port() -> int:
@@ -50,7 +52,6 @@ def server_env(**extra: str) -> dict[str, str]:
         "DJANGO_SECURE_COOKIES": "0",
         "DJANGO_LOG_LEVEL": os.environ.get("TRADENET_TEST_SERVER_LOG_LEVEL", "WARNING"),
         "PYTHONUNBUFFERED": "1",
-        "PGAPPNAME": APPLICATION_NAME,  # to count its connections in pg_stat_activity
         # Test mode: the fast password hasher the test users were made with, static files
         # served from the apps.
         "TRADENET_TESTING": "1",
@@ -69,9 +70,12 @@ def uvicorn_server(*, workers: int = 1, env: dict[str, str] | None = None, timeo
         "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
         "--no-access-log", "--timeout-graceful-shutdown", "5",
     ]  # fmt: skip
-    process = subprocess.Popen(cmd, cwd=ROOT, env=env or server_env(), stdout=log, stderr=log)
+    application_name = f"{APPLICATION_NAME}-{port}"
+    env = {**(env or server_env()), "PGAPPNAME": application_name}
+    process = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=log)
     base_url = ServerURL(f"http://127.0.0.1:{port}")
     base_url.pid = process.pid
+    base_url.application_name = application_name
     try:
         deadline = time.monotonic() + timeout
         while True:
@@ -96,19 +100,21 @@ def uvicorn_server(*, workers: int = 1, env: dict[str, str] | None = None, timeo
             process.kill()
             process.wait(5)
         log.close()
-        _wait_for_backends_to_exit()
+        _wait_for_backends_to_exit(application_name)
 
 
-def _wait_for_backends_to_exit(timeout: float = 10) -> None:
+def server_connections(application_name: str) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
+            [application_name],
+        )
+        return cursor.fetchone()[0]
+
+
+def _wait_for_backends_to_exit(application_name: str, timeout: float = 10) -> None:
     """PostgreSQL ends a dead client's backend a moment later; dropping the test database
     before then fails with 'being accessed by other users'."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
-                [APPLICATION_NAME],
-            )
-            if cursor.fetchone()[0] == 0:
-                return
+    while time.monotonic() < deadline and server_connections(application_name):
         time.sleep(0.1)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -32,6 +34,7 @@ class SSEClient:
         self.headers: httpx.Headers | None = None
         self.body = b""
         self._opened = threading.Event()
+        self._response: httpx.Response | None = None
         self._stop = threading.Event()
         self._client = httpx.Client(
             headers=headers, cookies=cookies, timeout=httpx.Timeout(10, read=60)
@@ -44,6 +47,7 @@ class SSEClient:
     def _run(self) -> None:
         try:
             with self._client.stream("GET", self.url) as response:
+                self._response = response
                 self.status, self.headers = response.status_code, response.headers
                 if response.status_code != 200:
                     self.body = response.read()
@@ -112,6 +116,11 @@ def close_all(clients: list[SSEClient]) -> None:
     latest), so closing many takes one keep-alive interval, not one each."""
     for client in clients:
         client._stop.set()
+        if client._response is not None:
+            # Shutting the socket down unblocks the reader's pending read at once.
+            with contextlib.suppress(Exception):
+                stream = client._response.extensions["network_stream"]
+                stream.get_extra_info("socket").shutdown(socket.SHUT_RDWR)
         client._client.close()
     for client in clients:
         client._thread.join(5)

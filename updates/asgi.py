@@ -16,6 +16,7 @@ import contextlib
 import json
 import logging
 import re
+import signal
 import threading
 from http.cookies import SimpleCookie
 from urllib.parse import parse_qs
@@ -202,6 +203,26 @@ async def serve_status(scope, receive, send) -> None:
     await json_response(send, 200, stream_stats())
 
 
+def _end_streams_on_shutdown_signals(loop) -> None:
+    """End every stream as soon as the server is told to stop.
+
+    The server waits for open responses before it shuts down, and a stream never ends by
+    itself: without this, every shutdown would wait out its whole grace period and then cut
+    the streams. Clients reconnect (to another replica) and resume with Last-Event-ID.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(signum)
+
+        def on_signal(number, frame, previous=previous):
+            loop.call_soon_threadsafe(hub.close_all)
+            if callable(previous):
+                previous(number, frame)
+
+        signal.signal(signum, on_signal)
+
+
 class EventStreamRouter:
     """The project's ASGI application: event streams here, everything else to Django."""
 
@@ -227,6 +248,7 @@ class EventStreamRouter:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                _end_streams_on_shutdown_signals(asyncio.get_running_loop())
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 hub.close_all()

@@ -7,24 +7,14 @@ import time
 import httpx
 import pytest
 from django.conf import settings
-from django.db import connection
 
 from tests.factories import CommodityFactory, StationFactory, UserFactory, give_stock
-from tests.servers import APPLICATION_NAME
+from tests.servers import server_connections
 from tests.sse import SSEClient, close_all
 from tests.updates.test_streams import post_trade, token_header
 
 pytestmark = pytest.mark.django_db(transaction=True)
 CLIENTS = 60
-
-
-def server_connections() -> int:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
-            [APPLICATION_NAME],
-        )
-        return cursor.fetchone()[0]
 
 
 def stats(base, headers) -> dict:
@@ -64,7 +54,10 @@ def test_many_clients_share_a_bounded_pool_and_leave_nothing_behind(stream_serve
         during = stats(stream_server, staff)
         assert during["clients"] == CLIENTS
         assert during["threads"] <= baseline["threads"] + 2, (baseline, during)
-        assert server_connections() <= settings.TRADENET_SSE_DB_THREADS + 2
+        assert (
+            server_connections(stream_server.application_name)
+            <= settings.TRADENET_SSE_DB_THREADS + 2
+        )
 
         # REST writes keep working while the streams are open, and every client gets the news.
         created = post_trade(stream_server, staff, "ceres-prime", "vesta-yards")
@@ -81,10 +74,34 @@ def test_many_clients_share_a_bounded_pool_and_leave_nothing_behind(stream_serve
     after = stats(stream_server, staff)
     assert after["tasks"] <= baseline["tasks"], (baseline, after)
     assert after["threads"] <= baseline["threads"] + 2, (baseline, after)
-    assert server_connections() <= settings.TRADENET_SSE_DB_THREADS + 1
+    assert (
+        server_connections(stream_server.application_name) <= settings.TRADENET_SSE_DB_THREADS + 1
+    )
 
 
 def test_status_is_for_dispatch_staff_only(stream_server):
     operator = token_header(UserFactory(username="op"))
     response = httpx.get(f"{stream_server}/api/updates/status/", headers=operator, timeout=10)
     assert response.status_code == 403
+
+
+def test_shutdown_ends_open_streams_at_once(django_db_blocker):
+    import os
+    import signal
+
+    import psutil
+
+    from tests.servers import server_env, uvicorn_server
+
+    staff = token_header(UserFactory(username="staff", is_superuser=True))
+    with uvicorn_server(env=server_env()) as base:
+        clients = [SSEClient(f"{base}/api/updates/real-time/", headers=staff) for _ in range(5)]
+        process = psutil.Process(base.pid)
+        started = time.monotonic()
+        os.kill(base.pid, signal.SIGTERM)
+        process.wait(timeout=15)
+        took = time.monotonic() - started
+        # The grace period is 5 s; streams must not make shutdown wait it out.
+        assert took < 3, took
+        assert wait_for(lambda: not any(c._thread.is_alive() for c in clients), timeout=3)
+        close_all(clients)
