@@ -79,7 +79,7 @@ def shipment_update(
     note: str = "",
 ) -> Cargo:
     """Change a shipment's status, ETA or location note; a status change follows the rules."""
-    with transaction.atomic():
+    with events.batch(), transaction.atomic():
         locked = (
             Cargo.objects.select_for_update()
             .select_related("trade", "origin", "destination")

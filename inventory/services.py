@@ -49,7 +49,7 @@ def stock_apply(
     changes = [c for c in changes if c.delta]
     if not changes:
         return []
-    with transaction.atomic():
+    with events.batch(), transaction.atomic():
         levels = _lock_levels({(c.station.pk, c.commodity.pk) for c in changes})
         # Check everything before writing anything, so the error names what the caller asked.
         pending: dict[tuple[int, int, str], int] = defaultdict(int)

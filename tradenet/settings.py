@@ -247,7 +247,7 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"
 # Live updates (Server-Sent Events). Events are stored by django-eventstream (one channel, so
 # one global order of ids); with REDIS_URL they cross processes through its Redis support.
 REDIS_URL = os.environ.get("REDIS_URL", "")
-EVENTSTREAM_STORAGE_CLASS = "django_eventstream.storage.DjangoModelStorage"
+EVENTSTREAM_STORAGE_CLASS = "updates.storage.FastModelStorage"
 if REDIS_URL:
     from urllib.parse import urlparse
 

@@ -64,7 +64,7 @@ def trade_initiate(
     any line's goods; in both cases nothing is written.
     """
     trade_validate(seller=seller, buyer=buyer, lines=lines)
-    with transaction.atomic():
+    with events.batch(), transaction.atomic():
         trade = Trade.objects.create(
             seller=seller,
             buyer=buyer,
@@ -89,7 +89,7 @@ def trade_place(*, trade: Trade, actor=None) -> Trade:
     Saving `placed_at` fires post_save; the cargo and inventory receivers create the shipment
     and dispatch the stock inside this transaction. The admin calls this after its inlines.
     """
-    with transaction.atomic():
+    with events.batch(), transaction.atomic():
         locked = Trade.objects.select_for_update().get(pk=trade.pk)
         if locked.placed_at is not None:
             raise AlreadyPlaced(f"Trade {trade.transaction_id} has already been placed.")
@@ -149,7 +149,7 @@ def trade_cancel(*, trade: Trade, actor=None, note: str = "") -> Trade:
     from cargo.models import Cargo
     from cargo.services import shipment_update
 
-    with transaction.atomic():
+    with events.batch(), transaction.atomic():
         # The shipment row first, as every shipment change locks it: one lock order, no deadlock.
         shipment = Cargo.objects.select_for_update().get(trade=trade)
         trade.refresh_from_db()

@@ -36,6 +36,7 @@ ROUTES = [
     (re.compile(r"^/api/updates/stations/(?P<key>[A-Za-z0-9_-]{1,64})/?$"), "station"),
     (re.compile(r"^/api/updates/cargo/(?P<key>[A-Za-z0-9_-]{1,64})/?$"), "shipment"),
 ]
+KEEPALIVE = b": keep-alive\n\n"
 STREAM_HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
     (b"cache-control", b"no-cache, no-store, no-transform"),
@@ -157,18 +158,16 @@ async def _replay(send, subscriber, resume_from: int | None) -> int:
 
 
 async def _stream(send, subscriber, sent_up_to: int) -> None:
-    keepalive = settings.TRADENET_SSE_KEEPALIVE_SECONDS
     while not subscriber.closed:
-        try:
-            await asyncio.wait_for(subscriber.wake.wait(), timeout=keepalive)
-        except TimeoutError:
-            await send(
-                {"type": "http.response.body", "body": b": keep-alive\n\n", "more_body": True}
-            )
-            continue
+        await subscriber.wake.wait()
         subscriber.wake.clear()
         if subscriber.closed:
             return
+        if subscriber.keepalive_due and not subscriber.pending and not subscriber.lagging:
+            subscriber.keepalive_due = False
+            await send({"type": "http.response.body", "body": KEEPALIVE, "more_body": True})
+            continue
+        subscriber.keepalive_due = False
         if subscriber.lagging:
             subscriber.lagging = False
             subscriber.pending.clear()

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -46,24 +48,62 @@ class DomainEvent:
         return json.dumps(self.payload, cls=DjangoJSONEncoder)
 
 
-# Subscribers receive every published event; the SSE layer registers itself here.
-_subscribers: list[Callable[[DomainEvent], None]] = []
+# Subscribers receive every published batch of events; the SSE layer registers itself here.
+_subscribers: list[Callable[[list[DomainEvent]], None]] = []
 
 
-def subscribe(subscriber: Callable[[DomainEvent], None]) -> None:
+def subscribe(subscriber: Callable[[list[DomainEvent]], None]) -> None:
     if subscriber not in _subscribers:
         _subscribers.append(subscriber)
 
 
 def publish(event: DomainEvent) -> None:
-    logger.debug("event %s %s", event.type, event.as_json())
+    publish_all([event])
+
+
+def publish_all(batch: list[DomainEvent]) -> None:
+    """Hand committed events to every subscriber. Called from transaction.on_commit only."""
+    for event in batch:
+        logger.debug("event %s %s", event.type, event.as_json())
     for subscriber in list(_subscribers):
         try:
-            subscriber(event)
+            subscriber(batch)
         except Exception:  # a broken subscriber must not break the committed change
-            logger.exception("event subscriber %r failed for %s", subscriber, event.type)
+            logger.exception("event subscriber %r failed for %d events", subscriber, len(batch))
+
+
+_batches = threading.local()
 
 
 def announce(event: DomainEvent) -> None:
-    """Publish `event` once the current transaction commits (at once outside a transaction)."""
-    transaction.on_commit(partial(publish, event))
+    """Publish `event` once the current transaction commits (at once outside a transaction).
+
+    Inside `batch()`, the event joins the batch and leaves with it.
+    """
+    stack = getattr(_batches, "stack", None)
+    if stack:
+        stack[-1].append(event)
+    else:
+        transaction.on_commit(partial(publish_all, [event]))
+
+
+@contextmanager
+def batch():
+    """Announce the events of one business operation together, after its commit.
+
+    A trade announces four or five events; leaving together, they reach each client in one
+    write instead of one write each. Use it around a whole `transaction.atomic()` block: if the
+    block raises, the batch is dropped with it.
+    """
+    stack = _batches.__dict__.setdefault("stack", [])
+    events: list[DomainEvent] = []
+    stack.append(events)
+    try:
+        yield events
+    finally:
+        stack.pop()
+    if events:
+        if stack:
+            stack[-1].extend(events)  # an enclosing batch publishes them
+        else:
+            transaction.on_commit(partial(publish_all, events))

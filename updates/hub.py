@@ -25,6 +25,7 @@ from .scopes import StreamScope
 logger = logging.getLogger(__name__)
 
 CHANNEL = "all"
+RECENT_LIMIT = 10_000
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,7 @@ class Subscriber:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     lagging: bool = False
     closed: bool = False
+    keepalive_due: bool = False
 
     def close(self) -> None:
         self.closed = True
@@ -91,7 +93,10 @@ class Hub:
     def __init__(self):
         self.subscribers: set[Subscriber] = set()
         self.last_id = 0
+        # The frames of recently dispatched events by id, to tell a duplicate from a restart.
+        self.recent: dict[int, bytes] = {}
         self._pump: asyncio.Task | None = None
+        self._ticker: asyncio.Task | None = None
         self._listener = None
 
     def __len__(self) -> int:
@@ -106,6 +111,18 @@ class Hub:
             eventstream_views.get_listener_manager().add_listener(self._listener)
             self.last_id = await dbthreads.run(current_id)
             self._pump = asyncio.get_running_loop().create_task(self._run_pump())
+        if self._ticker is None or self._ticker.done():
+            self._ticker = asyncio.get_running_loop().create_task(self._run_ticker())
+
+    async def _run_ticker(self) -> None:
+        """One timer for every stream's keep-alives: a timer per stream would cost each of
+        thousands of clients a timer handle and a task on every event."""
+        interval = settings.TRADENET_SSE_KEEPALIVE_SECONDS
+        while True:
+            await asyncio.sleep(interval)
+            for subscriber in list(self.subscribers):
+                subscriber.keepalive_due = True
+                subscriber.wake.set()
 
     def subscribe(self, scope: StreamScope) -> Subscriber:
         subscriber = Subscriber(scope=scope)
@@ -122,6 +139,9 @@ class Hub:
     def dispatch(self, event: StoredEvent) -> None:
         """Hand one event, the next in sequence, to every subscriber whose scope allows it."""
         self.last_id = event.id
+        self.recent[event.id] = event.frame
+        if len(self.recent) > RECENT_LIMIT:
+            del self.recent[next(iter(self.recent))]
         limit = settings.TRADENET_SSE_CLIENT_BUFFER
         for subscriber in self.subscribers:
             if not subscriber.scope.allows(event.stations, event.shipment_id):
@@ -141,11 +161,13 @@ class Hub:
         """
         for event in sorted(events, key=lambda e: e.id):
             if event.id <= self.last_id:
-                if await dbthreads.run(current_id) >= self.last_id:
-                    continue  # a duplicate
-                # Storage restarted its sequence (the event tables were emptied): follow it.
+                if self.recent.get(event.id, event.frame) == event.frame:
+                    continue  # a duplicate (or too old to matter)
+                # Same id, other content: storage restarted its sequence (the event tables
+                # were emptied). Follow it.
                 logger.warning("event ids restarted at %s (was %s)", event.id, self.last_id)
                 self.last_id = event.id - 1
+                self.recent.clear()
             if event.id > self.last_id + 1:
                 try:
                     missing = await dbthreads.run(events_after, self.last_id, 100_000)

@@ -120,15 +120,16 @@ def test_events_are_announced_only_after_commit(
     stocked_ceres, vesta, water, django_capture_on_commit_callbacks
 ):
     published = []
-    events.subscribe(published.append)
+    events.subscribe(published.extend)
     try:
         with django_capture_on_commit_callbacks(execute=False) as callbacks:
             trade = make_trade(stocked_ceres, vesta, (water, 5))
         assert published == []  # nothing leaves before the commit
+        assert len(callbacks) == 1  # the trade's events leave together
         for callback in callbacks:
             callback()
     finally:
-        events._subscribers.remove(published.append)
+        events._subscribers.remove(published.extend)
     types = [e.type for e in published]
     assert types.count("trade.initiated") == 1
     assert types.count("cargo.created") == 1
