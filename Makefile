@@ -31,7 +31,7 @@ run: install
 	$(BIN)/python -m uvicorn tradenet.asgi:application --host $(HOST) --port $(PORT)
 
 test: install
-	@scripts/ensure-chromium
+	@scripts/ensure-test-tools
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest

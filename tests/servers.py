@@ -61,7 +61,13 @@ def server_env(**extra: str) -> dict[str, str]:
 
 
 @contextmanager
-def uvicorn_server(*, workers: int = 1, env: dict[str, str] | None = None, timeout: float = 30):
+def uvicorn_server(
+    *,
+    workers: int = 1,
+    env: dict[str, str] | None = None,
+    timeout: float = 30,
+    ready_path: str = "/api/schema/",
+):
     """Start `uvicorn tradenet.asgi:application` and yield its base URL; stop it on exit."""
     port = free_port()
     log = tempfile.NamedTemporaryFile("w+", prefix=f"uvicorn-{port}-", suffix=".log", delete=False)  # noqa: SIM115
@@ -83,7 +89,7 @@ def uvicorn_server(*, workers: int = 1, env: dict[str, str] | None = None, timeo
                 log.seek(0)
                 raise RuntimeError(f"server exited early:\n{log.read()}")
             try:
-                if httpx.get(f"{base_url}/api/schema/", timeout=2).status_code == 200:
+                if httpx.get(f"{base_url}{ready_path}", timeout=2).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass

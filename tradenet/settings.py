@@ -37,10 +37,13 @@ if not SECRET_KEY:
         # A throwaway key: sessions and tokens signed with it die with the process.
         SECRET_KEY = "insecure-development-key-" + "x" * 40
     else:
-        raise ImproperlyConfigured(
-            "DJANGO_SECRET_KEY is not set and DJANGO_DEBUG is off. Set DJANGO_SECRET_KEY to a long "
-            "random value (python -c 'import secrets; print(secrets.token_urlsafe(50))'), or set "
-            "DJANGO_DEBUG=1 for local development."
+        # A clear message and exit status 1, not a traceback: this is an operator's mistake.
+        raise SystemExit(
+            "TradeNet refuses to start: DJANGO_SECRET_KEY is not set and DJANGO_DEBUG is off.\n"
+            "Set DJANGO_SECRET_KEY to a long random value, e.g.\n"
+            "  export DJANGO_SECRET_KEY=\"$(python -c 'import secrets; "
+            "print(secrets.token_urlsafe(50))')\"\n"
+            "or set DJANGO_DEBUG=1 for local development."
         )
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEBUG else "")
@@ -69,6 +72,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "tradenet.observability.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "tradenet.middleware.RejectUnstorableTextMiddleware",
     # WhiteNoise, wrapped so the chain stays async: a sync-only middleware would pin a thread
@@ -111,8 +115,20 @@ else:
 
     DATABASES = {"default": database_settings()}
 DATABASES["default"].setdefault("OPTIONS", {})
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", 5)
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+# psycopg's connection pool, one per process: sized by TRADENET_DB_POOL_SIZE (default: enough
+# for uvicorn's request threads and the streams' database threads of one worker). Total
+# connections = workers x pool size; keep it under PostgreSQL's max_connections.
+if env_bool("TRADENET_DB_POOL", default=not (DEBUG or TESTING)):
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps connections, not Django
+    DATABASES["default"]["OPTIONS"]["pool"] = {
+        "min_size": 2,
+        "max_size": int(os.environ.get("TRADENET_DB_POOL_SIZE", "20")),
+        "timeout": 10,
+    }
+else:
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -148,11 +164,23 @@ WHITENOISE_USE_FINDERS = DEBUG or TESTING
 LOGIN_URL = "/admin/login/"
 LOGIN_REDIRECT_URL = "/live/"
 
+# Structured JSON logs (one object per line, with the request id) unless developing.
+LOG_FORMAT = os.environ.get("TRADENET_LOG_FORMAT", "plain" if DEBUG else "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "tradenet.observability.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "tradenet.observability.JSONFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
@@ -163,9 +191,21 @@ LOGGING = {
 # Cruising speed of cargo haulers, used to compute a shipment's ETA from the distance.
 TRADENET_CRUISING_SPEED_LY_PER_DAY = float(os.environ.get("TRADENET_CRUISING_SPEED", "2.0"))
 
+# HTTPS hardening for production (DEBUG off). Behind a TLS-terminating proxy, set
+# DJANGO_PROXY_SSL_HEADER=1 so Django trusts X-Forwarded-Proto. Health checks and metrics are
+# answered before Django, so probes over plain HTTP are not redirected.
 if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", default=not TESTING)
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+    SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", default=not TESTING)
+    SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS", "0" if TESTING else "31536000"))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", default=True)
+    SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", default=True)
+    SECURE_CONTENT_TYPE_NOSNIFF = True
+    SECURE_REFERRER_POLICY = "same-origin"
+    X_FRAME_OPTIONS = "DENY"
+if env_bool("DJANGO_PROXY_SSL_HEADER"):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # REST API
 REST_FRAMEWORK = {

@@ -18,4 +18,7 @@ class UpdatesConfig(AppConfig):
         # Upstream queues at most 10 events per listener between wake-ups and then re-reads
         # from the database; our single pump listener drains fast, so give it room for bursts.
         django_eventstream.views.MAX_PENDING = 10_000
+        from tradenet.observability import count_trades
+
         events.subscribe(publish_to_streams)
+        events.subscribe(count_trades)

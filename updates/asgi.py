@@ -22,8 +22,10 @@ from http.cookies import SimpleCookie
 from urllib.parse import parse_qs
 
 from django.conf import settings
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from inventory.access import acts_for_all_stations
+from tradenet.observability import readiness, render_metrics
 
 from . import dbthreads
 from .hub import ReplayReset, events_after, hub
@@ -222,6 +224,29 @@ def _end_streams_on_shutdown_signals(loop) -> None:
         signal.signal(signum, on_signal)
 
 
+async def serve_health(scope, receive, send) -> None:
+    """The process is alive and its event loop answers."""
+    await json_response(send, 200, {"status": "ok"})
+
+
+async def serve_ready(scope, receive, send) -> None:
+    """PostgreSQL (and Redis, when configured) answer: 200, else 503 with what failed."""
+    checks = await dbthreads.run(readiness)
+    ready = all(state == "ok" for state in checks.values())
+    await json_response(send, 200 if ready else 503, {"ready": ready, "checks": checks})
+
+
+async def serve_metrics(scope, receive, send) -> None:
+    body = await dbthreads.run(render_metrics)
+    headers = [(b"content-type", CONTENT_TYPE_LATEST.encode())]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+# Answered before Django: no host check, no HTTPS redirect, no thread, for probes and scrapers.
+PROBES = {"/healthz": serve_health, "/readyz": serve_ready, "/metrics": serve_metrics}
+
+
 class EventStreamRouter:
     """The project's ASGI application: event streams here, everything else to Django."""
 
@@ -232,6 +257,10 @@ class EventStreamRouter:
         if scope["type"] == "http":
             if scope["path"] == "/api/updates/status/":
                 await serve_status(scope, receive, send)
+                return
+            probe = PROBES.get(scope["path"].rstrip("/"))
+            if probe is not None:
+                await probe(scope, receive, send)
                 return
             route = match(scope["path"])
             if route is not None:

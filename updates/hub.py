@@ -19,6 +19,8 @@ from django_eventstream import views as eventstream_views
 from django_eventstream.storage import EventDoesNotExist
 from django_eventstream.utils import get_storage
 
+from tradenet.observability import SSE_CLIENTS
+
 from . import dbthreads
 from .scopes import StreamScope
 
@@ -127,10 +129,12 @@ class Hub:
     def subscribe(self, scope: StreamScope) -> Subscriber:
         subscriber = Subscriber(scope=scope)
         self.subscribers.add(subscriber)
+        SSE_CLIENTS.set(len(self.subscribers))
         return subscriber
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
         self.subscribers.discard(subscriber)
+        SSE_CLIENTS.set(len(self.subscribers))
 
     def close_all(self) -> None:
         for subscriber in list(self.subscribers):

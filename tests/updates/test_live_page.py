@@ -28,7 +28,9 @@ CHROMIUM_FLAGS = [
 @pytest.fixture
 def browser_page(monkeypatch):
     if not shutil.which("chromium"):
-        pytest.skip("Chromium is not installed: `apt-get install chromium` (make test does it)")
+        pytest.skip(
+            "Chromium is not installed: apt-get install chromium (scripts/ensure-test-tools)"
+        )
     from playwright.sync_api import sync_playwright
 
     # Playwright's sync API keeps an event loop on this thread; the ORM calls the test makes

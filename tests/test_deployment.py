@@ -1,0 +1,216 @@
+"""Production deployment: settings from the environment, compose file, probes, the stack."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import httpx
+import pytest
+import yaml
+
+from tests.servers import ROOT, free_port, uvicorn_server
+from tests.sse import SSEClient
+
+SECRET = "deploy-test-" + "q" * 50
+
+
+def production_env(**extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "TRADENET_"))}
+    env.pop("DATABASE_URL", None)
+    env.pop("REDIS_URL", None)
+    env.update(extra)
+    return env
+
+
+def manage(*args, env) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+
+
+def test_refuses_to_start_without_a_secret_key_when_debug_is_off():
+    env = production_env(DATABASE_URL="postgres://nobody@127.0.0.1:1/none")
+    done = manage("check", env=env)
+    assert done.returncode == 1
+    assert "refuses to start: DJANGO_SECRET_KEY is not set" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_check_deploy_reports_nothing_with_secret_key_and_hosts_set():
+    env = production_env(
+        DATABASE_URL="postgres://nobody@127.0.0.1:1/none",
+        DJANGO_SECRET_KEY=SECRET,
+        DJANGO_ALLOWED_HOSTS="tradenet.example.com",
+    )
+    done = manage("check", "--deploy", "--fail-level", "WARNING", env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "System check identified no issues" in done.stdout
+
+
+def test_debug_is_off_unless_set():
+    env = production_env(
+        DATABASE_URL="postgres://nobody@127.0.0.1:1/none", DJANGO_SECRET_KEY=SECRET
+    )
+    done = manage("shell", "-c", "from django.conf import settings; print(settings.DEBUG)", env=env)
+    assert done.stdout.strip().splitlines()[-1] == "False", done.stderr
+
+
+class TestComposeFile:
+    def test_it_validates(self, tmp_path):
+        if not shutil.which("docker-compose"):
+            pytest.skip("docker-compose is not installed (make test installs it)")
+        for name in ("docker-compose.yml", "Dockerfile", "deploy"):
+            source = ROOT / name
+            (shutil.copytree if source.is_dir() else shutil.copy)(source, tmp_path / name)
+        shutil.copy(ROOT / ".env.example", tmp_path / ".env")
+        done = subprocess.run(
+            ["docker-compose", "--profile", "edge", "config"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stderr
+        resolved = yaml.safe_load(done.stdout)
+        assert set(resolved["services"]) == {"db", "redis", "app", "pushpin"}
+        assert resolved["services"]["app"]["environment"]["REDIS_URL"] == "redis://redis:6379/0"
+
+    def test_it_declares_images_healthchecks_volumes_and_the_edge_profile(self):
+        compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+        services = compose["services"]
+        assert services["db"]["image"] == "postgres:16"
+        assert services["redis"]["image"] == "redis:7"
+        assert services["pushpin"]["profiles"] == ["edge"]
+        for name, service in services.items():
+            assert "healthcheck" in service, name
+        assert "readyz" in " ".join(services["app"]["healthcheck"]["test"])
+        assert set(compose["volumes"]) == {"pgdata", "redisdata"}
+        assert services["app"]["depends_on"]["db"]["condition"] == "service_healthy"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_readyz_is_503_when_the_database_is_down_while_healthz_stays_200():
+    env = production_env(
+        DATABASE_URL="postgres://nobody@127.0.0.1:1/none",
+        REDIS_URL="redis://127.0.0.1:1/0",
+        DJANGO_SECRET_KEY=SECRET,
+        DJANGO_ALLOWED_HOSTS="127.0.0.1",
+        TRADENET_TESTING="1",
+    )
+    with uvicorn_server(env=env, ready_path="/healthz") as base:
+        assert httpx.get(f"{base}/healthz", timeout=10).status_code == 200
+        ready = httpx.get(f"{base}/readyz", timeout=20)
+        assert ready.status_code == 503
+        checks = ready.json()["checks"]
+        assert checks["postgresql"].startswith("unavailable")
+        assert checks["redis"].startswith("unavailable")
+
+
+def machine_services() -> tuple[str, str] | None:
+    """The machine's own PostgreSQL and Redis (not the embedded server), if they answer."""
+    import psycopg
+    import redis
+
+    try:
+        psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", connect_timeout=2).close()
+        redis.Redis.from_url("redis://127.0.0.1:6379/0", socket_connect_timeout=2).ping()
+    except (psycopg.Error, redis.RedisError):
+        return None
+    return "postgresql://postgres@127.0.0.1:5432", "redis://127.0.0.1:6379/0"
+
+
+def test_the_stack_runs_without_docker_a_trade_reaches_an_attached_stream(tmp_path):
+    services = machine_services()
+    if services is None:
+        pytest.skip("needs the machine's PostgreSQL on 127.0.0.1:5432 and Redis on :6379")
+    import psycopg
+
+    pg, redis_url = services
+    database = f"tradenet_stack_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(f"{pg}/postgres", autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{database}"')
+    port = free_port()
+    env = production_env(
+        DATABASE_URL=f"{pg}/{database}",
+        REDIS_URL=redis_url,
+        DJANGO_SECRET_KEY=SECRET,
+        DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
+        # Plain HTTP on loopback: no TLS in front of it here.
+        DJANGO_SECURE_SSL_REDIRECT="0",
+        DJANGO_SECURE_COOKIES="0",
+        DJANGO_HSTS_SECONDS="0",
+        WEB_CONCURRENCY="2",
+        HOST="127.0.0.1",
+        PORT=str(port),
+        PYTHON=sys.executable,
+        PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"),
+    )
+    log = open(tmp_path / "server.log", "w+")  # noqa: SIM115
+    server = subprocess.Popen(
+        ["bash", "deploy/start.sh"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert server.poll() is None, (tmp_path / "server.log").read_text()[-3000:]
+            try:
+                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, (tmp_path / "server.log").read_text()[-3000:]
+            time.sleep(0.3)
+
+        assert manage("seed_stations", "--no-progress", env=env).returncode == 0
+        made = manage(
+            "shell", "-c",
+            "from django.contrib.auth import get_user_model; from knox.models import AuthToken; "
+            "u = get_user_model().objects.create_superuser('ops', password='x-ops-x-123'); "
+            "print(AuthToken.objects.create(user=u)[1])",
+            env=env,
+        )  # fmt: skip
+        assert made.returncode == 0, made.stderr
+        headers = {"Authorization": f"Token {made.stdout.strip().splitlines()[-1]}"}
+
+        with SSEClient(f"{base}/api/updates/real-time/", headers=headers) as stream:
+            response = httpx.post(
+                f"{base}/api/trades/",
+                headers={**headers, "X-Request-ID": "stack-test-1"},
+                json={"seller": "ceres-prime", "buyer": "sol-mars",
+                      "items": [{"commodity": "water", "quantity": 3, "unit_price": "1.50"}]},
+                timeout=30,
+            )  # fmt: skip
+            assert response.status_code == 201, response.text
+            assert response.headers["X-Request-ID"] == "stack-test-1"
+            event = stream.next_of("trade.initiated", timeout=20).json
+            assert event["transaction_id"] == response.json()["transaction_id"]
+
+            metrics = httpx.get(f"{base}/metrics", timeout=10).text
+            assert 'tradenet_shipments{status="pending"} 1.0' in metrics
+            assert 'tradenet_trades{status="initiated"} 1.0' in metrics
+            assert "tradenet_sse_clients_connected 1.0" in metrics
+            assert "tradenet_trades_created_total 1.0" in metrics
+            assert httpx.get(f"{base}/static/admin/css/base.css", timeout=10).status_code == 200
+
+            started = time.monotonic()
+            server.send_signal(signal.SIGTERM)
+            server.wait(30)
+            assert time.monotonic() - started < 8  # streams end at once; no grace period wasted
+            assert server.returncode == 0
+        output = (tmp_path / "server.log").read_text()
+        requests = [line for line in output.splitlines() if '"logger": "tradenet.access"' in line]
+        assert any(
+            '"request_id": "stack-test-1"' in line and '"status": 201' in line for line in requests
+        )
+    finally:
+        if server.poll() is None:
+            server.kill()
+        log.close()
+        with psycopg.connect(f"{pg}/postgres", autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')

@@ -1,0 +1,183 @@
+"""Health, readiness, Prometheus metrics, request ids and JSON logs."""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import os
+import time
+import uuid
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.conf import settings
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
+
+request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+access_log = logging.getLogger("tradenet.access")
+
+# Process-local metrics; with PROMETHEUS_MULTIPROC_DIR set (several workers), prometheus_client
+# aggregates them across the workers' files.
+HTTP_REQUESTS = Counter(
+    "tradenet_http_requests_total", "HTTP requests answered", ["method", "status"]
+)
+HTTP_LATENCY = Histogram(
+    "tradenet_http_request_duration_seconds",
+    "Time to answer HTTP requests (streams excluded)",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+SSE_CLIENTS = Gauge(
+    "tradenet_sse_clients_connected",
+    "Event-stream clients connected",
+    multiprocess_mode="livesum",
+)
+TRADES_CREATED = Counter("tradenet_trades_created_total", "Trades created by this deployment")
+
+
+class DatabaseCollector:
+    """Figures read from PostgreSQL at scrape time, so every worker reports the same."""
+
+    def collect(self):
+        from django.db.models import Count
+
+        from cargo.models import Cargo
+        from trades.models import Trade
+
+        trades = GaugeMetricFamily(
+            "tradenet_trades", "Trades recorded, by status", labels=["status"]
+        )
+        for row in Trade.objects.values("status").annotate(n=Count("id")):
+            trades.add_metric([row["status"]], row["n"])
+        shipments = GaugeMetricFamily(
+            "tradenet_shipments", "Shipments, by status", labels=["status"]
+        )
+        counts = dict(Cargo.objects.values_list("status").annotate(n=Count("id")))
+        for status, _ in Cargo.Status.choices:
+            shipments.add_metric([status], counts.get(status, 0))
+        yield trades
+        yield shipments
+
+
+def render_metrics() -> bytes:
+    """Prometheus text format. Runs on a database thread (the collector queries)."""
+    registry = CollectorRegistry()
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        MultiProcessCollector(registry)
+    else:
+        for metric in (HTTP_REQUESTS, HTTP_LATENCY, SSE_CLIENTS, TRADES_CREATED):
+            registry.register(metric)
+    registry.register(DatabaseCollector())
+    return generate_latest(registry)
+
+
+def readiness() -> dict[str, str]:
+    """Check each backing service; 'ok' or the reason it is not."""
+    from django.db import connection
+
+    checks = {}
+    try:
+        connection.ensure_connection()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        checks["postgresql"] = "ok"
+    except Exception as exc:
+        connection.close()
+        checks["postgresql"] = f"unavailable: {exc.__class__.__name__}: {str(exc)[:200]}"
+    if settings.REDIS_URL:
+        import redis
+
+        try:
+            redis.Redis.from_url(
+                settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2
+            ).ping()
+            checks["redis"] = "ok"
+        except redis.RedisError as exc:
+            checks["redis"] = f"unavailable: {exc.__class__.__name__}: {str(exc)[:200]}"
+    return checks
+
+
+class RequestIdMiddleware:
+    """Gives every request an id (X-Request-ID, or a new one), puts it in every log line and in
+    the response, logs the request as one JSON line, and counts it for /metrics."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.async_mode = iscoroutinefunction(get_response)
+        if self.async_mode:
+            markcoroutinefunction(self)
+
+    def _begin(self, request):
+        incoming = request.headers.get("X-Request-ID", "")
+        request_id = incoming if 0 < len(incoming) <= 128 and incoming.isprintable() else ""
+        request.request_id = request_id or uuid.uuid4().hex
+        return request_id_var.set(request.request_id), time.perf_counter()
+
+    def _end(self, request, response, token, started):
+        elapsed = time.perf_counter() - started
+        response["X-Request-ID"] = request.request_id
+        HTTP_REQUESTS.labels(request.method, str(response.status_code)).inc()
+        HTTP_LATENCY.observe(elapsed)
+        user = getattr(request, "user", None)
+        access_log.info(
+            "request",
+            extra={
+                "method": request.method,
+                "path": request.path,
+                "status": response.status_code,
+                "duration_ms": round(elapsed * 1000, 1),
+                "user": user.get_username() if user is not None and user.is_authenticated else None,
+            },
+        )
+        request_id_var.reset(token)
+        return response
+
+    def __call__(self, request):
+        if self.async_mode:
+            return self._acall(request)
+        token, started = self._begin(request)
+        return self._end(request, self.get_response(request), token, started)
+
+    async def _acall(self, request):
+        token, started = self._begin(request)
+        return self._end(request, await self.get_response(request), token, started)
+
+
+def count_trades(batch) -> None:
+    created = sum(1 for event in batch if event.type == "trade.initiated")
+    if created:
+        TRADES_CREATED.inc(created)
+
+
+class RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id_var.get()
+        return True
+
+
+RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+
+
+class JSONFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, request id, and any extras."""
+
+    converter = time.gmtime
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "request_id": getattr(record, "request_id", "-"),
+        }
+        for key, value in vars(record).items():
+            if key not in RESERVED and key not in entry and not key.startswith("_"):
+                entry[key] = value
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
