@@ -124,3 +124,96 @@ def _wait_for_backends_to_exit(application_name: str, timeout: float = 10) -> No
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and server_connections(application_name):
         time.sleep(0.1)
+
+
+PUSHPIN_KEY = "tradenet-test-grip-key"
+
+
+def pushpin_offset() -> int:
+    """An offset for all of Pushpin's ports (7999 for clients, 5560-5563 for publishing...)
+    under which they are free."""
+    for _ in range(50):
+        offset = free_port() % 20000 + 1000
+        try:
+            for base in (7999, 5560, 5561, 5562, 5563):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", base + offset))
+        except OSError:
+            continue
+        return offset
+    raise RuntimeError("no free port range for Pushpin")
+
+
+def pushpin_publish_url(offset: int) -> str:
+    return f"http://127.0.0.1:{5561 + offset}"
+
+
+@contextmanager
+def pushpin_server(app_port: int, workdir: Path, offset: int):
+    """Debian's Pushpin in front of the app on `app_port`; yields its client URL."""
+    (workdir / "run").mkdir()
+    (workdir / "log").mkdir()
+    (workdir / "routes").write_text(f"* 127.0.0.1:{app_port}\n")
+    config = Path("/etc/pushpin/pushpin.conf").read_text()
+    replacements = {
+        "rundir=": f"rundir={workdir / 'run'}",
+        "port_offset=": f"port_offset={offset}",
+        "http_port=": f"http_port={7999 + offset}",  # not covered by the offset
+        "logdir=": f"logdir={workdir / 'log'}",
+        "routesfile=": f"routesfile={workdir / 'routes'}",
+        "sig_key=": f"sig_key={PUSHPIN_KEY}",
+        "updates_check=": "updates_check=off",
+    }
+    run = workdir / "run"
+    lines = []
+    for line in config.splitlines():
+        for prefix, value in replacements.items():
+            if line.startswith(prefix):
+                line = value
+        lines.append(line)
+        if line.strip() == "[proxy]":
+            # Pushpin reaches the app through zurl; ours, with its sockets in our folder.
+            lines += [
+                f"zurl_out_specs=ipc://{run}/zurl-in",
+                f"zurl_out_stream_specs=ipc://{run}/zurl-in-stream",
+                f"zurl_in_specs=ipc://{run}/zurl-out",
+            ]
+    (workdir / "pushpin.conf").write_text("\n".join(lines) + "\n")
+    # zurl refuses loopback destinations by default; the app under test is on loopback.
+    (workdir / "zurl.conf").write_text(
+        "[General]\n"
+        f"in_spec=ipc://{run}/zurl-in\nin_stream_spec=ipc://{run}/zurl-in-stream\n"
+        f"out_spec=ipc://{run}/zurl-out\nin_req_spec=ipc://{run}/zurl-req\n"
+        "defpolicy=allow\nallow=127.0.0.1\ndeny=\nmax_open_requests=2000\n"
+        "buffer_size=200000\ntimeout=600\n"
+    )
+    log = open(workdir / "pushpin.out", "w+")  # noqa: SIM115
+    zurl = subprocess.Popen(["zurl", f"--config={workdir / 'zurl.conf'}"], stdout=log, stderr=log)
+    process = subprocess.Popen(
+        ["pushpin", f"--config={workdir / 'pushpin.conf'}"], stdout=log, stderr=log
+    )
+    client_url = f"http://127.0.0.1:{7999 + offset}"
+    publish_url = pushpin_publish_url(offset)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                log.seek(0)
+                raise RuntimeError(f"pushpin exited:\n{log.read()}")
+            try:
+                httpx.get(f"{publish_url}/", timeout=1)
+                httpx.get(f"{client_url}/healthz", timeout=2).raise_for_status()
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.3)
+        yield client_url
+    finally:
+        for child in (process, zurl):
+            child.terminate()
+            try:
+                child.wait(10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        log.close()

@@ -306,5 +306,10 @@ TRADENET_SSE_KEEPALIVE_SECONDS = float(os.environ.get("TRADENET_SSE_KEEPALIVE_SE
 # Database work of all streams of a process (sign-in, replay) shares this many threads, so
 # this many connections at most, however many clients are connected.
 TRADENET_SSE_DB_THREADS = int(os.environ.get("TRADENET_SSE_DB_THREADS", "4"))
+# Pushpin as the SSE edge (GRIP): with GRIP_URL set (Pushpin's publish endpoint, e.g.
+# http://pushpin:5561), streams requested through Pushpin are handed to it to hold, and events are
+# published to it. GRIP_KEY is Pushpin's sig_key, to verify that a request came through Pushpin.
+GRIP_URL = os.environ.get("GRIP_URL", "")
+GRIP_KEY = os.environ.get("GRIP_KEY", "")
 # Events buffered per client before it is treated as lagging and replayed from storage.
 TRADENET_SSE_CLIENT_BUFFER = int(os.environ.get("TRADENET_SSE_CLIENT_BUFFER", "500"))

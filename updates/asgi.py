@@ -27,7 +27,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from inventory.access import acts_for_all_stations
 from tradenet.observability import readiness, render_metrics
 
-from . import dbthreads
+from . import dbthreads, grip
 from .hub import ReplayReset, events_after, hub
 from .scopes import StreamRefused, authenticate, resolve
 
@@ -39,6 +39,7 @@ ROUTES = [
     (re.compile(r"^/api/updates/cargo/(?P<key>[A-Za-z0-9_-]{1,64})/?$"), "shipment"),
 ]
 KEEPALIVE = b": keep-alive\n\n"
+OPENING = b"retry: 2000\n: stream open\n\n"
 STREAM_HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
     (b"cache-control", b"no-cache, no-store, no-transform"),
@@ -105,18 +106,15 @@ async def serve_stream(scope, receive, send, kind: str, key: str | None) -> None
 
     query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
     resume_from = last_event_id(headers, query)
+    if grip.is_proxied(headers):
+        await hand_to_pushpin(send, kind, stream_scope, user, resume_from)
+        return
     await hub.ensure_started()
     subscriber = hub.subscribe(stream_scope)  # before any replay: nothing slips between
     watcher = asyncio.get_running_loop().create_task(_watch_disconnect(receive, subscriber))
     try:
         await send({"type": "http.response.start", "status": 200, "headers": STREAM_HEADERS})
-        await send(
-            {
-                "type": "http.response.body",
-                "body": b"retry: 2000\n: stream open\n\n",
-                "more_body": True,
-            }
-        )
+        await send({"type": "http.response.body", "body": OPENING, "more_body": True})
         if scope["method"] == "HEAD":
             return
         sent_up_to = await _replay(send, subscriber, resume_from)
@@ -138,8 +136,17 @@ async def _watch_disconnect(receive, subscriber) -> None:
 
 async def _replay(send, subscriber, resume_from: int | None) -> int:
     """Send what a reconnecting client missed; return the last id it has."""
+    body, last_id = await replay_body(subscriber.scope, resume_from)
+    if body:
+        await send({"type": "http.response.body", "body": body, "more_body": True})
+    return last_id
+
+
+async def replay_body(scope, resume_from: int | None) -> tuple[bytes, int]:
+    """The frames a client resuming after `resume_from` missed (or a stream-reset), and the
+    last id they bring it to."""
     if resume_from is None:
-        return 0
+        return b"", 0
     limit = settings.TRADENET_SSE_REPLAY_LIMIT
     try:
         missed = await dbthreads.run(events_after, resume_from, limit)
@@ -151,12 +158,17 @@ async def _replay(send, subscriber, resume_from: int | None) -> int:
             }
         )
         frame = f"id: {reset.current_id}\nevent: stream-reset\ndata: {data}\n\n"
-        await send({"type": "http.response.body", "body": frame.encode(), "more_body": True})
-        return reset.current_id
-    body = b"".join(e.frame for e in missed if subscriber.scope.allows(e.stations, e.shipment_id))
-    if body:
-        await send({"type": "http.response.body", "body": body, "more_body": True})
-    return missed[-1].id if missed else resume_from
+        return frame.encode(), reset.current_id
+    body = b"".join(e.frame for e in missed if scope.allows(e.stations, e.shipment_id))
+    return body, (missed[-1].id if missed else resume_from)
+
+
+async def hand_to_pushpin(send, kind, stream_scope, user, resume_from) -> None:
+    """Answer once, with the replay, and let Pushpin hold the connection on our channels."""
+    body, _ = await replay_body(stream_scope, resume_from)
+    headers = [*STREAM_HEADERS, *grip.hold_headers(grip.channels_for(kind, stream_scope, user))]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": OPENING + body})
 
 
 async def _stream(send, subscriber, sent_up_to: int) -> None:

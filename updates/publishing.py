@@ -4,16 +4,19 @@ transport across processes, and GRIP for a Pushpin edge."""
 from __future__ import annotations
 
 import json
+import logging
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
 from django_eventstream import eventstream as upstream
-from django_eventstream import utils as upstream_utils
 from django_eventstream import views as upstream_views
 from django_eventstream.utils import get_storage
 
+from . import grip
 from .events import DomainEvent
-from .hub import CHANNEL
+from .hub import CHANNEL, StoredEvent
+
+logger = logging.getLogger(__name__)
 
 
 def publish_to_streams(batch: list[DomainEvent]) -> None:
@@ -48,7 +51,8 @@ def publish_to_streams(batch: list[DomainEvent]) -> None:
         for item in stored:
             manager.add_to_queues(CHANNEL, item)
 
-    for item in stored:
-        upstream_utils.publish_event(
-            CHANNEL, item.type, item.data, str(item.id), str(item.id - 1), blocking=False
-        )
+    if grip.enabled():
+        try:
+            grip.publish([StoredEvent.from_eventstream(item) for item in stored])
+        except Exception:  # Pushpin down: its clients resume from storage on reconnect
+            logger.exception("publishing %d events to Pushpin failed", len(stored))

@@ -1,0 +1,86 @@
+"""Pushpin (GRIP) as the SSE edge: it holds the clients' connections, the app only publishes."""
+
+from __future__ import annotations
+
+import shutil
+
+import httpx
+import pytest
+
+from tests.servers import (
+    PUSHPIN_KEY,
+    pushpin_offset,
+    pushpin_publish_url,
+    pushpin_server,
+    server_env,
+    uvicorn_server,
+)
+from tests.sse import SSEClient
+from tests.updates.test_streams import galaxy, post_trade, token_header  # noqa: F401
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def edge(tmp_path):
+    if not shutil.which("pushpin"):
+        pytest.skip("Pushpin is not installed (apt-get install pushpin)")
+    offset = pushpin_offset()
+    env = server_env(
+        GRIP_URL=pushpin_publish_url(offset),
+        GRIP_KEY=PUSHPIN_KEY,
+        TRADENET_SSE_KEEPALIVE_SECONDS="2",
+    )
+    env.pop("REDIS_URL", None)
+    with uvicorn_server(env=env) as app:
+        app_port = int(app.rsplit(":", 1)[1])
+        with pushpin_server(app_port, tmp_path, offset) as edge_url:
+            yield app, edge_url
+
+
+def stream_stats(app, headers):
+    return httpx.get(f"{app}/api/updates/status/", headers=headers, timeout=10).json()
+
+
+def test_pushpin_holds_the_streams_and_delivers_scoped_events(edge, galaxy):  # noqa: F811
+    app, edge_url = edge
+    people = galaxy["people"]
+    staff, ana, cy = (token_header(people[name]) for name in ("staff", "ana", "cy"))
+
+    with (
+        SSEClient(f"{edge_url}/api/updates/real-time/", headers=staff) as staff_stream,
+        SSEClient(f"{edge_url}/api/updates/real-time/", headers=cy) as titan_stream,
+        SSEClient(f"{edge_url}/api/updates/stations/ceres-prime/", headers=ana) as ceres_stream,
+    ):
+        assert staff_stream.status == titan_stream.status == ceres_stream.status == 200
+        # The app answered each once and holds none of them: Pushpin does.
+        assert stream_stats(app, staff)["clients"] == 0
+
+        first = post_trade(app, ana, "ceres-prime", "vesta-yards").json()
+        second = post_trade(app, ana, "ceres-prime", "titan").json()
+
+        seen = [staff_stream.next_of("trade.initiated", timeout=15).json for _ in range(2)]
+        assert [t["transaction_id"] for t in seen] == [
+            first["transaction_id"],
+            second["transaction_id"],
+        ]
+        ceres_seen = ceres_stream.next_of("trade.initiated", timeout=15).json
+        assert ceres_seen["transaction_id"] == first["transaction_id"]
+        # Titan's operator sees the trade titan is part of, and only that one.
+        titan_seen = titan_stream.next_of("trade.initiated", timeout=15).json
+        assert titan_seen["transaction_id"] == second["transaction_id"]
+        assert all(
+            "titan"
+            in {m.json.get(k) for k in ("seller", "buyer", "station", "origin", "destination")}
+            for m in titan_stream.drain(1) + titan_stream.history
+        )
+
+
+def test_requests_not_signed_by_pushpin_are_streamed_directly(edge, galaxy):  # noqa: F811
+    app, _ = edge
+    staff = token_header(galaxy["people"]["staff"])
+    forged = {**staff, "Grip-Sig": "not-a-valid-signature"}
+    with SSEClient(f"{app}/api/updates/real-time/", headers=forged) as client:
+        assert client.status == 200
+        assert "grip-hold" not in client.headers
+        assert stream_stats(app, staff)["clients"] == 1

@@ -1,0 +1,91 @@
+"""Pushpin (GRIP) as the edge that holds the clients' connections.
+
+Through Pushpin, a stream request is answered once: the replay, plus instructions to hold the
+connection open on some channels. Events are then published to Pushpin, which writes them to every
+client it holds on those channels. App workers hold no connection per client at all.
+
+Channels follow the scopes: `tradenet-all` (dispatch staff), `tradenet-user-<id>` (an operator's
+all-events stream, one channel so an event touching two of their stations arrives once),
+`tradenet-station-<code>` and `tradenet-shipment-<id>`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import urllib.request
+
+import jwt
+from django.conf import settings
+
+from .scopes import StreamScope
+
+logger = logging.getLogger(__name__)
+
+
+def enabled() -> bool:
+    return bool(settings.GRIP_URL)
+
+
+def is_proxied(headers: dict[bytes, bytes]) -> bool:
+    """A request that came through Pushpin (its signature checks out, when a key is set)."""
+    if not enabled():
+        return False
+    signature = headers.get(b"grip-sig")
+    if not signature:
+        return False
+    if not settings.GRIP_KEY:
+        return True
+    try:
+        jwt.decode(signature.decode("latin-1"), settings.GRIP_KEY, algorithms=["HS256"])
+    except jwt.InvalidTokenError:
+        return False
+    return True
+
+
+def channels_for(kind: str, scope: StreamScope, user) -> list[str]:
+    if kind == "shipment":
+        return [f"tradenet-shipment-{scope.shipment_id}"]
+    if kind == "station":
+        return [f"tradenet-station-{code}" for code in sorted(scope.stations)]
+    return ["tradenet-all"] if scope.everything else [f"tradenet-user-{user.pk}"]
+
+
+def hold_headers(channels: list[str]) -> list[tuple[bytes, bytes]]:
+    keepalive = int(settings.TRADENET_SSE_KEEPALIVE_SECONDS)
+    return [
+        (b"grip-hold", b"stream"),
+        (b"grip-channel", ", ".join(channels).encode()),
+        (b"grip-keep-alive", f": keep-alive\\n\\n; format=cstring; timeout={keepalive}".encode()),
+    ]
+
+
+def publish(stored_events) -> None:
+    """Publish a batch of stored events to Pushpin, one request for the whole batch."""
+    from inventory.models import Station
+
+    codes = {code for event in stored_events for code in event.stations}
+    operators: dict[str, set[int]] = {}
+    through = Station.operators.through.objects.filter(station__code__in=codes)
+    for code, user_id in through.values_list("station__code", "user_id"):
+        operators.setdefault(code, set()).add(user_id)
+    items = []
+    for event in stored_events:
+        channels = {"tradenet-all", *(f"tradenet-station-{code}" for code in event.stations)}
+        if event.shipment_id:
+            channels.add(f"tradenet-shipment-{event.shipment_id}")
+        for code in event.stations:
+            channels.update(f"tradenet-user-{uid}" for uid in operators.get(code, ()))
+        content = event.frame.decode()
+        items += [
+            {"channel": channel, "formats": {"http-stream": {"content": content}}}
+            for channel in sorted(channels)
+        ]
+    request = urllib.request.Request(
+        settings.GRIP_URL.rstrip("/") + "/publish/",
+        data=json.dumps({"items": items}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        response.read()
