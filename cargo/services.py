@@ -13,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from inventory import services as inventory
-from tradenet.errors import InvalidTransition
+from tradenet.errors import require_transition
 from trades.models import Trade
 from trades.services import trade_set_status
 from updates import events
@@ -105,14 +105,12 @@ def shipment_update(
 
 
 def _transition(shipment: Cargo, status: str, actor, note: str) -> None:
-    allowed = SHIPMENT_TRANSITIONS.get(shipment.status, set())
-    if status not in allowed:
-        raise InvalidTransition(
-            subject=f"Shipment {shipment.shipment_id}",
-            current=shipment.status,
-            requested=status,
-            allowed=sorted(allowed),
-        )
+    require_transition(
+        subject=f"Shipment {shipment.shipment_id}",
+        current=shipment.status,
+        requested=status,
+        transitions=SHIPMENT_TRANSITIONS,
+    )
     now = timezone.now()
     if status == Status.IN_TRANSIT:
         shipment.departed_at = now

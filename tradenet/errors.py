@@ -46,5 +46,16 @@ class InvalidTransition(DomainError):
         )
 
 
+def require_transition(
+    *, subject: str, current: str, requested: str, transitions: dict[str, set[str]]
+) -> None:
+    """Raise InvalidTransition unless `transitions` allows current -> requested."""
+    allowed = transitions.get(current, set())
+    if requested not in allowed:
+        raise InvalidTransition(
+            subject=subject, current=current, requested=requested, allowed=sorted(allowed)
+        )
+
+
 class AlreadyPlaced(DomainError):
     code = "already_placed"

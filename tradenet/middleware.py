@@ -7,9 +7,9 @@ from whitenoise.middleware import WhiteNoiseMiddleware
 from tradenet.api.parsers import UNSTORABLE
 
 
-class SyncAndAsyncMiddleware:
-    """Base for middleware that runs natively in both modes, so an async request path (the
-    event streams) never needs a thread for it."""
+class BothModesMiddleware:
+    """Base for middleware that runs natively in both modes: under ASGI, a sync-only middleware
+    costs every request a hop to a thread."""
 
     sync_capable = True
     async_capable = True
@@ -19,6 +19,10 @@ class SyncAndAsyncMiddleware:
         self.async_mode = iscoroutinefunction(get_response)
         if self.async_mode:
             markcoroutinefunction(self)
+
+
+class SyncAndAsyncMiddleware(BothModesMiddleware):
+    """A middleware that may answer instead of the view (`intercept`), in both modes."""
 
     def __call__(self, request):
         if self.async_mode:

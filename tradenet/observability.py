@@ -9,11 +9,12 @@ import os
 import time
 import uuid
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
+
+from tradenet.middleware import BothModesMiddleware
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 access_log = logging.getLogger("tradenet.access")
@@ -98,18 +99,9 @@ def readiness() -> dict[str, str]:
     return checks
 
 
-class RequestIdMiddleware:
+class RequestIdMiddleware(BothModesMiddleware):
     """Gives every request an id (X-Request-ID, or a new one), puts it in every log line and in
     the response, logs the request as one JSON line, and counts it for /metrics."""
-
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-        self.async_mode = iscoroutinefunction(get_response)
-        if self.async_mode:
-            markcoroutinefunction(self)
 
     def _begin(self, request):
         incoming = request.headers.get("X-Request-ID", "")

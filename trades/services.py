@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from inventory.models import Commodity, Station
-from tradenet.errors import AlreadyPlaced, InvalidTransition
+from tradenet.errors import AlreadyPlaced, require_transition
 from updates import events
 
 from .models import Trade, TradeLine
@@ -122,14 +122,12 @@ TRADE_TRANSITIONS: dict[str, set[str]] = {
 
 def trade_set_status(*, trade: Trade, status: str, actor=None) -> Trade:
     """Move a trade along with its shipment. Called by the cargo services."""
-    allowed = TRADE_TRANSITIONS.get(trade.status, set())
-    if status not in allowed:
-        raise InvalidTransition(
-            subject=f"Trade {trade.transaction_id}",
-            current=trade.status,
-            requested=status,
-            allowed=sorted(allowed),
-        )
+    require_transition(
+        subject=f"Trade {trade.transaction_id}",
+        current=trade.status,
+        requested=status,
+        transitions=TRADE_TRANSITIONS,
+    )
     previous = trade.status
     trade.status = status
     trade.save(update_fields=["status", "updated_at"])
@@ -153,14 +151,12 @@ def trade_cancel(*, trade: Trade, actor=None, note: str = "") -> Trade:
         # The shipment row first, as every shipment change locks it: one lock order, no deadlock.
         shipment = Cargo.objects.select_for_update().get(trade=trade)
         trade.refresh_from_db()
-        if trade.status != Trade.Status.INITIATED:
-            allowed = TRADE_TRANSITIONS.get(trade.status, set())
-            raise InvalidTransition(
-                subject=f"Trade {trade.transaction_id}",
-                current=trade.status,
-                requested=Trade.Status.CANCELLED,
-                allowed=sorted(allowed),
-            )
+        require_transition(
+            subject=f"Trade {trade.transaction_id}",
+            current=trade.status,
+            requested=Trade.Status.CANCELLED,
+            transitions=TRADE_TRANSITIONS,
+        )
         shipment_update(
             shipment=shipment, status="cancelled", actor=actor, note=note or "trade cancelled"
         )
