@@ -26,7 +26,9 @@ run: install
 	$(BIN)/python manage.py ensure_superuser
 	@echo ""
 	@echo "  TradeNet is serving on http://$(HOST):$(PORT)/"
-	@echo "    admin:    http://$(HOST):$(PORT)/admin/"
+	@echo "    admin:     http://$(HOST):$(PORT)/admin/"
+	@echo "    live feed: http://$(HOST):$(PORT)/live/"
+	@echo "    API docs:  http://$(HOST):$(PORT)/api/docs/"
 	@echo ""
 	$(BIN)/python -m uvicorn tradenet.asgi:application --host $(HOST) --port $(PORT)
 

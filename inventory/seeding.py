@@ -183,17 +183,16 @@ def generate_stations(
         for i in range(1, count + 1)
     ]
     report = SeedReport(stations_created=count)
+    batch = 200
     with transaction.atomic():
-        created = []
-        for start in progress(
-            range(0, len(stations), 500), "stations", (len(stations) + 499) // 500
-        ):
-            created += Station.objects.bulk_create(stations[start : start + 500])
-        entries = [
-            (station, commodity, rng.choice([100, 250, 500, 1000]))
-            for station in created
-            for commodity in commodities
-            if rng.random() < 0.6
-        ]
-        report.stock_recorded = stock_open(entries)
+        batches = range(0, len(stations), batch)
+        for start in progress(batches, f"stations (x{batch})", len(batches)):
+            created = Station.objects.bulk_create(stations[start : start + batch])
+            entries = [
+                (station, commodity, rng.choice([100, 250, 500, 1000]))
+                for station in created
+                for commodity in commodities
+                if rng.random() < 0.6
+            ]
+            report.stock_recorded += stock_open(entries)
     return report

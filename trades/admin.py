@@ -6,11 +6,15 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from inventory.access import may_act_for, stations_for
-from inventory.admin_scoping import DomainErrorMessagesMixin, StationScopedAdminMixin
+from inventory.admin_scoping import (
+    DomainErrorMessagesMixin,
+    ReadOnlyAdminMixin,
+    StationScopedAdminMixin,
+)
 from inventory.models import Station, StockLevel
 from tradenet.errors import DomainError
 
-from .models import Trade, TradeLine
+from .models import IdempotencyRecord, Trade, TradeLine
 from .services import LineSpec, trade_place, trade_validate
 
 
@@ -153,3 +157,18 @@ class TradeAdmin(DomainErrorMessagesMixin, StationScopedAdminMixin, admin.ModelA
         if not change and trade.placed_at is None:
             # Inlines are saved after the parent: only now do the lines exist.
             trade_place(trade=trade, actor=request.user)
+
+
+@admin.register(IdempotencyRecord)
+class IdempotencyRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Answers kept for retried POST /api/trades/ (24 hours); shown for support, never edited."""
+
+    list_display = ("key", "user", "response_status", "created_at")
+    list_filter = ("response_status", "created_at")
+    search_fields = ("key", "user__username")
+    list_select_related = ("user",)
+    exclude = ("response_body",)
+    readonly_fields = ("key", "user", "request_fingerprint", "response_status", "created_at")
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_superuser

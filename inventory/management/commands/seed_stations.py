@@ -38,12 +38,21 @@ class Command(BaseCommand):
         if not path.exists():
             raise CommandError(f"No such file: {path}. Pass a .json or .csv file to --file.")
 
-        def progress(rows, label, total):
-            show = not no_progress and total >= PROGRESS_THRESHOLD
-            return tqdm(rows, desc=label, total=total or None, disable=not show, file=sys.stderr)
+        def progress_for(size: int):
+            """Bars only for large jobs (PROGRESS_THRESHOLD rows or more)."""
+            show = not no_progress and size >= PROGRESS_THRESHOLD
+
+            def progress(rows, label, total):
+                return tqdm(
+                    rows, desc=label, total=total or None, disable=not show, file=sys.stderr
+                )
+
+            return progress
 
         try:
-            report = load_galaxy(read_galaxy_file(path), progress=progress)
+            data = read_galaxy_file(path)
+            size = sum(len(data.get(part) or []) for part in ("stations", "commodities", "stock"))
+            report = load_galaxy(data, progress=progress_for(size))
         except SeedError as exc:
             raise CommandError(f"{path}: {exc}. Nothing was loaded.") from exc
         except UnicodeDecodeError as exc:
@@ -57,7 +66,9 @@ class Command(BaseCommand):
             f"{report.stock_recorded}."
         )
         if count:
-            generated = generate_stations(count, rng=random.Random(seed), progress=progress)
+            generated = generate_stations(
+                count, rng=random.Random(seed), progress=progress_for(count)
+            )
             self.stdout.write(
                 f"Generated {generated.stations_created} stations with "
                 f"{generated.stock_recorded} opening stock entries."
