@@ -202,13 +202,17 @@ class Hub:
                         events.append(StoredEvent.from_eventstream(item))
                     except (ValueError, KeyError, TypeError):
                         logger.warning("skipping an event this version cannot read: %r", item)
-                if overflow:
-                    # django-eventstream dropped some while we were busy: read them back.
-                    try:
+                try:
+                    if overflow:
+                        # django-eventstream dropped some while we were busy: read them back.
                         events = await dbthreads.run(events_after, self.last_id, 100_000)
-                    except ReplayReset:
-                        logger.error("event pump fell beyond storage; streams may have gaps")
-                await self.deliver(events)
+                    await self.deliver(events)
+                except ReplayReset:
+                    logger.error("event pump fell beyond storage; streams may have gaps")
+                except Exception:
+                    # Keep pumping: one bad batch (a database hiccup) must not silence every
+                    # stream of the process. The next event's gap check reads what was missed.
+                    logger.exception("event pump failed on a batch of %d", len(events))
         finally:
             manager.remove_listener(listener)
 

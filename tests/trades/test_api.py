@@ -261,3 +261,19 @@ def test_detail_carries_an_etag_and_a_stale_if_match_gets_412(
     assert stale.status_code == 412
     assert stale.json()["code"] == "precondition_failed"
     assert StockMovement.objects.filter(kind="return").count() == 0
+
+
+def test_purge_command_deletes_only_expired_keys(api, ceres_op, stocked_ceres, vesta, water):
+    from datetime import timedelta
+
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    client = api(ceres_op)
+    for key in ("old", "fresh"):
+        client.post("/api/trades/", new_trade_body(), format="json", HTTP_IDEMPOTENCY_KEY=key)
+    IdempotencyRecord.objects.filter(key="old").update(
+        created_at=timezone.now() - timedelta(hours=25)
+    )
+    call_command("purge_idempotency_keys")
+    assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["fresh"]

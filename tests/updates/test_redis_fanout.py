@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 
 from tests.factories import CommodityFactory, StationFactory, UserFactory, give_stock
-from tests.servers import ROOT, server_env, uvicorn_server
+from tests.servers import ROOT, free_port, server_env, uvicorn_server
 from tests.sse import SSEClient
 from tests.updates.test_streams import post_trade, token_header
 
@@ -74,3 +76,66 @@ def test_events_cross_processes_through_redis(two_servers, tmp_path):
                 7,
                 "initial",
             )
+
+
+@pytest.fixture
+def private_redis(tmp_path):
+    """A redis-server of the test's own, which the test may stop and start again."""
+    if not shutil.which("redis-server"):
+        pytest.skip("redis-server is not installed")
+    port = free_port()
+
+    def start():
+        return subprocess.Popen(
+            ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(tmp_path)],
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+
+    state = {"process": start()}
+    url = f"redis://127.0.0.1:{port}/0"
+    wait_for_redis(url)
+
+    def restart():
+        state["process"].terminate()
+        state["process"].wait(10)
+        time.sleep(1.5)  # the app notices the loss
+        state["process"] = start()
+        wait_for_redis(url)
+
+    yield url, restart
+    state["process"].terminate()
+    state["process"].wait(10)
+
+
+def wait_for_redis(url):
+    import redis
+
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            if redis.Redis.from_url(url, socket_connect_timeout=0.5).ping():
+                return
+        except redis.RedisError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def test_streams_survive_a_redis_restart(private_redis):
+    """redis-py resubscribes django-eventstream's listener after a Redis restart."""
+    url, restart_redis = private_redis
+    ceres, _ = StationFactory(code="ceres-prime"), StationFactory(code="vesta-yards")
+    give_stock(ceres, CommodityFactory(code="water"), 100)
+    staff = token_header(UserFactory(username="staff", is_superuser=True))
+    with (
+        uvicorn_server(env=server_env(REDIS_URL=url)) as server,
+        SSEClient(f"{server}/api/updates/real-time/", headers=staff) as client,
+    ):
+        post_trade(server, staff, "ceres-prime", "vesta-yards")
+        client.next_of("trade.initiated", timeout=15)
+        restart_redis()
+        time.sleep(2)  # the app resubscribes
+        after = post_trade(server, staff, "ceres-prime", "vesta-yards").json()
+        seen = client.next_of("trade.initiated", timeout=15).json
+        assert seen["transaction_id"] == after["transaction_id"]
