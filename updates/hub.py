@@ -99,12 +99,19 @@ class Hub:
         self.recent: dict[int, bytes] = {}
         self._pump: asyncio.Task | None = None
         self._ticker: asyncio.Task | None = None
+        self._starting: asyncio.Lock | None = None
         self._listener = None
 
     def __len__(self) -> int:
         return len(self.subscribers)
 
     async def ensure_started(self) -> None:
+        if self._starting is None:
+            self._starting = asyncio.Lock()
+        async with self._starting:  # clients arriving together start one pump, not several
+            await self._start()
+
+    async def _start(self) -> None:
         if self._pump is None or self._pump.done():
             # Listen first, then read where storage stands: nothing falls between the two.
             self._listener = eventstream_views.Listener()
