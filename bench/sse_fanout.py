@@ -287,6 +287,9 @@ def main() -> int:
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
         "DJANGO_LOG_LEVEL": "WARNING",
         "TRADENET_THROTTLE_USER": "100000/min",
+        # Plain HTTP on loopback: no TLS in front of the server here.
+        "DJANGO_SECURE_SSL_REDIRECT": "0",
+        "DJANGO_HSTS_SECONDS": "0",
         "PGAPPNAME": APP_NAME,
     }
     env.pop("REDIS_URL", None)
