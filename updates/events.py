@@ -11,7 +11,7 @@ import logging
 import threading
 from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -42,7 +42,6 @@ class DomainEvent:
     # Station codes the event concerns: who may see it, and which station streams carry it.
     stations: tuple[str, ...] = ()
     shipment_id: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def as_json(self) -> str:
         return json.dumps(self.payload, cls=DjangoJSONEncoder)

@@ -3,7 +3,8 @@
     {"message": "...", "code": "...", "errors": {"field": ["..."]}, "detail": {...}}
 
 `errors` comes with 400 (field-level messages; `non_field_errors` for the body as a whole);
-`detail` with 409 (what was asked and what is possible).
+`detail` with 409 (what was asked and what is possible). The schema documents it as the
+component `Error` (tradenet/api/schema.py).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import ProtectedError
 from django.http import Http404
-from rest_framework import exceptions, serializers, status
+from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -27,23 +28,6 @@ class PreconditionFailed(exceptions.APIException):
     status_code = status.HTTP_412_PRECONDITION_FAILED
     default_detail = "The resource has changed since you read it (If-Match does not match)."
     default_code = "precondition_failed"
-
-
-class Conflict(exceptions.APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = "The request conflicts with the current state."
-    default_code = "conflict"
-
-
-class ErrorSerializer(serializers.Serializer):
-    """The documented error body (OpenAPI component `Error`)."""
-
-    message = serializers.CharField()
-    code = serializers.CharField()
-    errors = serializers.DictField(
-        child=serializers.ListField(child=serializers.CharField()), required=False
-    )
-    detail = serializers.DictField(required=False)
 
 
 def _flatten(detail) -> dict[str, list[str]]:
