@@ -21,7 +21,7 @@ from django_eventstream.utils import get_storage
 
 from tradenet.observability import SSE_CLIENTS
 
-from . import dbthreads
+from . import dbthreads, notify
 from .scopes import StreamScope
 
 logger = logging.getLogger(__name__)
@@ -100,6 +100,8 @@ class Hub:
         self._pump: asyncio.Task | None = None
         self._ticker: asyncio.Task | None = None
         self._starting: asyncio.Lock | None = None
+        self._notified: asyncio.Task | None = None
+        self._delivering: asyncio.Lock | None = None
         self._listener = None
 
     def __len__(self) -> int:
@@ -122,6 +124,23 @@ class Hub:
             self._pump = asyncio.get_running_loop().create_task(self._run_pump())
         if self._ticker is None or self._ticker.done():
             self._ticker = asyncio.get_running_loop().create_task(self._run_ticker())
+        if notify.enabled() and (self._notified is None or self._notified.done()):
+            self._notified = asyncio.get_running_loop().create_task(notify.listen(self._on_notify))
+
+    async def _on_notify(self, last_id: int | None) -> None:
+        """Another process stored events (or we just started listening): catch up from storage
+        if they are past what this process has delivered."""
+        try:
+            if last_id is not None and last_id <= self.last_id:
+                # Ours, or already delivered; unless storage restarted its sequence, which
+                # deliver() recognises by the stored event differing from the one we sent.
+                if last_id not in self.recent:
+                    return
+                await self.deliver(await dbthreads.run(events_after, last_id - 1, 1))
+                return
+            await self.deliver(await dbthreads.run(events_after, self.last_id, 100_000))
+        except ReplayReset:
+            logger.error("event pump fell beyond storage; streams may have gaps")
 
     async def _run_ticker(self) -> None:
         """One timer for every stream's keep-alives: a timer per stream would cost each of
@@ -164,6 +183,12 @@ class Hub:
             subscriber.wake.set()
 
     async def deliver(self, events: list[StoredEvent]) -> None:
+        if self._delivering is None:
+            self._delivering = asyncio.Lock()
+        async with self._delivering:  # the pump and the notification listener take turns
+            await self._deliver(events)
+
+    async def _deliver(self, events: list[StoredEvent]) -> None:
         """Dispatch in id order, exactly once each.
 
         Ids are gapless (storage allocates them under a row lock), but two publishers' events

@@ -12,7 +12,7 @@ from django_eventstream import eventstream as upstream
 from django_eventstream import views as upstream_views
 from django_eventstream.utils import get_storage
 
-from . import grip
+from . import grip, notify
 from .events import DomainEvent
 from .hub import CHANNEL, StoredEvent
 
@@ -50,6 +50,8 @@ def publish_to_streams(batch: list[DomainEvent]) -> None:
         manager = upstream_views.get_listener_manager()
         for item in stored:
             manager.add_to_queues(CHANNEL, item)
+        if stored:
+            notify.notify(max(int(item.id) for item in stored))
 
     if grip.enabled():
         try:

@@ -251,3 +251,36 @@ class TestWhoMayListen:
                     stations = {body.get("seller"), body.get("buyer"), body.get("station"),
                                 body.get("origin"), body.get("destination")} - {None}  # fmt: skip
                     assert "titan" in stations, message
+
+
+def test_a_management_command_reaches_open_streams_without_redis(stream_server, galaxy, tmp_path):
+    """One server process and no Redis (as `make run`): PostgreSQL NOTIFY carries the news."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.servers import ROOT, server_env
+
+    staff = token_header(galaxy["people"]["staff"])
+    with SSEClient(f"{stream_server}/api/updates/real-time/", headers=staff) as client:
+        outpost = tmp_path / "outpost.json"
+        outpost.write_text(
+            json.dumps(
+                {
+                    "stations": [{"code": "rim-outpost", "name": "Rim Outpost"}],
+                    "stock": [{"station": "rim-outpost", "commodity": "water", "quantity": 9}],
+                }
+            )
+        )
+        env = server_env()
+        env.pop("REDIS_URL", None)
+        done = subprocess.run(
+            [sys.executable, "manage.py", "seed_stations", "--file", str(outpost)],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stderr
+        change = client.next_of("inventory.changed", timeout=10).json
+        assert (change["station"], change["on_hand"]) == ("rim-outpost", 9)
