@@ -277,3 +277,25 @@ def test_purge_command_deletes_only_expired_keys(api, ceres_op, stocked_ceres, v
     )
     call_command("purge_idempotency_keys")
     assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["fresh"]
+
+
+def test_demo_traffic_makes_trades_and_moves_shipments(capsys):
+    from django.core.management import call_command
+
+    from tests.conftest import assert_ledger_matches_levels
+
+    call_command("seed_stations")
+    call_command("demo_traffic", "--trades", "8", "--interval", "0", "--seed", "5")
+    import re
+
+    made, refused, moves = map(
+        int,
+        re.search(
+            r"(\d+) trades made, (\d+) refused.*?(\d+) shipment moves", capsys.readouterr().out
+        ).groups(),
+    )
+    assert made + refused == 8 and made >= 1
+    assert Trade.objects.count() == made
+    assert moves >= 1
+    assert Cargo.objects.exclude(status="pending").exists()
+    assert_ledger_matches_levels()

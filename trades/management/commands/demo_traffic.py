@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import random
+import sys
+import time
+from decimal import Decimal
+
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from cargo.models import Cargo
+from cargo.services import shipment_update
+from inventory.models import StockLevel
+from tradenet.errors import DomainError
+from trades.services import LineSpec, trade_initiate
+
+
+class Command(BaseCommand):
+    help = (
+        "Demo traffic: random trades between stocked stations, and shipments moving along "
+        "(departed, delivered, now and then cancelled or lost), through the same services as the "
+        "API. Watch it on /live/."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--trades", type=int, default=50, help="How many trades (default 50).")
+        parser.add_argument("--interval", type=float, default=0.5, help="Seconds between steps.")
+        parser.add_argument("--seed", type=int, default=None)
+
+    def handle(self, *args, trades: int, interval: float, seed, **options):
+        if trades < 1:
+            raise CommandError("--trades must be at least 1.")
+        stocked = list(
+            StockLevel.objects.filter(on_hand__gt=0).select_related("station", "commodity")
+        )
+        stations = list({level.station for level in stocked})
+        if len(stations) < 2:
+            raise CommandError("Need two stocked stations: run `manage.py seed_stations` first.")
+        rng = random.Random(seed)
+        made = refused = moved = 0
+        for _ in tqdm(range(trades), desc="trades", file=sys.stderr):
+            level = rng.choice(stocked)
+            buyer = rng.choice([s for s in stations if s.pk != level.station_id])
+            quantity = rng.randint(1, max(1, min(level.on_hand, 50)))
+            price = Decimal(rng.randint(100, 5000)) / 100
+            try:
+                trade_initiate(
+                    seller=level.station,
+                    buyer=buyer,
+                    lines=[LineSpec(level.commodity, quantity, price)],
+                )
+                made += 1
+            except DomainError:
+                refused += 1
+            moved += self._move_some_shipments(rng)
+            time.sleep(interval)
+        self.stdout.write(
+            f"{made} trades made, {refused} refused for lack of stock, {moved} shipment moves."
+        )
+
+    def _move_some_shipments(self, rng: random.Random) -> int:
+        moves = 0
+        for shipment in Cargo.objects.filter(status__in=["pending", "in_transit"]).order_by("?")[
+            :2
+        ]:
+            if shipment.status == "pending":
+                target = "cancelled" if rng.random() < 0.1 else "in_transit"
+            else:
+                target = "lost" if rng.random() < 0.05 else "delivered"
+            try:
+                shipment_update(shipment=shipment, status=target, note="demo traffic")
+                moves += 1
+            except DomainError:
+                pass  # someone else moved it first
+        return moves
