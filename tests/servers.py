@@ -70,7 +70,13 @@ def uvicorn_server(
 ):
     """Start `uvicorn tradenet.asgi:application` and yield its base URL; stop it on exit."""
     port = free_port()
-    log = tempfile.NamedTemporaryFile("w+", prefix=f"uvicorn-{port}-", suffix=".log", delete=False)  # noqa: SIM115
+    # TRADENET_KEEP_SERVER_LOGS=1 keeps the servers' logs in the temp folder, for debugging.
+    log = tempfile.NamedTemporaryFile(  # noqa: SIM115
+        "w+",
+        prefix=f"uvicorn-{port}-",
+        suffix=".log",
+        delete=not os.environ.get("TRADENET_KEEP_SERVER_LOGS"),
+    )
     cmd = [
         sys.executable, "-m", "uvicorn", "tradenet.asgi:application",
         "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
