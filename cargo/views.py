@@ -41,7 +41,7 @@ def apply_update(request, shipment: Cargo) -> Cargo:
         )
     with transaction.atomic():
         locked = Cargo.objects.select_for_update().get(pk=shipment.pk)
-        check_if_match(request, CargoSerializer(shipments().get(pk=locked.pk)).data)
+        check_if_match(request, lambda: CargoSerializer(shipments().get(pk=locked.pk)).data)
         shipment_update(
             shipment=locked,
             actor=request.user,

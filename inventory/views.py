@@ -107,7 +107,7 @@ class InventoryViewSet(ETagMixin, viewsets.ReadOnlyModelViewSet):
         serializer = AdjustmentSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         with transaction.atomic():
-            check_if_match(request, StationInventorySerializer(station).data)
+            check_if_match(request, lambda: StationInventorySerializer(station).data)
             movement = stock_adjust(
                 station=station, actor=request.user, **serializer.validated_data
             )

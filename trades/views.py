@@ -125,7 +125,7 @@ class TradeViewSet(
         serializer = TradeCancelSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         with transaction.atomic():
-            check_if_match(request, TradeSerializer(trade).data)
+            check_if_match(request, lambda: TradeSerializer(trade).data)
             trade_cancel(
                 trade=trade, actor=request.user, note=serializer.validated_data.get("note", "")
             )

@@ -20,13 +20,18 @@ def etag_for(data) -> str:
 
 
 def check_if_match(request, current_data) -> None:
-    """Raise 412 if the request carries an If-Match that no longer matches."""
+    """Raise 412 if the request carries an If-Match that no longer matches.
+
+    `current_data` may be a callable, so the representation is only built when asked for.
+    """
     header = request.headers.get("If-Match")
     if not header:
         return
     wanted = {tag.strip().removeprefix("W/") for tag in header.split(",")}
     if "*" in wanted:
         return
+    if callable(current_data):
+        current_data = current_data()
     if etag_for(current_data) not in wanted:
         raise PreconditionFailed()
 
