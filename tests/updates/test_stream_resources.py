@@ -15,6 +15,8 @@ from tests.updates.test_streams import post_trade, token_header
 
 pytestmark = pytest.mark.django_db(transaction=True)
 CLIENTS = 60
+# The streams' database threads, the NOTIFY listener, and one request in flight at most.
+BOUND = settings.TRADENET_SSE_DB_THREADS + 2
 
 
 def stats(base, headers) -> dict:
