@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 
 from django.conf import settings
 from django.db import connection
@@ -39,6 +40,8 @@ def _conninfo() -> dict:
         "host": db.get("HOST") or None,
         "port": db.get("PORT") or None,
     }
+    # Named like the process's other connections when PGAPPNAME says so, so they count together.
+    params["application_name"] = os.environ.get("PGAPPNAME", "tradenet-events-listener")
     options = db.get("OPTIONS", {})
     for key in ("host", "sslmode", "connect_timeout"):
         if key in options:
@@ -53,7 +56,7 @@ async def listen(on_notify) -> None:
     while True:
         try:
             async with await psycopg.AsyncConnection.connect(
-                autocommit=True, application_name="tradenet-events-listener", **_conninfo()
+                autocommit=True, **_conninfo()
             ) as conn:
                 await conn.execute(f"LISTEN {CHANNEL}")
                 # Anything stored while we were not listening.
