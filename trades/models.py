@@ -61,7 +61,13 @@ class Trade(models.Model):
 
     @property
     def total(self) -> Decimal:
-        return sum((line.subtotal for line in self.lines.all()), Decimal("0.00"))
+        # lines.all(): served from a prefetch when the caller made one (lists), no query per trade.
+        return lines_total(self.lines.all())
+
+
+def lines_total(lines) -> Decimal:
+    """A trade's total in credits: the sum of its lines' subtotals."""
+    return sum((line.subtotal for line in lines), Decimal("0.00"))
 
 
 class TradeLine(models.Model):

@@ -2,13 +2,14 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from inventory.models import Commodity, Station
 
 from .models import Trade, TradeLine
-from .services import MAX_LINE_QUANTITY, MAX_UNIT_PRICE, LineSpec
+from .services import MAX_LINE_QUANTITY, MAX_UNIT_PRICE, LineSpec, trade_validate
 
 MAX_LINES = 200
 
@@ -53,9 +54,7 @@ class TradeSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(serializers.DecimalField(max_digits=24, decimal_places=2))
     def get_total(self, trade) -> str:
-        # Summed from the prefetched lines: no query per trade in a list.
-        total = sum((line.subtotal for line in trade.lines.all()), Decimal("0.00"))
-        return str(total.quantize(Decimal("0.01")))
+        return str(trade.total.quantize(Decimal("0.01")))
 
 
 class TradeLineInputSerializer(serializers.Serializer):
@@ -72,28 +71,23 @@ class TradeCreateSerializer(serializers.Serializer):
     items = TradeLineInputSerializer(many=True, allow_empty=False, max_length=MAX_LINES)
 
     def validate(self, attrs):
-        if attrs["seller"] == attrs["buyer"]:
-            raise serializers.ValidationError(
-                {"buyer": ["The buyer must be a different station from the seller."]}
+        # The trade's own rules live in the service; the serializer only shapes the input.
+        try:
+            trade_validate(
+                seller=attrs["seller"],
+                buyer=attrs["buyer"],
+                lines=[self._spec(item) for item in attrs["items"]],
             )
-        codes = [item["commodity"].code for item in attrs["items"]]
-        repeated = sorted({code for code in codes if codes.count(code) > 1})
-        if repeated:
-            raise serializers.ValidationError(
-                {
-                    "items": [
-                        f"Commodity {c} appears more than once; put it on one line."
-                        for c in repeated
-                    ]
-                }
-            )
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict) from exc
         return attrs
 
+    @staticmethod
+    def _spec(item) -> LineSpec:
+        return LineSpec(item["commodity"], item["quantity"], item["unit_price"])
+
     def line_specs(self) -> list[LineSpec]:
-        return [
-            LineSpec(item["commodity"], item["quantity"], item["unit_price"])
-            for item in self.validated_data["items"]
-        ]
+        return [self._spec(item) for item in self.validated_data["items"]]
 
 
 class TradeCancelSerializer(serializers.Serializer):

@@ -14,7 +14,7 @@ from inventory.models import Commodity, Station
 from tradenet.errors import AlreadyPlaced, require_transition
 from updates import events
 
-from .models import Trade, TradeLine
+from .models import Trade, TradeLine, lines_total
 
 MAX_LINE_QUANTITY = 1_000_000_000
 MAX_UNIT_PRICE = Decimal("999999999999.99")
@@ -179,6 +179,6 @@ def trade_event_payload(trade: Trade) -> dict:
             }
             for line in lines
         ],
-        "total": str(sum((line.subtotal for line in lines), Decimal("0.00"))),
+        "total": str(lines_total(lines)),
         "shipment_id": getattr(getattr(trade, "cargo", None), "shipment_id", None),
     }
