@@ -22,60 +22,26 @@ import statistics
 import subprocess
 import sys
 import time
-from datetime import datetime
-from pathlib import Path
-from urllib.parse import quote
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from _common import (
+    ROOT,
+    base_database,
+    drop_database,
+    log,
+    percentile,
+    production_env,
+    recreate_database,
+)
+from _sse_clients import Client
+
 BENCH_DB = "tradenet_bench"
 APP_NAME = "tradenet-bench-server"
 
 
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-def base_database() -> dict:
-    """Connection parameters of the project's PostgreSQL server (without a database name)."""
-    if os.environ.get("DATABASE_URL"):
-        import dj_database_url
-
-        return dj_database_url.parse(os.environ["DATABASE_URL"])
-    from tradenet.embedded_postgres import database_settings
-
-    return database_settings()
-
-
-def url_for(db: dict, name: str) -> str:
-    host = quote(db["HOST"] or "127.0.0.1", safe="")
-    port = f":{db['PORT']}" if db.get("PORT") else ""
-    password = f":{quote(db['PASSWORD'])}" if db.get("PASSWORD") else ""
-    return f"postgres://{quote(db['USER'])}{password}@{host}{port}/{name}"
-
-
 def admin_connection(db: dict):
-    import psycopg
+    from _common import admin_connection as connect
 
-    return psycopg.connect(
-        host=db["HOST"] or "127.0.0.1",
-        port=db.get("PORT") or None,
-        user=db["USER"],
-        password=db.get("PASSWORD") or None,
-        dbname="postgres",
-        autocommit=True,
-    )
-
-
-def recreate_database(db: dict) -> None:
-    with admin_connection(db) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
-
-
-def drop_database(db: dict) -> None:
-    with admin_connection(db) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
+    return connect(db)
 
 
 def server_connections(db: dict) -> int:
@@ -114,49 +80,6 @@ def prepare_data(env: dict) -> str:
     return done.stdout.strip().splitlines()[-1]
 
 
-class Client:
-    def __init__(self):
-        self.received: dict[str, float] = {}  # transaction_id -> latency in seconds
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def run(self, host, port, token, opened: asyncio.Event) -> None:
-        reader, self.writer = await asyncio.open_connection(host, port, limit=2**20)
-        request = (
-            f"GET /api/updates/real-time/ HTTP/1.1\r\nHost: {host}:{port}\r\n"
-            f"Authorization: Token {token}\r\nAccept: text/event-stream\r\n\r\n"
-        )
-        self.writer.write(request.encode())
-        status = await reader.readline()
-        if b" 200 " not in status:
-            raise RuntimeError(f"stream refused: {status!r}")
-        event = None
-        while True:
-            line = await reader.readline()
-            if not line:
-                return
-            if line.startswith(b": stream open"):
-                opened.set()
-            elif line.startswith(b"event: "):
-                event = line[7:].strip()
-            elif line.startswith(b"data: ") and event == b"trade.initiated":
-                now = time.time()
-                data = json.loads(line[6:])
-                published = datetime.fromisoformat(data["published_at"]).timestamp()
-                self.received[data["transaction_id"]] = now - published
-            elif line in (b"\n", b"\r\n"):
-                event = None
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[index]
-
-
 async def run_benchmark(args, base_url: str, token: str, server_pid: int, db: dict) -> dict:
     import httpx
     import psutil
@@ -165,7 +88,7 @@ async def run_benchmark(args, base_url: str, token: str, server_pid: int, db: di
     host, port = base_url.removeprefix("http://").split(":")
     rss_idle = server.memory_info().rss
 
-    clients = [Client() for _ in range(args.clients)]
+    clients = [Client("/api/updates/real-time/") for _ in range(args.clients)]
     tasks = []
     started = time.monotonic()
     for first in range(0, args.clients, args.ramp_batch):
@@ -278,21 +201,8 @@ def main() -> int:
     os.environ.setdefault("DJANGO_DEBUG", "1")  # only to read the database settings here
     db = base_database()
     log(f"scratch database {BENCH_DB} on {db['HOST'] or '127.0.0.1'}")
-    recreate_database(db)
-    env = {
-        **os.environ,
-        "DATABASE_URL": url_for(db, BENCH_DB),
-        "DJANGO_DEBUG": "0",
-        "DJANGO_SECRET_KEY": "bench-only-" + "s" * 50,
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "DJANGO_LOG_LEVEL": "WARNING",
-        "TRADENET_THROTTLE_USER": "100000/min",
-        # Plain HTTP on loopback: no TLS in front of the server here.
-        "DJANGO_SECURE_SSL_REDIRECT": "0",
-        "DJANGO_HSTS_SECONDS": "0",
-        "PGAPPNAME": APP_NAME,
-    }
-    env.pop("REDIS_URL", None)
+    recreate_database(db, BENCH_DB)
+    env = production_env(db, BENCH_DB, TRADENET_THROTTLE_USER="100000/min", PGAPPNAME=APP_NAME)
     server = None
     try:
         token = prepare_data(env)
@@ -321,7 +231,7 @@ def main() -> int:
         if server is not None:
             server.terminate()
             server.wait(20)
-        drop_database(db)
+        drop_database(db, BENCH_DB)
 
     lat, post = result["latency_ms"], result["post_ms"]
     c, a = result["server_connected"], result["server_after_trades"]

@@ -13,10 +13,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from inventory import services as inventory
+from tradenet import events
+from tradenet.actors import user_or_none
 from tradenet.errors import require_transition
 from trades.models import Trade
 from trades.services import trade_set_status
-from updates import events
 
 from .models import Cargo, TrackingEvent
 
@@ -79,7 +80,7 @@ def shipment_update(
     note: str = "",
 ) -> Cargo:
     """Change a shipment's status, ETA or location note; a status change follows the rules."""
-    with events.batch(), transaction.atomic():
+    with transaction.atomic(), events.batch():
         locked = (
             Cargo.objects.select_for_update()
             .select_related("trade", "origin", "destination")
@@ -134,7 +135,7 @@ def _track(shipment: Cargo, previous: str, status: str, actor, note: str) -> Non
         cargo=shipment,
         from_status=previous,
         to_status=status,
-        actor=actor if actor and actor.is_authenticated else None,
+        actor=user_or_none(actor),
         note=note[:255],
     )
 

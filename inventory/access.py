@@ -6,28 +6,62 @@ station. Everyone else, staff operators included, acts only for the stations the
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from dataclasses import dataclass
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.contrib.postgres.expressions import ArraySubquery
+from django.db.models import Exists, OuterRef, QuerySet
 
 from .models import Station
 
 ALL_STATIONS_PERMISSION = "inventory.act_for_all_stations"
 
 
+@dataclass(frozen=True)
+class StationAccess:
+    all_stations: bool
+    station_ids: frozenset[int]
+
+
+def station_access(user) -> StationAccess:
+    """What `user` may act for, read in one query and cached on the user object (the request's).
+
+    Dispatch staff hold ALL_STATIONS_PERMISSION directly or through a group, as Django's
+    ModelBackend.has_perm would find it (which takes two queries, and a third for stations).
+    """
+    if not user or not user.is_authenticated or not user.is_active:
+        return StationAccess(False, frozenset())
+    cached = getattr(user, "_station_access", None)
+    if cached is None:
+        app_label, codename = ALL_STATIONS_PERMISSION.split(".")
+        permission = Permission.objects.filter(content_type__app_label=app_label, codename=codename)
+        operated = Station.operators.through.objects.filter(user_id=OuterRef("pk"))
+        direct, via_group, station_ids = (
+            get_user_model()
+            .objects.filter(pk=user.pk)
+            .annotate(
+                direct=Exists(permission.filter(user=OuterRef("pk"))),
+                via_group=Exists(permission.filter(group__user=OuterRef("pk"))),
+                station_ids=ArraySubquery(operated.values("station_id")),
+            )
+            .values_list("direct", "via_group", "station_ids")
+            .get()
+        )
+        cached = StationAccess(direct or via_group, frozenset(station_ids))
+        user._station_access = cached
+    return cached
+
+
 def acts_for_all_stations(user) -> bool:
     if not user or not user.is_authenticated or not user.is_active:
         return False
-    return user.is_superuser or user.has_perm(ALL_STATIONS_PERMISSION)
+    return user.is_superuser or station_access(user).all_stations
 
 
 def operated_station_ids(user) -> frozenset[int]:
     """Ids of the stations `user` operates, cached on the user object for the request."""
-    if not user or not user.is_authenticated:
-        return frozenset()
-    cached = getattr(user, "_operated_station_ids", None)
-    if cached is None:
-        cached = frozenset(user.operated_stations.values_list("pk", flat=True))
-        user._operated_station_ids = cached
-    return cached
+    return station_access(user).station_ids
 
 
 def may_act_for(user, station: Station | int | None) -> bool:

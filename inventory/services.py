@@ -16,8 +16,9 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from tradenet import events
+from tradenet.actors import user_or_none
 from tradenet.errors import InsufficientStock
-from updates import events
 
 from .models import Commodity, Station, StockLevel, StockMovement
 
@@ -49,7 +50,8 @@ def stock_apply(
     changes = [c for c in changes if c.delta]
     if not changes:
         return []
-    with events.batch(), transaction.atomic():
+    # No savepoint: a refusal aborts the caller's whole operation, never a part of it.
+    with transaction.atomic(savepoint=False), events.batch():
         levels = _lock_levels({(c.station.pk, c.commodity.pk) for c in changes})
         # Check everything before writing anything, so the error names what the caller asked.
         pending: dict[tuple[int, int, str], int] = defaultdict(int)
@@ -88,7 +90,7 @@ def stock_apply(
                     kind=kind,
                     trade=trade,
                     shipment=shipment,
-                    actor=actor if actor and actor.is_authenticated else None,
+                    actor=user_or_none(actor),
                     reason=reason,
                 )
             )
@@ -117,16 +119,22 @@ def stock_apply(
 
 def _lock_levels(keys: Iterable[tuple[int, int]]) -> dict[tuple[int, int], StockLevel]:
     keys = sorted(keys)
-    # Rows inserted in sorted order too: two transactions creating the same missing rows
-    # then wait on each other in the same order rather than deadlocking.
-    StockLevel.objects.bulk_create(
-        [StockLevel(station_id=s, commodity_id=c) for s, c in keys], ignore_conflicts=True
-    )
     condition = Q()
     for station_id, commodity_id in keys:
         condition |= Q(station_id=station_id, commodity_id=commodity_id)
     locked = StockLevel.objects.select_for_update().filter(condition).order_by("pk")
-    return {(level.station_id, level.commodity_id): level for level in locked}
+    levels = {(level.station_id, level.commodity_id): level for level in locked}
+    if len(levels) < len(keys):
+        # A station's first stock of a commodity. Rows inserted in sorted order: two
+        # transactions creating the same missing rows wait on each other in the same order
+        # rather than deadlocking. Then lock them like the others.
+        StockLevel.objects.bulk_create(
+            [StockLevel(station_id=s, commodity_id=c) for s, c in keys if (s, c) not in levels],
+            ignore_conflicts=True,
+        )
+        locked = StockLevel.objects.select_for_update().filter(condition).order_by("pk")
+        levels = {(level.station_id, level.commodity_id): level for level in locked}
+    return levels
 
 
 # Named movements: the only ways the trade flow moves stock.
@@ -135,7 +143,7 @@ def _lock_levels(keys: Iterable[tuple[int, int]]) -> dict[tuple[int, int], Stock
 def stock_dispatch_for_trade(*, trade, actor=None) -> list[StockMovement]:
     """Seller's on_hand leaves; the same goods become incoming at the buyer."""
     changes = []
-    for line in trade.lines.select_related("commodity"):
+    for line in trade.line_items():
         changes.append(StockChange(trade.seller, line.commodity, Bucket.ON_HAND, -line.quantity))
         changes.append(StockChange(trade.buyer, line.commodity, Bucket.INCOMING, line.quantity))
     return stock_apply(changes, kind=Kind.DISPATCH, actor=actor, trade=trade)
@@ -145,7 +153,7 @@ def stock_receive_shipment(*, shipment, actor=None) -> list[StockMovement]:
     """Goods in transit arrive: the buyer's incoming becomes on_hand."""
     buyer = shipment.destination
     changes = []
-    for line in shipment.trade.lines.select_related("commodity"):
+    for line in shipment.trade.line_items():
         changes.append(StockChange(buyer, line.commodity, Bucket.INCOMING, -line.quantity))
         changes.append(StockChange(buyer, line.commodity, Bucket.ON_HAND, line.quantity))
     return stock_apply(
@@ -156,7 +164,7 @@ def stock_receive_shipment(*, shipment, actor=None) -> list[StockMovement]:
 def stock_return_shipment(*, shipment, actor=None) -> list[StockMovement]:
     """A shipment cancelled before departure: the goods go back to the seller's on_hand."""
     changes = []
-    for line in shipment.trade.lines.select_related("commodity"):
+    for line in shipment.trade.line_items():
         changes.append(
             StockChange(shipment.destination, line.commodity, Bucket.INCOMING, -line.quantity)
         )
@@ -170,7 +178,7 @@ def stock_write_off_shipment(*, shipment, actor=None) -> list[StockMovement]:
     """A shipment lost in transit: the buyer's incoming is written off."""
     changes = [
         StockChange(shipment.destination, line.commodity, Bucket.INCOMING, -line.quantity)
-        for line in shipment.trade.lines.select_related("commodity")
+        for line in shipment.trade.line_items()
     ]
     return stock_apply(
         changes, kind=Kind.WRITE_OFF, actor=actor, trade=shipment.trade, shipment=shipment
@@ -180,13 +188,15 @@ def stock_write_off_shipment(*, shipment, actor=None) -> list[StockMovement]:
 def stock_adjust(
     *, station: Station, commodity: Commodity, delta: int, reason: str, actor=None
 ) -> StockMovement:
-    """An operator's correction of on_hand (a count, spoilage, a find)."""
-    [movement] = stock_apply(
-        [StockChange(station, commodity, Bucket.ON_HAND, delta)],
-        kind=Kind.ADJUSTMENT,
-        actor=actor,
-        reason=reason,
-    )
+    """An operator's correction of on_hand (a count, spoilage, a find). A refusal leaves the
+    caller's transaction usable (a savepoint when nested)."""
+    with transaction.atomic():
+        [movement] = stock_apply(
+            [StockChange(station, commodity, Bucket.ON_HAND, delta)],
+            kind=Kind.ADJUSTMENT,
+            actor=actor,
+            reason=reason,
+        )
     return movement
 
 

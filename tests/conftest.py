@@ -50,7 +50,10 @@ def assert_ledger_matches_levels() -> None:
         assert lvl.incoming == sums.get((lvl.station_id, lvl.commodity_id, "incoming"), 0), lvl
 
 
-@pytest.fixture(scope="session")
+# Server fixtures live for one module: every server process runs an outbox relay, and only one
+# relay is active per database, so a server of another configuration (Redis, Pushpin) started by
+# a later module must not find the relay held by one of these.
+@pytest.fixture(scope="module")
 def api_server(django_db_setup, django_db_blocker):
     """A real uvicorn process (3 workers) serving the project on the test database."""
     from tests.servers import server_env, uvicorn_server
@@ -116,7 +119,7 @@ def api():
     return make
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def stream_server(django_db_setup, django_db_blocker):
     """One uvicorn process (so every event reaches every client without Redis), with short
     keep-alives and a small replay limit so tests can see both."""

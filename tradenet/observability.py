@@ -139,8 +139,9 @@ class RequestIdMiddleware(BothModesMiddleware):
         return self._end(request, await self.get_response(request), token, started)
 
 
-def count_trades(batch) -> None:
-    created = sum(1 for event in batch if event.type == "trade.initiated")
+def count_trades(events) -> None:
+    """Called by the relay for every batch of events it delivers."""
+    created = sum(1 for event in events if event.type == "trade.initiated")
     if created:
         TRADES_CREATED.inc(created)
 

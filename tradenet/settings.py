@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_eventstream",
+    "tradenet",
     "inventory",
     "trades",
     "cargo",
@@ -287,7 +288,7 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"
 # Live updates (Server-Sent Events). Events are stored by django-eventstream (one channel, so
 # one global order of ids); with REDIS_URL they cross processes through its Redis support.
 REDIS_URL = os.environ.get("REDIS_URL", "")
-EVENTSTREAM_STORAGE_CLASS = "updates.storage.FastModelStorage"
+EVENTSTREAM_STORAGE_CLASS = "updates.eventstream.LogStorage"
 if REDIS_URL:
     from urllib.parse import urlparse
 
@@ -311,5 +312,9 @@ TRADENET_SSE_DB_THREADS = int(os.environ.get("TRADENET_SSE_DB_THREADS", "4"))
 # published to it. GRIP_KEY is Pushpin's sig_key, to verify that a request came through Pushpin.
 GRIP_URL = os.environ.get("GRIP_URL", "")
 GRIP_KEY = os.environ.get("GRIP_KEY", "")
+# The outbox relay: how often a standby relay tries to take over (seconds), and how often the
+# active one looks at the outbox when no commit has woken it.
+TRADENET_RELAY_STANDBY_SECONDS = float(os.environ.get("TRADENET_RELAY_STANDBY_SECONDS", "1"))
+TRADENET_RELAY_POLL_SECONDS = float(os.environ.get("TRADENET_RELAY_POLL_SECONDS", "1"))
 # Events buffered per client before it is treated as lagging and replayed from storage.
 TRADENET_SSE_CLIENT_BUFFER = int(os.environ.get("TRADENET_SSE_CLIENT_BUFFER", "500"))

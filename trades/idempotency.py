@@ -11,7 +11,7 @@ import hashlib
 import json
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from rest_framework import exceptions
 
@@ -43,17 +43,37 @@ def validate_key(key: str) -> str:
     return key
 
 
+CLAIM = f"""
+INSERT INTO {IdempotencyRecord._meta.db_table} (user_id, key, request_fingerprint, created_at)
+VALUES (%s, %s, %s, now())
+ON CONFLICT (user_id, key) DO NOTHING
+RETURNING id
+"""
+
+
 def claim(*, user, key: str, request_fingerprint: str) -> tuple[IdempotencyRecord, bool]:
-    """Return (record, is_replay). Must run inside a transaction."""
+    """Return (record, is_replay). Must run inside a transaction.
+
+    One statement for a new key: the insert waits on the unique index while another request
+    holding the same key is in flight, then finds its committed record.
+    """
     assert transaction.get_connection().in_atomic_block
-    expired = timezone.now() - settings.TRADENET_IDEMPOTENCY_TTL
-    IdempotencyRecord.objects.filter(user=user, key=key, created_at__lt=expired).delete()
-    record, created = IdempotencyRecord.objects.get_or_create(
-        user=user, key=key, defaults={"request_fingerprint": request_fingerprint}
-    )
-    if not created and record.request_fingerprint != request_fingerprint:
-        raise KeyReused()
-    return record, not created
+    while True:
+        with connection.cursor() as cursor:
+            cursor.execute(CLAIM, [user.pk, key, request_fingerprint])
+            row = cursor.fetchone()
+        if row is not None:
+            record = IdempotencyRecord(
+                id=row[0], user=user, key=key, request_fingerprint=request_fingerprint
+            )
+            return record, False
+        record = IdempotencyRecord.objects.get(user=user, key=key)
+        if record.created_at < timezone.now() - settings.TRADENET_IDEMPOTENCY_TTL:
+            record.delete()  # expired: the key is free again
+            continue
+        if record.request_fingerprint != request_fingerprint:
+            raise KeyReused()
+        return record, True
 
 
 def remember(record: IdempotencyRecord, status: int, body) -> None:

@@ -64,6 +64,25 @@ class Trade(models.Model):
         # lines.all(): served from a prefetch when the caller made one (lists), no query per trade.
         return lines_total(self.lines.all())
 
+    def is_being_placed(self, update_fields) -> bool:
+        """True for the one save that places the trade (trades.services): the save the cargo and
+        inventory receivers react to."""
+        return bool(update_fields) and "placed_at" in update_fields and self.placed_at is not None
+
+    def remember_lines(self, lines: list[TradeLine]) -> None:
+        """Keep the lines just written as if prefetched: the receivers, the events and the API's
+        answer then use them without reading them back."""
+        queryset = self.lines.all()
+        queryset._result_cache = list(lines)
+        queryset._prefetch_done = True
+        self._prefetched_objects_cache = {"lines": queryset}
+
+    def line_items(self) -> list[TradeLine]:
+        """The lines with their commodities: remembered or prefetched ones, else one query."""
+        if "lines" in getattr(self, "_prefetched_objects_cache", {}):
+            return list(self.lines.all())
+        return list(self.lines.select_related("commodity"))
+
 
 def lines_total(lines) -> Decimal:
     """A trade's total in credits: the sum of its lines' subtotals."""

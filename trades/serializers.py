@@ -58,7 +58,7 @@ class TradeSerializer(serializers.ModelSerializer):
 
 
 class TradeLineInputSerializer(serializers.Serializer):
-    commodity = serializers.SlugRelatedField(slug_field="code", queryset=Commodity.objects.all())
+    commodity = serializers.SlugField(max_length=64)
     quantity = serializers.IntegerField(min_value=1, max_value=MAX_LINE_QUANTITY)
     unit_price = serializers.DecimalField(
         max_digits=14, decimal_places=2, min_value=Decimal("0"), max_value=MAX_UNIT_PRICE
@@ -66,11 +66,35 @@ class TradeLineInputSerializer(serializers.Serializer):
 
 
 class TradeCreateSerializer(serializers.Serializer):
-    seller = serializers.SlugRelatedField(slug_field="code", queryset=Station.objects.all())
-    buyer = serializers.SlugRelatedField(slug_field="code", queryset=Station.objects.all())
+    """A new trade. Stations and commodities are named by code and resolved in one query each,
+    whatever the number of lines."""
+
+    seller = serializers.SlugField(max_length=64)
+    buyer = serializers.SlugField(max_length=64)
     items = TradeLineInputSerializer(many=True, allow_empty=False, max_length=MAX_LINES)
 
     def validate(self, attrs):
+        stations = Station.objects.in_bulk({attrs["seller"], attrs["buyer"]}, field_name="code")
+        commodities = Commodity.objects.in_bulk(
+            {item["commodity"] for item in attrs["items"]}, field_name="code"
+        )
+        errors: dict = {}
+        for field in ("seller", "buyer"):
+            if attrs[field] not in stations:
+                errors[field] = [f"Object with code={attrs[field]} does not exist."]
+        line_errors = [
+            {"commodity": [f"Object with code={item['commodity']} does not exist."]}
+            if item["commodity"] not in commodities
+            else {}
+            for item in attrs["items"]
+        ]
+        if any(line_errors):
+            errors["items"] = line_errors
+        if errors:
+            raise serializers.ValidationError(errors)
+        attrs["seller"], attrs["buyer"] = stations[attrs["seller"]], stations[attrs["buyer"]]
+        for item in attrs["items"]:
+            item["commodity"] = commodities[item["commodity"]]
         # The trade's own rules live in the service; the serializer only shapes the input.
         try:
             trade_validate(

@@ -11,8 +11,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from inventory.models import Commodity, Station
+from tradenet import events
+from tradenet.actors import user_or_none
 from tradenet.errors import AlreadyPlaced, require_transition
-from updates import events
 
 from .models import Trade, TradeLine, lines_total
 
@@ -61,57 +62,59 @@ def trade_initiate(
     """Record a trade, ship its goods and move the stock, all in one transaction.
 
     Raises ValidationError for an impossible trade and InsufficientStock when the seller lacks
-    any line's goods; in both cases nothing is written.
+    any line's goods; in both cases nothing is written. The returned trade carries its lines,
+    shipment and stations, so callers can answer without reading them back.
     """
     trade_validate(seller=seller, buyer=buyer, lines=lines)
-    with events.batch(), transaction.atomic():
-        trade = Trade.objects.create(
-            seller=seller,
-            buyer=buyer,
-            created_by=actor if actor and actor.is_authenticated else None,
-        )
-        TradeLine.objects.bulk_create(
-            TradeLine(
-                trade=trade,
-                commodity=line.commodity,
-                quantity=line.quantity,
-                unit_price=line.unit_price,
+    with transaction.atomic(), events.batch():
+        trade = Trade.objects.create(seller=seller, buyer=buyer, created_by=user_or_none(actor))
+        trade.remember_lines(
+            TradeLine.objects.bulk_create(
+                [
+                    TradeLine(
+                        trade=trade,
+                        commodity=line.commodity,
+                        quantity=line.quantity,
+                        unit_price=line.unit_price,
+                    )
+                    for line in lines
+                ]
             )
-            for line in lines
         )
-        trade_place(trade=trade, actor=actor)
+        # A trade nobody else has seen yet: no lock or re-check needed before placing it.
+        _place(trade)
     return trade
 
 
 def trade_place(*, trade: Trade, actor=None) -> Trade:
-    """Make a trade whose lines exist take effect, exactly once.
+    """Make a trade whose lines exist take effect, exactly once (the admin, after its inlines).
 
     Saving `placed_at` fires post_save; the cargo and inventory receivers create the shipment
-    and dispatch the stock inside this transaction. The admin calls this after its inlines.
+    and dispatch the stock inside this transaction.
     """
-    with events.batch(), transaction.atomic():
+    with transaction.atomic(), events.batch():
         locked = Trade.objects.select_for_update().get(pk=trade.pk)
         if locked.placed_at is not None:
             raise AlreadyPlaced(f"Trade {trade.transaction_id} has already been placed.")
-        if not locked.lines.exists():
+        if not trade.lines.exists():
             raise ValidationError({"items": ["A trade needs at least one line."]})
-        trade.placed_at = timezone.now()
-        trade._placing_actor = actor
-        trade.save(update_fields=["placed_at", "updated_at"])
-        events.announce(
-            events.DomainEvent(
-                type=events.TRADE_INITIATED,
-                payload=trade_event_payload(trade),
-                stations=(trade.seller.code, trade.buyer.code),
-                shipment_id=trade.cargo.shipment_id,
-            )
-        )
+        if trade.created_by_id is None and actor is not None:
+            trade.created_by = user_or_none(actor)
+        _place(trade)
     return trade
 
 
-def trade_is_being_placed(trade: Trade, update_fields) -> bool:
-    """True for the one post_save of a trade that trade_place performs."""
-    return bool(update_fields) and "placed_at" in update_fields and trade.placed_at is not None
+def _place(trade: Trade) -> None:
+    trade.placed_at = timezone.now()
+    trade.save(update_fields=["placed_at", "updated_at", "created_by"])
+    events.announce(
+        events.DomainEvent(
+            type=events.TRADE_INITIATED,
+            payload=trade_event_payload(trade),
+            stations=(trade.seller.code, trade.buyer.code),
+            shipment_id=trade.cargo.shipment_id,
+        )
+    )
 
 
 TRADE_TRANSITIONS: dict[str, set[str]] = {
@@ -147,7 +150,7 @@ def trade_cancel(*, trade: Trade, actor=None, note: str = "") -> Trade:
     from cargo.models import Cargo
     from cargo.services import shipment_update
 
-    with events.batch(), transaction.atomic():
+    with transaction.atomic(), events.batch():
         # The shipment row first, as every shipment change locks it: one lock order, no deadlock.
         shipment = Cargo.objects.select_for_update().get(trade=trade)
         trade.refresh_from_db()
@@ -165,7 +168,7 @@ def trade_cancel(*, trade: Trade, actor=None, note: str = "") -> Trade:
 
 
 def trade_event_payload(trade: Trade) -> dict:
-    lines = list(trade.lines.select_related("commodity"))
+    lines = trade.line_items()
     return {
         "transaction_id": trade.transaction_id,
         "status": trade.status,

@@ -98,17 +98,17 @@ class TradeViewSet(
     def _initiate(self, serializer) -> Response:
         data = serializer.validated_data
         try:
-            # A savepoint: a refused trade leaves nothing, but an idempotency record remains.
-            with transaction.atomic():
-                trade = trade_initiate(
-                    seller=data["seller"],
-                    buyer=data["buyer"],
-                    lines=serializer.line_specs(),
-                    actor=self.request.user,
-                )
+            # The trade's own transaction; under an Idempotency-Key, a savepoint in the key's
+            # transaction, so a refused trade leaves nothing but the 409 to replay.
+            trade = trade_initiate(
+                seller=data["seller"],
+                buyer=data["buyer"],
+                lines=serializer.line_specs(),
+                actor=self.request.user,
+            )
         except DomainError as exc:
             return error_response(409, exc.message, exc.code, detail=exc.detail)
-        trade = self.get_queryset().get(pk=trade.pk)
+        # The trade carries its stations, lines and shipment: no need to read it back.
         return Response(TradeSerializer(trade).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(

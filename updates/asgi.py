@@ -29,6 +29,7 @@ from tradenet.observability import readiness, render_metrics
 
 from . import dbthreads, grip
 from .hub import ReplayReset, events_after, hub
+from .relay import relay
 from .scopes import StreamRefused, authenticate, resolve
 
 logger = logging.getLogger(__name__)
@@ -289,8 +290,11 @@ class EventStreamRouter:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 _end_streams_on_shutdown_signals(asyncio.get_running_loop())
+                # Every server process runs a relay; one is active, the others stand by.
+                relay.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 hub.close_all()
+                await asyncio.get_running_loop().run_in_executor(None, relay.stop)
                 await send({"type": "lifespan.shutdown.complete"})
                 return

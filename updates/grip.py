@@ -60,10 +60,13 @@ def hold_headers(channels: list[str]) -> list[tuple[bytes, bytes]]:
     ]
 
 
-def publish(stored_events) -> None:
+def publish(entries) -> None:
     """Publish a batch of stored events to Pushpin, one request for the whole batch."""
     from inventory.models import Station
 
+    from .hub import StoredEvent
+
+    stored_events = [StoredEvent.from_entry(entry) for entry in entries]
     codes = {code for event in stored_events for code in event.stations}
     operators: dict[str, set[int]] = {}
     through = Station.operators.through.objects.filter(station__code__in=codes)

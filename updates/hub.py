@@ -15,18 +15,15 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django_eventstream import views as eventstream_views
-from django_eventstream.storage import EventDoesNotExist
-from django_eventstream.utils import get_storage
 
 from tradenet.observability import SSE_CLIENTS
 
-from . import dbthreads, notify
+from . import dbthreads, eventstream, notify
+from .eventstream import EventDoesNotExist, LogEntry
 from .scopes import StreamScope
 
 logger = logging.getLogger(__name__)
 
-CHANNEL = "all"
 RECENT_LIMIT = 10_000
 
 
@@ -39,7 +36,7 @@ class StoredEvent:
     frame: bytes  # the SSE frame, encoded once for every client
 
     @classmethod
-    def from_eventstream(cls, event) -> StoredEvent:
+    def from_entry(cls, event: LogEntry) -> StoredEvent:
         envelope = json.loads(event.data)
         payload = {**envelope["payload"], "published_at": envelope["published_at"]}
         data = json.dumps(payload, separators=(",", ":"))
@@ -61,20 +58,27 @@ class ReplayReset(Exception):
         self.current_id = current_id
 
 
-def current_id() -> int:
-    return int(get_storage().get_current_id(CHANNEL))
+current_id = eventstream.current_id
 
 
 def events_after(last_id: int, limit: int) -> list[StoredEvent]:
     """Stored events after `last_id`, oldest first; ReplayReset if they cannot all be had."""
-    storage = get_storage()
     try:
-        events = storage.get_events(CHANNEL, last_id, limit=limit + 1)
+        events = eventstream.read_after(last_id, limit + 1)
     except EventDoesNotExist as exc:
         raise ReplayReset(int(exc.current_id)) from None
     if len(events) > limit:
         raise ReplayReset(current_id())
-    return [StoredEvent.from_eventstream(e) for e in events]
+    return [StoredEvent.from_entry(e) for e in events]
+
+
+def event_at(event_id: int) -> list[StoredEvent]:
+    """The stored event `event_id` (an empty list if there is none)."""
+    try:
+        events = eventstream.read_after(event_id - 1, 1)
+    except EventDoesNotExist:
+        return []
+    return [StoredEvent.from_entry(e) for e in events if e.id == event_id]
 
 
 @dataclass(eq=False)
@@ -116,15 +120,12 @@ class Hub:
     async def _start(self) -> None:
         if self._pump is None or self._pump.done():
             # Listen first, then read where storage stands: nothing falls between the two.
-            self._listener = eventstream_views.Listener()
-            self._listener.channels = {CHANNEL}
-            self._listener.assign_loop()
-            eventstream_views.get_listener_manager().add_listener(self._listener)
+            self._listener = eventstream.Listener()
             self.last_id = await dbthreads.run(current_id)
             self._pump = asyncio.get_running_loop().create_task(self._run_pump())
         if self._ticker is None or self._ticker.done():
             self._ticker = asyncio.get_running_loop().create_task(self._run_ticker())
-        if notify.enabled() and (self._notified is None or self._notified.done()):
+        if self._notified is None or self._notified.done():
             self._notified = asyncio.get_running_loop().create_task(notify.listen(self._on_notify))
 
     async def _on_notify(self, last_id: int | None) -> None:
@@ -136,7 +137,7 @@ class Hub:
                 # deliver() recognises by the stored event differing from the one we sent.
                 if last_id not in self.recent:
                     return
-                await self.deliver(await dbthreads.run(events_after, last_id - 1, 1))
+                await self.deliver(await dbthreads.run(event_at, last_id))
                 return
             await self.deliver(await dbthreads.run(events_after, self.last_id, 100_000))
         except ReplayReset:
@@ -191,18 +192,21 @@ class Hub:
     async def _deliver(self, events: list[StoredEvent]) -> None:
         """Dispatch in id order, exactly once each.
 
-        Ids are gapless (storage allocates them under a row lock), but two publishers' events
-        can arrive out of order through the transport. A gap means the missing events are
-        already committed, so they are read from storage rather than waited for.
+        Ids are gapless (the relay assigns them one transaction at a time), but events can
+        reach this process out of order or twice (the local queue, NOTIFY, Redis). A gap means
+        the missing events are already committed, so they are read from storage rather than
+        waited for.
         """
         for event in sorted(events, key=lambda e: e.id):
             if event.id <= self.last_id:
-                if self.recent.get(event.id, event.frame) == event.frame:
-                    continue  # a duplicate (or too old to matter)
-                # Same id, other content: storage restarted its sequence (the event tables
-                # were emptied). Follow it.
-                logger.warning("event ids restarted at %s (was %s)", event.id, self.last_id)
-                self.last_id = event.id - 1
+                if self.recent.get(event.id) == event.frame:
+                    continue  # a duplicate
+                # Not one we sent: a duplicate too old to remember, or storage restarted its
+                # sequence (the event tables were emptied). Only storage can tell.
+                if await dbthreads.run(current_id) >= self.last_id:
+                    continue
+                logger.warning("event ids restarted (were at %s)", self.last_id)
+                self.last_id = 0
                 self.recent.clear()
             if event.id > self.last_id + 1:
                 try:
@@ -217,21 +221,15 @@ class Hub:
             self.dispatch(event)
 
     async def _run_pump(self) -> None:
-        manager = eventstream_views.get_listener_manager()
         listener = self._listener
         try:
             while True:
-                await listener.aevent.wait()
-                with manager.lock:
-                    items = listener.channel_items.get(CHANNEL, [])
-                    overflow = listener.overflow
-                    listener.channel_items = {}
-                    listener.overflow = False
-                    listener.aevent.clear()
+                await listener.wait()
+                items, overflow = listener.take()
                 events = []
                 for item in items:
                     try:
-                        events.append(StoredEvent.from_eventstream(item))
+                        events.append(StoredEvent.from_entry(eventstream.entry_from_upstream(item)))
                     except (ValueError, KeyError, TypeError):
                         logger.warning("skipping an event this version cannot read: %r", item)
                 try:
@@ -246,7 +244,7 @@ class Hub:
                     # stream of the process. The next event's gap check reads what was missed.
                     logger.exception("event pump failed on a batch of %d", len(events))
         finally:
-            manager.remove_listener(listener)
+            listener.close()
 
 
 hub = Hub()

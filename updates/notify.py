@@ -1,10 +1,11 @@
-"""Cross-process delivery without Redis: PostgreSQL LISTEN/NOTIFY.
+"""Cross-process wake-ups through PostgreSQL LISTEN/NOTIFY.
 
-Every batch of stored events is followed by `NOTIFY tradenet_events, '<last id>'`. Each server
-process listens on one dedicated connection; a notification past what its hub has delivered makes
-the hub read the new events from storage. So with `make run` (one process, no Redis), changes made
-by a management command or the shell still reach open streams at once. With REDIS_URL set, Redis
-carries the events and this stays off.
+The relay's transaction that stores a batch of events ends with `NOTIFY tradenet_events,
+'<last id>'`, delivered when it commits. Each server process listens on one dedicated
+connection; a notification past what its hub has delivered makes the hub read the new events
+from storage. It needs nothing but PostgreSQL, so it always runs: with REDIS_URL set, Redis
+carries the events themselves (and so most notifications find them delivered already), and if
+Redis is down, events still arrive this way.
 """
 
 from __future__ import annotations
@@ -14,24 +15,14 @@ import logging
 import os
 
 from django.conf import settings
-from django.db import connection
 
 logger = logging.getLogger(__name__)
 
 CHANNEL = "tradenet_events"
 
 
-def enabled() -> bool:
-    return not getattr(settings, "EVENTSTREAM_REDIS", None)
-
-
-def notify(last_id: int) -> None:
-    """Tell listening processes that events up to `last_id` are stored (after commit)."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_notify(%s, %s)", [CHANNEL, str(last_id)])
-
-
-def _conninfo() -> dict:
+def conninfo(application_name: str = "tradenet-events-listener") -> dict:
+    """psycopg connection parameters for a dedicated connection (not Django's, not pooled)."""
     db = settings.DATABASES["default"]
     params = {
         "dbname": db["NAME"],
@@ -41,7 +32,7 @@ def _conninfo() -> dict:
         "port": db.get("PORT") or None,
     }
     # Named like the process's other connections when PGAPPNAME says so, so they count together.
-    params["application_name"] = os.environ.get("PGAPPNAME", "tradenet-events-listener")
+    params["application_name"] = os.environ.get("PGAPPNAME", application_name)
     options = db.get("OPTIONS", {})
     for key in ("host", "sslmode", "connect_timeout"):
         if key in options:
@@ -55,9 +46,7 @@ async def listen(on_notify) -> None:
 
     while True:
         try:
-            async with await psycopg.AsyncConnection.connect(
-                autocommit=True, **_conninfo()
-            ) as conn:
+            async with await psycopg.AsyncConnection.connect(autocommit=True, **conninfo()) as conn:
                 await conn.execute(f"LISTEN {CHANNEL}")
                 # Anything stored while we were not listening.
                 await on_notify(None)

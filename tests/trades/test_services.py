@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 import pytest
@@ -10,10 +11,11 @@ from cargo.models import Cargo
 from inventory.models import StockMovement
 from tests.conftest import assert_ledger_matches_levels, level
 from tests.factories import CommodityFactory, UserFactory, make_trade
+from tradenet import events
 from tradenet.errors import AlreadyPlaced, InsufficientStock
+from tradenet.models import OutboxEvent
 from trades.models import Trade, TradeLine
 from trades.services import LineSpec, trade_initiate, trade_place
-from updates import events
 
 pytestmark = pytest.mark.django_db
 
@@ -116,35 +118,52 @@ def test_a_trade_is_placed_exactly_once(stocked_ceres, vesta, water):
     assert Cargo.objects.filter(trade=trade).count() == 1
 
 
-def test_events_are_announced_only_after_commit(
-    stocked_ceres, vesta, water, django_capture_on_commit_callbacks
-):
-    published = []
-    events.subscribe(published.extend)
-    try:
-        with django_capture_on_commit_callbacks(execute=False) as callbacks:
-            trade = make_trade(stocked_ceres, vesta, (water, 5))
-        assert published == []  # nothing leaves before the commit
-        assert len(callbacks) == 1  # the trade's events leave together
-        for callback in callbacks:
-            callback()
-    finally:
-        events._subscribers.remove(published.extend)
-    types = [e.type for e in published]
-    assert types.count("trade.initiated") == 1
-    assert types.count("cargo.created") == 1
-    assert types.count("inventory.changed") == 2
-    initiated = next(e for e in published if e.type == "trade.initiated")
-    assert initiated.payload["transaction_id"] == trade.transaction_id
-    assert initiated.payload["shipment_id"] == trade.cargo.shipment_id
+def outbox(after: int = 0) -> list[tuple[str, dict]]:
+    """The events waiting in the outbox after row `after`, oldest first: (type, envelope)."""
+    rows = OutboxEvent.objects.filter(id__gt=after).order_by("id")
+    return [(row.type, json.loads(json.loads(row.data))) for row in rows]
 
 
-def test_rolled_back_trade_announces_nothing(
+def outbox_end() -> int:
+    return OutboxEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
+
+
+def test_a_trade_writes_its_events_in_its_own_transaction(
     stocked_ceres, vesta, water, django_capture_on_commit_callbacks
 ):
-    with django_capture_on_commit_callbacks() as callbacks, pytest.raises(InsufficientStock):
+    start = outbox_end()
+    with django_capture_on_commit_callbacks() as callbacks:
+        trade = make_trade(stocked_ceres, vesta, (water, 5))
+    assert callbacks == []  # nothing is left to do after the commit: the outbox has them
+    written = outbox(after=start)
+    assert [event_type for event_type, _ in written] == [
+        "inventory.changed",
+        "inventory.changed",
+        "cargo.created",
+        "trade.initiated",
+    ]
+    initiated = written[-1][1]
+    assert initiated["payload"]["transaction_id"] == trade.transaction_id
+    assert initiated["payload"]["shipment_id"] == trade.cargo.shipment_id
+    assert initiated["payload"]["items"] == [
+        {"commodity": "water", "quantity": 5, "unit_price": "10.00"}
+    ]
+    assert sorted(initiated["stations"]) == ["ceres-prime", "vesta-yards"]
+    assert initiated["published_at"]
+
+
+def test_rolled_back_trade_writes_no_event(stocked_ceres, vesta, water):
+    start = outbox_end()
+    with pytest.raises(InsufficientStock):
         make_trade(stocked_ceres, vesta, (water, 1000))
-    assert callbacks == []
+    assert outbox(after=start) == []
+
+
+def test_an_event_outside_a_transaction_is_refused(transactional_db):
+    event = events.DomainEvent(type="trade.initiated", payload={})
+    with pytest.raises(events.OutsideTransaction):
+        events.announce(event)
+    assert outbox() == []
 
 
 def test_receivers_are_connected_to_trade_post_save():

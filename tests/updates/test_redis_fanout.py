@@ -28,8 +28,9 @@ def redis_available() -> bool:
         return False
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def two_servers(django_db_setup, django_db_blocker):
+    """Two server processes of one deployment: one Redis, one database (and so one relay)."""
     if not redis_available():
         pytest.skip(f"no Redis at {REDIS_URL}")
     env = server_env(REDIS_URL=REDIS_URL)

@@ -1,0 +1,100 @@
+"""What the benchmarks share: a scratch database on the project's PostgreSQL, the production
+environment for a server, and small helpers."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def base_database() -> dict:
+    """Connection parameters of the project's PostgreSQL server (without a database name)."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tradenet.settings")
+    if os.environ.get("DATABASE_URL"):
+        import dj_database_url
+
+        return dj_database_url.parse(os.environ["DATABASE_URL"])
+    from tradenet.embedded_postgres import database_settings
+
+    return database_settings()
+
+
+def url_for(db: dict, name: str) -> str:
+    host = quote(db["HOST"] or "127.0.0.1", safe="")
+    port = f":{db['PORT']}" if db.get("PORT") else ""
+    password = f":{quote(db['PASSWORD'])}" if db.get("PASSWORD") else ""
+    return f"postgres://{quote(db['USER'])}{password}@{host}{port}/{name}"
+
+
+def admin_connection(db: dict, dbname: str = "postgres"):
+    import psycopg
+
+    return psycopg.connect(
+        host=db["HOST"] or "127.0.0.1",
+        port=db.get("PORT") or None,
+        user=db["USER"],
+        password=db.get("PASSWORD") or None,
+        dbname=dbname,
+        autocommit=True,
+    )
+
+
+def recreate_database(db: dict, name: str) -> None:
+    with admin_connection(db) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def drop_database(db: dict, name: str) -> None:
+    with admin_connection(db) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def production_env(db: dict, name: str, **extra: str) -> dict[str, str]:
+    """The environment of a production server on the scratch database (plain HTTP on
+    loopback: no TLS in front of it here)."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": url_for(db, name),
+        "DJANGO_DEBUG": "0",
+        "DJANGO_SECRET_KEY": "bench-only-" + "s" * 50,
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "DJANGO_LOG_LEVEL": "WARNING",
+        "DJANGO_SECURE_SSL_REDIRECT": "0",
+        "DJANGO_HSTS_SECONDS": "0",
+    }
+    env.pop("REDIS_URL", None)
+    env.update(extra)
+    return env
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def wait_for_http(url: str, timeout: float = 60) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer within {timeout} s")

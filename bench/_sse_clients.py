@@ -1,0 +1,115 @@
+"""SSE clients for the write-path benchmark, in a process of their own.
+
+    _sse_clients.py BASE_URL TOKEN CLIENTS station-a,station-b,...
+
+Opens CLIENTS station streams, spread round-robin over the stations, prints "connected", then
+records every trade.initiated each client reads (its transaction id and the delay from the
+commit, `published_at`). On "stop" from stdin it prints one JSON line: per station, the
+transaction ids each of its clients saw; latency percentiles; how many streams dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from datetime import datetime
+
+from _common import percentile
+
+
+class Client:
+    """One stream (plain asyncio socket): the trade.initiated events it reads, with the delay
+    from their commit (`published_at`)."""
+
+    def __init__(self, path: str, station: str | None = None):
+        self.path = path
+        self.station = station
+        self.received: dict[str, float] = {}  # transaction_id -> latency in seconds
+        self.dropped = False
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def run(self, host: str, port: int, token: str, opened: asyncio.Event) -> None:
+        try:
+            reader, self.writer = await asyncio.open_connection(host, port, limit=2**20)
+            self.writer.write(
+                f"GET {self.path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+                f"Authorization: Token {token}\r\nAccept: text/event-stream\r\n\r\n".encode()
+            )
+            status = await reader.readline()
+            if b" 200 " not in status:
+                raise RuntimeError(f"stream refused: {status!r}")
+            event = None
+            while True:
+                line = await reader.readline()
+                if not line:
+                    self.dropped = True
+                    return
+                if line.startswith(b": stream open"):
+                    opened.set()
+                elif line.startswith(b"event: "):
+                    event = line[7:].strip()
+                elif line.startswith(b"data: ") and event == b"trade.initiated":
+                    now = time.time()
+                    data = json.loads(line[6:])
+                    published = datetime.fromisoformat(data["published_at"]).timestamp()
+                    self.received[data["transaction_id"]] = now - published
+                elif line in (b"\n", b"\r\n"):
+                    event = None
+        except (OSError, RuntimeError):
+            self.dropped = True
+            opened.set()
+
+
+async def main() -> None:
+    base_url, token, count, stations = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+    host, port = base_url.removeprefix("http://").split(":")
+    codes = stations.split(",")
+    clients = [
+        Client(f"/api/updates/stations/{code}/", code)
+        for code in (codes[i % len(codes)] for i in range(count))
+    ]
+    tasks = []
+    for first in range(0, count, 200):
+        batch = clients[first : first + 200]
+        flags = [asyncio.Event() for _ in batch]
+        tasks += [
+            asyncio.create_task(c.run(host, int(port), token, f))
+            for c, f in zip(batch, flags, strict=True)
+        ]
+        await asyncio.wait_for(asyncio.gather(*(f.wait() for f in flags)), timeout=120)
+    print("connected", flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    latencies = [x for c in clients for x in c.received.values()]
+    per_station: dict[str, list[list[str]]] = {}
+    for c in clients:
+        per_station.setdefault(c.station, []).append(sorted(c.received))
+    for c in clients:
+        if c.writer is not None:
+            c.writer.close()
+    for task in tasks:
+        task.cancel()
+    print(
+        json.dumps(
+            {
+                "clients": count,
+                "per_station": per_station,
+                "received": len(latencies),
+                "p50_ms": percentile(latencies, 50) * 1000,
+                "p99_ms": percentile(latencies, 99) * 1000,
+                "dropped": sum(c.dropped for c in clients),
+            }
+        ),
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    asyncio.run(main())

@@ -1,0 +1,347 @@
+#!/usr/bin/env python
+"""Write-path benchmark: trades through the HTTP API against the same SQL run by pgbench.
+
+    .venv/bin/python bench/trade_throughput.py    # 16 clients, 20 s; then with 2,000 streams
+
+It creates a scratch database (`tradenet_bench_trades`) on the project's PostgreSQL
+(DATABASE_URL, or the embedded one) and seeds 214 stations with ample stock of 10 commodities.
+
+1. The ceiling: pgbench runs, with the same number of clients for the same time, the SQL one
+   trade needs (the statements the server sends, taken from a traced API call: stock rows locked
+   and moved, trade, line, ledger rows, shipment, tracking row, outbox rows and their NOTIFY).
+2. The API: the production start script (`deploy/start.sh`, production settings, its serving
+   model) serves the database; wrk POSTs one-line trades between random stations with a
+   dispatch staff token (the per-user throttle raised with TRADENET_THROTTLE_USER).
+3. The same with 2,000 SSE clients connected (a station stream each, spread over the stations),
+   which also report commit -> client latency of every trade.initiated they receive.
+
+It prints both rates, their ratio, p50/p99 latency, errors and round trips per trade (counted
+on the wire), then drops the scratch database. Needs pgbench and wrk (Debian: postgresql-client,
+wrk).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _common import (
+    ROOT,
+    admin_connection,
+    base_database,
+    drop_database,
+    log,
+    production_env,
+    recreate_database,
+    wait_for_http,
+)
+
+BENCH_DB = "tradenet_bench_trades"
+HERE = Path(__file__).resolve().parent
+
+SEED = """
+from django.contrib.auth import get_user_model
+from knox.models import AuthToken
+from inventory.models import Commodity, Station, StockLevel
+from inventory.services import StockChange, stock_apply, stock_open
+from inventory.seeding import generate_stations, load_file
+import random
+load_file("inventory/data/galaxy.json")
+generate_stations(200, rng=random.Random(7))
+stations, commodities = list(Station.objects.all()), list(Commodity.objects.all())
+held = set(StockLevel.objects.values_list("station_id", "commodity_id"))
+stock_open([(s, c, 10**9) for s in stations for c in commodities if (s.pk, c.pk) not in held])
+top_up = [StockChange(s, c, "on_hand", 10**9) for s in stations for c in commodities
+          if (s.pk, c.pk) in held]
+for start in range(0, len(top_up), 500):
+    stock_apply(top_up[start:start + 500], kind="adjustment", reason="benchmark stock")
+user = get_user_model().objects.create_superuser("bench", password="x-bench-x-123")
+print(json.dumps({
+    "token": AuthToken.objects.create(user=user)[1],
+    "stations": [s.code for s in stations],
+    "commodities": [c.code for c in commodities],
+}))
+"""
+
+# One trade through the API in this process, its wire traced: the statements and round trips.
+TRACE = """
+from rest_framework.test import APIClient
+from tradenet.diagnostics import round_trips, wire_trace
+client = APIClient()
+client.credentials(HTTP_AUTHORIZATION="Token " + TOKEN)
+body = {"seller": "ceres-prime", "buyer": "sol-mars",
+        "items": [{"commodity": "water", "quantity": 1, "unit_price": "1.00"}]}
+client.post("/api/trades/", body, format="json")  # warm: first stock rows, caches
+with wire_trace() as sent:
+    response = client.post("/api/trades/", body, format="json")
+assert response.status_code == 201, response.content
+print(json.dumps({"round_trips": round_trips(sent), "sent": sent}))
+"""
+
+
+def find_tool(name: str, hint: str) -> str:
+    found = shutil.which(name)
+    if not found:
+        for candidate in sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), reverse=True):
+            found = str(candidate)
+            break
+    if not found:
+        sys.exit(f"{name} is needed for this benchmark and was not found: {hint}")
+    return found
+
+
+def manage(env: dict, *args: str, stdin: str | None = None) -> str:
+    done = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        sys.exit(f"manage.py {' '.join(args)} failed:\n{done.stderr[-3000:]}")
+    return done.stdout
+
+
+def shell(env: dict, code: str) -> dict:
+    out = manage(env, "shell", "-c", "import json\n" + code)
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def run_pgbench(db: dict, clients: int, seconds: int, stations: int, commodities: int) -> dict:
+    pgbench = find_tool("pgbench", "apt-get install postgresql-client")
+    with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as script:
+        sql = (HERE / "trade_pgbench.sql").read_text()
+        script.write(sql.format(stations=stations, commodities=commodities))
+    env = {**os.environ, "PGPASSWORD": db.get("PASSWORD") or ""}
+    cmd = [pgbench, "-h", db["HOST"] or "127.0.0.1", "-U", db["USER"], "-n", "-M", "simple",
+           "-c", str(clients), "-j", "2", "-T", str(seconds), "-f", script.name,
+           BENCH_DB]  # fmt: skip
+    if db.get("PORT"):
+        cmd[1:1] = ["-p", str(db["PORT"])]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    os.unlink(script.name)
+    if done.returncode != 0:
+        sys.exit(f"pgbench failed:\n{done.stderr[-3000:]}")
+    tps = float(re.search(r"tps = ([\d.]+)", done.stdout).group(1))
+    latency = float(re.search(r"latency average = ([\d.]+) ms", done.stdout).group(1))
+    failed = int(re.search(r"number of failed transactions: (\d+)", done.stdout).group(1))
+    return {"rate": tps, "latency_avg_ms": latency, "failed": failed}
+
+
+def parse_duration_ms(text: str) -> float:
+    value, unit = re.match(r"([\d.]+)(us|ms|s|m)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[unit]
+
+
+def run_wrk(base_url: str, script: str, clients: int, seconds: int) -> dict:
+    wrk = find_tool("wrk", "apt-get install wrk")
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
+        lua.write(script)
+    cmd = [wrk, "-t", "2", "-c", str(clients), "-d", f"{seconds}s", "--timeout", "10s",
+           "--latency", "-s", lua.name, base_url]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    os.unlink(lua.name)
+    out = done.stdout
+    if done.returncode != 0 or "Requests/sec" not in out:
+        sys.exit(f"wrk failed:\n{out}\n{done.stderr}")
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    elapsed = re.search(r"requests in ([\d.]+\w+),", out).group(1)
+    seconds_run = parse_duration_ms(elapsed) / 1000
+    non_2xx = int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", out)) else 0
+    socket = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    socket_errors = sum(int(x) for x in socket.groups()) if socket else 0
+    p50 = parse_duration_ms(re.search(r"\s50%\s+([\d.]+\w+)", out).group(1))
+    p99 = parse_duration_ms(re.search(r"\s99%\s+([\d.]+\w+)", out).group(1))
+    return {
+        "rate": (requests - non_2xx) / seconds_run,
+        "requests": requests,
+        "errors": non_2xx + socket_errors,
+        "p50_ms": p50,
+        "p99_ms": p99,
+    }
+
+
+def start_server(env: dict, port: int, workers: int | None) -> subprocess.Popen:
+    env = {**env, "HOST": "127.0.0.1", "PORT": str(port), "PGAPPNAME": "tradenet-bench-server"}
+    if workers:
+        env["WEB_CONCURRENCY"] = str(workers)
+    server = subprocess.Popen(
+        ["bash", "deploy/start.sh"], cwd=ROOT, env=env, start_new_session=True
+    )
+    wait_for_http(f"http://127.0.0.1:{port}/readyz", timeout=120)
+    return server
+
+
+def stop_server(server: subprocess.Popen) -> None:
+    os.killpg(server.pid, signal.SIGTERM)
+    try:
+        server.wait(30)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait(10)
+
+
+def start_streams(base_url: str, token: str, clients: int, stations: list[str]):
+    """The SSE clients, in a process of their own; returns it once all are connected."""
+    args = [sys.executable, str(HERE / "_sse_clients.py"), base_url, token, str(clients),
+            ",".join(stations)]  # fmt: skip
+    process = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    line = process.stdout.readline()
+    if not line.startswith("connected"):
+        process.kill()
+        sys.exit(f"the SSE clients did not connect: {line}")
+    return process
+
+
+def stop_streams(process) -> dict:
+    out, _ = process.communicate("stop\n", timeout=120)
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def check_streams(db: dict, got: dict, since: float) -> dict:
+    """Every client must have seen every trade of its station committed while it listened."""
+    with admin_connection(db, BENCH_DB) as conn:
+        rows = conn.execute(
+            "SELECT s.code, t.transaction_id FROM trades_trade t "
+            "JOIN inventory_station s ON s.id IN (t.seller_id, t.buyer_id) "
+            "WHERE t.created_at >= to_timestamp(%s)",
+            [since],
+        ).fetchall()
+    expected: dict[str, set[str]] = {}
+    for code, transaction_id in rows:
+        expected.setdefault(code, set()).add(transaction_id)
+    want = missing = 0
+    for code, seen_by_clients in got["per_station"].items():
+        for seen in seen_by_clients:
+            want += len(expected.get(code, ()))
+            missing += len(expected.get(code, set()) - set(seen))
+    return {
+        "clients": got["clients"],
+        "received": got["received"],
+        "expected": want,
+        "missing": missing,
+        "p50_ms": got["p50_ms"],
+        "p99_ms": got["p99_ms"],
+        "dropped": got["dropped"],
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--clients", type=int, default=16, help="HTTP clients (and pgbench's)")
+    parser.add_argument("--seconds", type=int, default=20, help="length of each run")
+    parser.add_argument("--streams", type=int, default=2000, help="SSE clients in the last run")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="WEB_CONCURRENCY (default: start.sh's)"
+    )
+    parser.add_argument("--port", type=int, default=8766)
+    parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    args = parser.parse_args()
+
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, args.streams * 2 + 512)), hard))
+
+    db = base_database()
+    log(f"scratch database {BENCH_DB} on {db['HOST'] or '127.0.0.1'}")
+    recreate_database(db, BENCH_DB)
+    env = production_env(db, BENCH_DB, TRADENET_THROTTLE_USER="10000000/min")
+    results: dict = {}
+    server = None
+    try:
+        manage(env, "migrate", "--noinput", "-v0")
+        seeded = shell(env, SEED)
+        token, stations, commodities = seeded["token"], seeded["stations"], seeded["commodities"]
+        log(f"seeded {len(stations)} stations, {len(commodities)} commodities, ample stock")
+        traced = shell(env, f"TOKEN = {token!r}\n" + TRACE)
+        results["round_trips"] = traced["round_trips"]
+        log(f"one trade through the API: {traced['round_trips']} round trips to PostgreSQL")
+
+        with admin_connection(db, BENCH_DB) as conn:
+            conn.execute("DELETE FROM tradenet_outbox")  # seeding's events: not part of the runs
+            conn.execute("VACUUM ANALYZE")
+        log(f"pgbench: {args.clients} clients, {args.seconds} s, the trade's SQL")
+        results["pgbench"] = run_pgbench(
+            db, args.clients, args.seconds, len(stations), len(commodities)
+        )
+        with admin_connection(db, BENCH_DB) as conn:
+            conn.execute("DELETE FROM tradenet_outbox")  # pgbench's rows are not events
+
+        port = args.port
+        base_url = f"http://127.0.0.1:{port}"
+        server = start_server(env, port, args.workers)
+        lua = (
+            (HERE / "trade_wrk.lua")
+            .read_text()
+            .format(
+                stations="{" + ", ".join(json.dumps(s) for s in stations) + "}",
+                commodities="{" + ", ".join(json.dumps(c) for c in commodities) + "}",
+                token=token,
+            )
+        )
+        run_wrk(base_url, lua, args.clients, 3)  # warm-up
+        log(f"API: wrk, {args.clients} clients, {args.seconds} s")
+        results["api"] = run_wrk(base_url, lua, args.clients, args.seconds)
+
+        if args.streams:
+            log(f"connecting {args.streams} SSE clients")
+            streams = start_streams(base_url, token, args.streams, stations)
+            connected_at = time.time()
+            log(f"API with {args.streams} streams open: wrk, {args.clients} clients")
+            results["api_streams"] = run_wrk(base_url, lua, args.clients, args.seconds)
+            time.sleep(3)  # the last events reach the clients
+            results["streams"] = check_streams(db, stop_streams(streams), connected_at)
+    finally:
+        if server is not None:
+            stop_server(server)
+        if not args.keep:
+            drop_database(db, BENCH_DB)
+
+    report(results, args)
+    return 0
+
+
+def report(results: dict, args) -> None:
+    ceiling = results["pgbench"]
+    lines = [
+        "",
+        f"Trades, {args.clients} clients, {args.seconds} s each, one-line trades between random "
+        "stations",
+        f"  {'':34} {'trades/s':>9} {'of ceiling':>10} {'p50':>8} {'p99':>8} {'errors':>7}",
+        f"  {'pgbench, the same SQL (ceiling)':34} {ceiling['rate']:9.0f} {'100%':>10} "
+        f"{'':>8} {'':>8} {ceiling['failed']:7d}   (avg {ceiling['latency_avg_ms']:.1f} ms)",
+    ]
+    for key, label in (("api", "POST /api/trades/"), ("api_streams", "  with SSE clients open")):
+        if key in results:
+            run = results[key]
+            lines.append(
+                f"  {label:34} {run['rate']:9.0f} {run['rate'] / ceiling['rate']:10.1%} "
+                f"{run['p50_ms']:6.1f}ms {run['p99_ms']:6.1f}ms {run['errors']:7d}"
+            )
+    lines.append(f"  round trips to PostgreSQL per trade: {results['round_trips']}")
+    if "streams" in results:
+        s = results["streams"]
+        lines.append(
+            f"  {s['clients']} SSE clients: {s['received']} trade.initiated received of "
+            f"{s['expected']} expected ({s['missing']} missing), commit -> client "
+            f"p50 {s['p50_ms']:.0f} ms, p99 {s['p99_ms']:.0f} ms, {s['dropped']} streams dropped"
+        )
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""What one trade costs PostgreSQL: round trips counted on the wire (libpq's protocol trace)."""
+
+from __future__ import annotations
+
+import pytest
+from knox.models import AuthToken
+from rest_framework.test import APIClient
+
+from inventory.services import operator_grant
+from tests.factories import CommodityFactory, StationFactory, UserFactory, give_stock
+from tradenet.diagnostics import round_trips, wire_trace
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+MAX_ROUND_TRIPS = 16
+
+
+@pytest.fixture
+def market():
+    seller, buyer = StationFactory(code="ceres-prime"), StationFactory(code="vesta-yards")
+    goods = [CommodityFactory(code=f"good-{n}") for n in range(5)]
+    for commodity in goods:
+        give_stock(seller, commodity, 1000)
+        give_stock(buyer, commodity, 1)  # the buyer already holds some: no new stock rows
+    operator = UserFactory(username="ceres-op")
+    operator_grant(user=operator, stations=[seller])
+    _, token = AuthToken.objects.create(user=operator)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    return client, goods
+
+
+def post_trade(client, goods) -> list[tuple[str, str]]:
+    body = {
+        "seller": "ceres-prime",
+        "buyer": "vesta-yards",
+        "items": [{"commodity": good.code, "quantity": 2, "unit_price": "3.00"} for good in goods],
+    }
+    with wire_trace() as sent:
+        response = client.post("/api/trades/", body, format="json")
+    assert response.status_code == 201, response.content
+    return sent
+
+
+def test_a_one_line_trade_takes_at_most_sixteen_round_trips(market):
+    client, goods = market
+    sent = post_trade(client, goods[:1])
+    assert round_trips(sent) <= MAX_ROUND_TRIPS, sent
+
+
+def test_round_trips_do_not_grow_with_the_number_of_lines(market):
+    client, goods = market
+    one = round_trips(post_trade(client, goods[:1]))
+    five = round_trips(post_trade(client, goods))
+    assert five == one
+
+
+def test_a_trade_sets_no_savepoint_and_commits_once(market):
+    client, goods = market
+    statements = [text.upper() for _, text in post_trade(client, goods[:1])]
+    assert not [s for s in statements if "SAVEPOINT" in s]
+    assert len([s for s in statements if s.startswith('"COMMIT')]) == 1, statements

@@ -1,0 +1,128 @@
+"""The domain event bus: how a business operation says what changed.
+
+Events are written to the outbox (`tradenet_outbox`) in the same transaction as the change that
+causes them, in one multi-row INSERT per business operation. A rolled-back change therefore
+leaves no event, and a committed change always has its events, even if the process dies the
+instant after COMMIT. Nothing is sent anywhere from here: the relay (`updates.relay`) reads
+committed outbox rows, gives them their public ids and delivers them.
+
+    with transaction.atomic(), events.batch():
+        ...                       # changes, each calling events.announce(...)
+    # the batch's rows were inserted just before COMMIT, inside the transaction
+
+Every app may import this module; it imports no app.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection
+from django.utils import timezone
+
+TRADE_INITIATED = "trade.initiated"
+TRADE_STATUS_CHANGED = "trade.status_changed"
+CARGO_CREATED = "cargo.created"
+CARGO_UPDATED = "cargo.updated"
+INVENTORY_CHANGED = "inventory.changed"
+
+# The relay LISTENs here; a notification is delivered only when the writing transaction commits.
+OUTBOX_CHANNEL = "tradenet_outbox"
+
+
+class OutsideTransaction(RuntimeError):
+    """An event announced outside a transaction could be lost between the change and the event."""
+
+
+@dataclass(frozen=True)
+class DomainEvent:
+    type: str
+    payload: dict[str, Any]
+    # Station codes the event concerns: who may see it, and which station streams carry it.
+    stations: tuple[str, ...] = ()
+    shipment_id: str | None = None
+
+    def envelope(self, published_at: str) -> dict[str, Any]:
+        return {
+            "payload": self.payload,
+            "stations": list(self.stations),
+            "shipment_id": self.shipment_id,
+            # The moment the change was written, just before its COMMIT: clients measure
+            # delivery latency from it.
+            "published_at": published_at,
+        }
+
+
+_batches = threading.local()
+
+
+def _stack() -> list[list[DomainEvent]]:
+    return _batches.__dict__.setdefault("stack", [])
+
+
+def announce(event: DomainEvent) -> None:
+    """Record `event` in the current transaction.
+
+    Inside `batch()`, the event joins the batch and is written with it; otherwise it is written
+    at once. Either way it commits or rolls back with the change.
+    """
+    stack = _stack()
+    if stack:
+        stack[-1].append(event)
+    else:
+        write_outbox([event])
+
+
+@contextmanager
+def batch() -> Iterator[list[DomainEvent]]:
+    """Collect the events of one business operation and write them in one INSERT at the end.
+
+    Enter it inside `transaction.atomic()`: the rows must be part of the transaction. If the
+    block raises, its events are dropped with it. Nested batches join the outermost one.
+    """
+    stack = _stack()
+    events: list[DomainEvent] = []
+    stack.append(events)
+    try:
+        yield events
+    finally:
+        stack.pop()
+    if stack:
+        stack[-1].extend(events)
+    elif events:
+        write_outbox(events)
+
+
+def write_outbox(events: list[DomainEvent]) -> None:
+    """Insert `events` into the outbox, in order, in the current transaction (one statement)."""
+    if not events:
+        return
+    if not connection.in_atomic_block:
+        raise OutsideTransaction(
+            "Domain events must be announced inside transaction.atomic(), so that they commit "
+            "or roll back with the change they describe."
+        )
+    published_at = timezone.now().isoformat()
+    values = []
+    params: list[str] = []
+    for event in events:
+        values.append("(%s, %s)")
+        # Stored as django-eventstream stores an event's data (JSON text of the JSON text), so
+        # the relay copies it as it is.
+        encoded = json.dumps(event.envelope(published_at), cls=DjangoJSONEncoder)
+        params += [event.type, json.dumps(encoded)]
+    with connection.cursor() as cursor:
+        # One round trip: the rows, and a wake-up for the relay that PostgreSQL delivers only
+        # if and when this transaction commits.
+        cursor.execute(
+            "WITH written AS (INSERT INTO tradenet_outbox (type, data) VALUES "
+            + ", ".join(values)
+            + " RETURNING 1) SELECT pg_notify(%s, '')",
+            [*params, OUTBOX_CHANNEL],
+        )

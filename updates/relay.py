@@ -1,0 +1,201 @@
+"""The relay: committed outbox rows become the public event stream.
+
+Domain code writes events to the outbox inside its own transaction (`tradenet.events`). The
+relay moves committed rows, oldest outbox id first, into the public event log
+(django-eventstream's storage) and numbers them there, and in the same transaction sends
+NOTIFY tradenet_events, on which every server process's hub listens and reads what it has not
+seen from storage. After the commit it hands the events themselves to this process's hub (or,
+with Redis, to every process's hub through Redis, which spares them the read) and to Pushpin.
+
+Order. Public ids are assigned by the relay, one transaction at a time, under a lock on the
+event counter row: an event gets its id when the relay moves it, and a transaction that commits
+late simply has its events numbered later. So ids are gapless, become visible in the order they
+are assigned, and a reader of `id > last` never skips an event. Within one business operation,
+events keep the order they were announced in; an operation that committed before another began
+gets the smaller ids (outbox ids come from a sequence and the relay reads them in order).
+
+One relay is active per deployment: every server process runs one, and the one that holds the
+PostgreSQL advisory lock RELAY_LOCK works while the others stand by, trying for the lock every
+TRADENET_RELAY_STANDBY_SECONDS. The lock belongs to the active relay's connection, so when its
+process dies, PostgreSQL releases it and a standby takes over; nothing is lost meanwhile, since
+the events wait in the outbox. It wakes on the NOTIFY that every outbox write sends at commit,
+and polls every TRADENET_RELAY_POLL_SECONDS in case a notification was missed.
+
+Durability. Moving rows and telling other processes (NOTIFY) is one transaction.
+If the process dies after that commit but before Redis or Pushpin heard of the events, the
+relay that takes over announces the latest stored event again, and every hub reads what it
+missed from storage; a Redis outage is handled the same way once Redis answers again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import psycopg
+from django.conf import settings
+from django.db import connection, transaction
+
+from tradenet.events import OUTBOX_CHANNEL
+
+from . import eventstream, grip, notify
+from .eventstream import LogEntry
+
+logger = logging.getLogger(__name__)
+
+# pg_try_advisory_lock key held by the active relay ("TRDN").
+RELAY_LOCK = 0x5452444E
+BATCH = 1000
+TRIM_EVERY_BATCHES = 500
+
+
+def move_batch(cursor, limit: int = BATCH) -> list[LogEntry]:
+    """Inside a transaction: move committed outbox rows to the log and tell every process at
+    commit (NOTIFY). Returns the moved events in id order."""
+    entries = eventstream.move_outbox(cursor, limit)
+    if entries:
+        cursor.execute("SELECT pg_notify(%s, %s)", [notify.CHANNEL, str(entries[-1].id)])
+    return entries
+
+
+def deliver(entries: list[LogEntry]) -> None:
+    """Hand stored events to the transports. Raises if Redis is unreachable."""
+    if not entries:
+        return
+    from tradenet.observability import count_trades
+
+    count_trades(entries)
+    if grip.enabled():
+        try:
+            grip.publish(entries)
+        except Exception:  # Pushpin down: its clients resume from storage on reconnect
+            logger.exception("publishing %d events to Pushpin failed", len(entries))
+    if eventstream.redis_enabled():
+        eventstream.publish_to_redis(entries)
+    else:
+        eventstream.queue_in_process(entries)
+
+
+def relay_pending(limit: int = BATCH) -> list[LogEntry]:
+    """Move and deliver everything committed in the outbox now, on Django's connection.
+
+    For tests and commands; servers run the Relay thread instead. Safe beside a running relay:
+    the counter row lock serialises id assignment.
+    """
+    moved: list[LogEntry] = []
+    while True:
+        with transaction.atomic(), connection.cursor() as cursor:
+            entries = move_batch(cursor, limit)
+        if not entries:
+            return moved
+        deliver(entries)
+        moved += entries
+
+
+class Relay:
+    """The relay thread of one server process (active or standing by)."""
+
+    def __init__(self, application_name: str = "tradenet-relay"):
+        self.application_name = application_name
+        self.active = False
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._transport_behind = False
+        self._batches = 0
+
+    def start(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="outbox-relay", daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float = 5) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(
+                    autocommit=True, **notify.conninfo(self.application_name)
+                ) as conn:
+                    if self._acquire(conn):
+                        self._serve(conn)
+            except Exception as exc:
+                if self.active:
+                    logger.warning("outbox relay lost its database (%s); retrying in 1 s", exc)
+                self.active = False
+                self._stop.wait(1)
+        self.active = False
+
+    def _acquire(self, conn) -> bool:
+        standby = settings.TRADENET_RELAY_STANDBY_SECONDS
+        while not self._stop.is_set():
+            if conn.execute("SELECT pg_try_advisory_lock(%s)", [RELAY_LOCK]).fetchone()[0]:
+                return True
+            self._stop.wait(standby)
+        return False
+
+    def _serve(self, conn) -> None:
+        conn.execute(f"LISTEN {OUTBOX_CHANNEL}")
+        self.active = True
+        logger.info("outbox relay active in this process")
+        self._announce_latest(conn)
+        poll = settings.TRADENET_RELAY_POLL_SECONDS
+        while not self._stop.is_set():
+            with conn.transaction(), conn.cursor() as cursor:
+                entries = move_batch(cursor)
+                self._batches += 1
+                if self._batches % TRIM_EVERY_BATCHES == 0:
+                    eventstream.trim(cursor)
+            self._deliver(entries, conn)
+            if len(entries) == BATCH:
+                continue  # more are waiting
+            # Sleep until a writer commits (its NOTIFY), or poll anyway after a while.
+            for _ in conn.notifies(timeout=poll, stop_after=1):
+                pass
+
+    def _deliver(self, entries: list[LogEntry], conn) -> None:
+        try:
+            if self._transport_behind and not entries:
+                self._announce_latest(conn)
+                return
+            deliver(entries)
+            self._transport_behind = False
+        except Exception as exc:
+            # Stored, not yet announced (Redis down): hubs read them from storage once the
+            # latest event is announced again.
+            if not self._transport_behind:
+                logger.warning("event transport failed (%s); will announce again", exc)
+            self._transport_behind = True
+
+    def _announce_latest(self, conn) -> None:
+        """Tell every hub where the log stands: whatever a previous relay stored but did not
+        announce (it died, or Redis was down) is then read from storage."""
+        with conn.cursor() as cursor:
+            last = eventstream.latest(cursor)
+            if last is None:
+                return
+            cursor.execute("SELECT pg_notify(%s, %s)", [notify.CHANNEL, str(last.id)])
+        try:
+            if eventstream.redis_enabled():
+                eventstream.publish_to_redis([last])
+            else:
+                eventstream.queue_in_process([last])
+            self._transport_behind = False
+        except Exception:
+            self._transport_behind = True
+
+
+relay = Relay()
+
+
+def wait_until_active(timeout: float = 10) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if relay.active:
+            return True
+        time.sleep(0.05)
+    return relay.active
