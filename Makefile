@@ -30,7 +30,7 @@ run: install
 	@echo "    live feed: http://$(HOST):$(PORT)/live/"
 	@echo "    API docs:  http://$(HOST):$(PORT)/api/docs/"
 	@echo ""
-	$(BIN)/python -m uvicorn tradenet.asgi:application --host $(HOST) --port $(PORT)
+	PYTHON=$(BIN)/python HOST=$(HOST) PORT=$(PORT) FORWARDED_ALLOW_IPS=127.0.0.1 deploy/serve.sh
 
 test: install
 	@scripts/ensure-test-tools

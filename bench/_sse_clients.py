@@ -30,6 +30,10 @@ class Client:
         self.dropped = False
         self.writer: asyncio.StreamWriter | None = None
 
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
     async def run(self, host: str, port: int, token: str, opened: asyncio.Event) -> None:
         try:
             reader, self.writer = await asyncio.open_connection(host, port, limit=2**20)
@@ -86,8 +90,7 @@ async def main() -> None:
     for c in clients:
         per_station.setdefault(c.station, []).append(sorted(c.received))
     for c in clients:
-        if c.writer is not None:
-            c.writer.close()
+        c.close()
     for task in tasks:
         task.cancel()
     print(

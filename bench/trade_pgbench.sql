@@ -3,7 +3,7 @@
 \set s random(1, {stations})
 \set b 1 + (:s + random(0, {stations} - 2)) % {stations}
 \set c random(1, {commodities})
-SELECT t.id, u.id FROM knox_authtoken t JOIN auth_user u ON u.id = t.user_id WHERE t.token_key = 'nosuchkey';
+SELECT t.digest, t.expiry, u.id, u.is_active FROM knox_authtoken t JOIN auth_user u ON u.id = t.user_id WHERE t.token_key = 'nosuchkey';
 SELECT id, code FROM inventory_station WHERE id IN (:s, :b);
 SELECT id, code FROM inventory_commodity WHERE id = :c;
 BEGIN;

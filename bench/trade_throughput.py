@@ -53,9 +53,10 @@ from django.contrib.auth import get_user_model
 from knox.models import AuthToken
 from inventory.models import Commodity, Station, StockLevel
 from inventory.services import StockChange, stock_apply, stock_open
-from inventory.seeding import generate_stations, load_file
+from inventory.seeding import generate_stations, load_galaxy, read_galaxy_file
+from pathlib import Path
 import random
-load_file("inventory/data/galaxy.json")
+load_galaxy(read_galaxy_file(Path("inventory/data/galaxy.json")))
 generate_stations(200, rng=random.Random(7))
 stations, commodities = list(Station.objects.all()), list(Commodity.objects.all())
 held = set(StockLevel.objects.values_list("station_id", "commodity_id"))
@@ -76,7 +77,7 @@ print(json.dumps({
 TRACE = """
 from rest_framework.test import APIClient
 from tradenet.diagnostics import round_trips, wire_trace
-client = APIClient()
+client = APIClient(SERVER_NAME="localhost")
 client.credentials(HTTP_AUTHORIZATION="Token " + TOKEN)
 body = {"seller": "ceres-prime", "buyer": "sol-mars",
         "items": [{"commodity": "water", "quantity": 1, "unit_price": "1.00"}]}
@@ -173,7 +174,8 @@ def run_wrk(base_url: str, script: str, clients: int, seconds: int) -> dict:
 
 
 def start_server(env: dict, port: int, workers: int | None) -> subprocess.Popen:
-    env = {**env, "HOST": "127.0.0.1", "PORT": str(port), "PGAPPNAME": "tradenet-bench-server"}
+    env = {**env, "HOST": "127.0.0.1", "PORT": str(port), "PYTHON": sys.executable}
+    env["PGAPPNAME"] = "tradenet-bench-server"
     if workers:
         env["WEB_CONCURRENCY"] = str(workers)
     server = subprocess.Popen(

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Production start: migrate (one replica at a time), gather static files if needed, then serve
-# the ASGI app with uvicorn workers. The Docker image runs this; so can a plain machine.
+# (deploy/serve.sh). The Docker image runs this; so can a plain machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 : "${DATABASE_URL:?Set DATABASE_URL, e.g. postgres://tradenet:secret@db:5432/tradenet}"
 : "${DJANGO_SECRET_KEY:?Set DJANGO_SECRET_KEY to a long random value}"
-PYTHON="${PYTHON:-python}"
+export PYTHON="${PYTHON:-python}"
 export DJANGO_DEBUG="${DJANGO_DEBUG:-0}"
 
 # Metrics of all workers, aggregated by prometheus_client from one directory.
@@ -18,9 +18,4 @@ if [ ! -f staticfiles/staticfiles.json ]; then
   "$PYTHON" manage.py collectstatic --noinput --verbosity 0
 fi
 
-exec "$PYTHON" -m uvicorn tradenet.asgi:application \
-  --host "${HOST:-0.0.0.0}" --port "${PORT:-8000}" \
-  --workers "${WEB_CONCURRENCY:-2}" \
-  --timeout-graceful-shutdown "${GRACEFUL_TIMEOUT:-10}" \
-  --proxy-headers --forwarded-allow-ips "${FORWARDED_ALLOW_IPS:-127.0.0.1}" \
-  --no-access-log
+exec "$(dirname "$0")/serve.sh"

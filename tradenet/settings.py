@@ -312,6 +312,9 @@ TRADENET_SSE_DB_THREADS = int(os.environ.get("TRADENET_SSE_DB_THREADS", "4"))
 # published to it. GRIP_KEY is Pushpin's sig_key, to verify that a request came through Pushpin.
 GRIP_URL = os.environ.get("GRIP_URL", "")
 GRIP_KEY = os.environ.get("GRIP_KEY", "")
+# Threads per server process that run Django's views (tradenet/asgi.py). Each holds at most one
+# pooled database connection while it serves a request.
+TRADENET_WEB_THREADS = int(os.environ.get("TRADENET_WEB_THREADS", "8"))
 # The outbox relay: how often a standby relay tries to take over (seconds), and how often the
 # active one looks at the outbox when no commit has woken it.
 TRADENET_RELAY_STANDBY_SECONDS = float(os.environ.get("TRADENET_RELAY_STANDBY_SECONDS", "1"))

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The serving model, in one place (make run, deploy/start.sh and the Docker image use it):
+# uvicorn with WEB_CONCURRENCY worker processes; in each, event streams on the event loop and
+# Django's views on TRADENET_WEB_THREADS threads (tradenet/asgi.py). Why: README, "Serving model".
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON="${PYTHON:-python}"
+
+exec "$PYTHON" -m uvicorn tradenet.asgi:application \
+  --host "${HOST:-0.0.0.0}" --port "${PORT:-8000}" \
+  --workers "${WEB_CONCURRENCY:-4}" \
+  --timeout-graceful-shutdown "${GRACEFUL_TIMEOUT:-10}" \
+  --proxy-headers --forwarded-allow-ips "${FORWARDED_ALLOW_IPS:-127.0.0.1}" \
+  --backlog "${BACKLOG:-2048}" \
+  --no-access-log

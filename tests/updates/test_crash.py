@@ -1,0 +1,227 @@
+"""Crashes and outages never cost a committed trade its events.
+
+Live server processes started by the production start script, trades in flight from many
+threads, kill -9 of every server process; a relay killed while another process stands by;
+Redis stopped under open streams.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from contextlib import contextmanager, suppress
+
+import httpx
+import pytest
+from django.db import connection
+
+from cargo.models import Cargo
+from inventory.models import StockMovement
+from tests.conftest import assert_ledger_matches_levels
+from tests.factories import CommodityFactory, StationFactory, UserFactory, give_stock
+from tests.servers import ROOT, free_port, server_env, uvicorn_server
+from tests.sse import SSEClient
+from tests.updates.test_redis_fanout import private_redis  # noqa: F401  (a fixture)
+from tests.updates.test_streams import post_trade, token_header
+from trades.models import Trade
+from updates.relay import RELAY_LOCK
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+STATIONS = ("ceres-prime", "vesta-yards", "titan", "luna-gateway")
+
+
+@pytest.fixture
+def market():
+    water = CommodityFactory(code="water")
+    for code in STATIONS:
+        give_stock(StationFactory(code=code), water, 100_000)
+    return token_header(UserFactory(username="staff", is_superuser=True))
+
+
+@contextmanager
+def production_server(tmp_path, port: int, **extra: str):
+    """deploy/start.sh on the test database, in a process group of its own (so that kill -9
+    reaches the master and every worker). Yields the process."""
+    env = server_env(
+        WEB_CONCURRENCY="2",
+        HOST="127.0.0.1",
+        PORT=str(port),
+        PYTHON=sys.executable,
+        PROMETHEUS_MULTIPROC_DIR=str(tmp_path / f"metrics-{port}"),
+        TRADENET_SSE_REPLAY_LIMIT="100000",
+        **extra,
+    )
+    log = open(tmp_path / f"server-{port}.log", "a+")  # noqa: SIM115
+    server = subprocess.Popen(
+        ["bash", "deploy/start.sh"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert server.poll() is None, (tmp_path / f"server-{port}.log").read_text()[-3000:]
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.3)
+        yield server
+    finally:
+        with suppress(ProcessLookupError):  # killed by the test already
+            os.killpg(server.pid, signal.SIGKILL)
+        server.wait(10)
+        log.close()
+
+
+def kill_everything(server: subprocess.Popen) -> None:
+    os.killpg(server.pid, signal.SIGKILL)
+    server.wait(10)
+
+
+def trade_load(base: str, headers: dict, stop: threading.Event, answered: list, threads=8):
+    """Threads posting one-line trades between the stations until `stop`; 201s recorded."""
+
+    def post_until_stopped(number: int) -> None:
+        with httpx.Client(base_url=base, headers=headers, timeout=10) as client:
+            turn = number
+            while not stop.is_set():
+                seller, buyer = STATIONS[turn % 4], STATIONS[(turn + 1 + number % 3) % 4]
+                turn += 1
+                body = {
+                    "seller": seller,
+                    "buyer": buyer,
+                    "items": [{"commodity": "water", "quantity": 1, "unit_price": "1.00"}],
+                }
+                try:
+                    response = client.post("/api/trades/", json=body)
+                except httpx.HTTPError:
+                    time.sleep(0.05)  # the server is gone: keep trying until told to stop
+                    continue
+                if response.status_code == 201:
+                    answered.append(response.json()["transaction_id"])
+
+    workers = [threading.Thread(target=post_until_stopped, args=(n,)) for n in range(threads)]
+    for worker in workers:
+        worker.start()
+    return workers
+
+
+def replayed_trades(base: str, headers: dict, expected: set[str], timeout: float = 90) -> list:
+    """Every trade.initiated the stream has from the beginning (Last-Event-ID: 0), read until
+    `expected` are all there or `timeout` passes."""
+    seen: list[str] = []
+    with SSEClient(
+        f"{base}/api/updates/real-time/", headers={**headers, "Last-Event-ID": "0"}
+    ) as s:
+        assert s.status == 200
+        deadline = time.monotonic() + timeout
+        while not expected <= set(seen) and time.monotonic() < deadline:
+            try:
+                message = s.next_of("trade.initiated", timeout=2)
+            except Exception:
+                continue
+            seen.append(message.json["transaction_id"])
+    return seen
+
+
+def assert_every_trade_whole() -> None:
+    for trade in Trade.objects.prefetch_related("lines"):
+        assert trade.placed_at is not None, trade
+        assert Cargo.objects.filter(trade=trade).exists(), trade
+        assert StockMovement.objects.filter(trade=trade).count() == 2 * len(trade.lines.all())
+    assert_ledger_matches_levels()
+
+
+def test_kill_9_under_load_loses_no_committed_trade_and_no_event(market, tmp_path):
+    port = free_port()
+    answered: list[str] = []
+    for _ in range(3):
+        with production_server(tmp_path, port) as server:
+            stop = threading.Event()
+            workers = trade_load(f"http://127.0.0.1:{port}", market, stop, answered)
+            deadline = time.monotonic() + 60
+            before = len(answered)
+            while len(answered) < before + 30 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            kill_everything(server)  # trades in flight, events waiting in the outbox
+            stop.set()
+            for worker in workers:
+                worker.join(30)
+    assert len(answered) >= 90
+
+    assert_every_trade_whole()
+    committed = set(Trade.objects.values_list("transaction_id", flat=True))
+    assert set(answered) <= committed  # every 201 is a committed trade
+
+    with production_server(tmp_path, port):
+        seen = replayed_trades(f"http://127.0.0.1:{port}", market, committed)
+    assert set(seen) == committed, f"{len(committed - set(seen))} committed trades lost events"
+    assert len(seen) == len(set(seen))  # and none twice
+
+
+def relay_holder() -> str | None:
+    """The application_name of the connection holding the relay's advisory lock."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
+            "WHERE l.locktype = 'advisory' AND l.objid = %s AND l.granted",
+            [RELAY_LOCK & 0xFFFFFFFF],
+        )
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def wait_for(condition, timeout: float = 30) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_a_standby_relay_takes_over_when_the_active_one_is_killed(market):
+    env = server_env(TRADENET_RELAY_STANDBY_SECONDS="0.5")
+    with uvicorn_server(env=env) as first, uvicorn_server(env=env) as second:
+        assert wait_for(lambda: relay_holder() is not None)
+        servers = {first.application_name: first, second.application_name: second}
+        active = servers[relay_holder()]
+        standby = second if active is first else first
+
+        os.kill(active.pid, signal.SIGKILL)
+        assert wait_for(lambda: relay_holder() == standby.application_name), relay_holder()
+
+        with SSEClient(f"{standby}/api/updates/real-time/", headers=market) as stream:
+            created = post_trade(standby, market, "ceres-prime", "titan")
+            assert created.status_code == 201
+            seen = stream.next_of("trade.initiated", timeout=30).json
+            assert seen["transaction_id"] == created.json()["transaction_id"]
+
+
+def test_events_reach_open_streams_while_redis_is_down(market, private_redis):  # noqa: F811
+    url, _ = private_redis
+    env = server_env(REDIS_URL=url)
+    with (
+        uvicorn_server(env=env) as server,
+        SSEClient(f"{server}/api/updates/real-time/", headers=market) as stream,
+    ):
+        post_trade(server, market, "ceres-prime", "titan").raise_for_status()
+        stream.next_of("trade.initiated", timeout=30)
+
+        port = int(url.rsplit(":", 1)[1].split("/")[0])
+        subprocess.run(["redis-cli", "-p", str(port), "shutdown", "nosave"], check=False)
+        during = post_trade(server, market, "titan", "ceres-prime")
+        assert during.status_code == 201, during.text  # a trade does not need Redis
+        seen = stream.next_of("trade.initiated", timeout=30).json
+        assert seen["transaction_id"] == during.json()["transaction_id"]
