@@ -98,6 +98,8 @@ class Subscriber:
 class Hub:
     def __init__(self):
         self.subscribers: set[Subscriber] = set()
+        # Subscribers filed by what they follow: everything, a station, a shipment.
+        self.index: dict[tuple[str, str | None], set[Subscriber]] = {}
         self.last_id = 0
         # The frames of recently dispatched events by id, to tell a duplicate from a restart.
         self.recent: dict[int, bytes] = {}
@@ -153,15 +155,40 @@ class Hub:
                 subscriber.keepalive_due = True
                 subscriber.wake.set()
 
+    def _index_keys(self, scope: StreamScope) -> list[tuple[str, str | None]]:
+        """Where a scope's subscribers are filed, so an event reaches them without a look at
+        every other stream of the process."""
+        if scope.shipment_id is not None:
+            return [("shipment", scope.shipment_id)]
+        if scope.everything:
+            return [("everything", None)]
+        return [("station", code) for code in scope.stations]
+
     def subscribe(self, scope: StreamScope) -> Subscriber:
         subscriber = Subscriber(scope=scope)
         self.subscribers.add(subscriber)
+        for key in self._index_keys(scope):
+            self.index.setdefault(key, set()).add(subscriber)
         SSE_CLIENTS.set(len(self.subscribers))
         return subscriber
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
         self.subscribers.discard(subscriber)
+        for key in self._index_keys(subscriber.scope):
+            filed = self.index.get(key)
+            if filed is not None:
+                filed.discard(subscriber)
+                if not filed:
+                    del self.index[key]
         SSE_CLIENTS.set(len(self.subscribers))
+
+    def _audience(self, event: StoredEvent) -> set[Subscriber]:
+        audience = set(self.index.get(("everything", None), ()))
+        for code in event.stations:
+            audience.update(self.index.get(("station", code), ()))
+        if event.shipment_id is not None:
+            audience.update(self.index.get(("shipment", event.shipment_id), ()))
+        return audience
 
     def close_all(self) -> None:
         for subscriber in list(self.subscribers):
@@ -174,9 +201,7 @@ class Hub:
         if len(self.recent) > RECENT_LIMIT:
             del self.recent[next(iter(self.recent))]
         limit = settings.TRADENET_SSE_CLIENT_BUFFER
-        for subscriber in self.subscribers:
-            if not subscriber.scope.allows(event.stations, event.shipment_id):
-                continue
+        for subscriber in self._audience(event):
             if len(subscriber.pending) >= limit:
                 subscriber.lagging = True  # it will catch up from storage
             else:
