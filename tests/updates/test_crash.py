@@ -51,6 +51,10 @@ def production_server(tmp_path, port: int, **extra: str):
     """deploy/start.sh on the test database, in a process group of its own (so that kill -9
     reaches the master and every worker). Yields the process."""
     env = server_env(
+        # Production settings, as deployed: static files gathered by the start script, plain
+        # HTTP on loopback.
+        DJANGO_SECURE_SSL_REDIRECT="0",
+        DJANGO_HSTS_SECONDS="0",
         WEB_CONCURRENCY="2",
         HOST="127.0.0.1",
         PORT=str(port),
@@ -59,6 +63,7 @@ def production_server(tmp_path, port: int, **extra: str):
         TRADENET_SSE_REPLAY_LIMIT="100000",
         **extra,
     )
+    env.pop("TRADENET_TESTING")
     log = open(tmp_path / f"server-{port}.log", "a+")  # noqa: SIM115
     server = subprocess.Popen(
         ["bash", "deploy/start.sh"],
