@@ -13,14 +13,9 @@ from trades.views import IF_MATCH
 from .access import may_update_shipment, stations_deciding
 from .filters import CargoFilter
 from .models import Cargo, TrackingEvent
+from .selectors import shipments_visible_to
 from .serializers import CargoSerializer, CargoUpdateSerializer, TrackingEventSerializer
 from .services import shipment_update
-
-
-def shipments():
-    return Cargo.objects.select_related("trade", "origin", "destination").prefetch_related(
-        "trade__lines__commodity"
-    )
 
 
 def apply_update(request, shipment: Cargo) -> Cargo:
@@ -41,7 +36,10 @@ def apply_update(request, shipment: Cargo) -> Cargo:
         )
     with transaction.atomic():
         locked = Cargo.objects.select_for_update().get(pk=shipment.pk)
-        check_if_match(request, lambda: CargoSerializer(shipments().get(pk=locked.pk)).data)
+        check_if_match(
+            request,
+            lambda: CargoSerializer(shipments_visible_to(request.user).get(pk=locked.pk)).data,
+        )
         shipment_update(
             shipment=locked,
             actor=request.user,
@@ -50,7 +48,7 @@ def apply_update(request, shipment: Cargo) -> Cargo:
             location_note=data.get("location_note"),
             note=data.get("note", ""),
         )
-    return shipments().get(pk=shipment.pk)
+    return shipments_visible_to(request.user).get(pk=shipment.pk)
 
 
 @extend_schema_view(
@@ -68,7 +66,8 @@ class CargoViewSet(
     ordering = ("-created_at", "-id")
 
     def get_queryset(self):
-        return shipments()
+        # A shipment the caller may not read answers 404, as one that does not exist.
+        return shipments_visible_to(self.request.user)
 
     @extend_schema(
         summary="Update a shipment: status (by the transition rules), ETA, location note",
@@ -105,7 +104,7 @@ CargoUpdated = inline_serializer(
 @api_view(["PUT"])
 def update_cargo(request, shipment_id: str):
     try:
-        shipment = shipments().get(shipment_id=shipment_id)
+        shipment = shipments_visible_to(request.user).get(shipment_id=shipment_id)
     except Cargo.DoesNotExist:
         return Response({"message": "Cargo not found", "code": "not_found"}, status=404)
     shipment = apply_update(request, shipment)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.contrib.postgres.expressions import ArraySubquery
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from .models import Station
 
@@ -71,6 +71,21 @@ def may_act_for(user, station: Station | int | None) -> bool:
         return True
     station_id = station if isinstance(station, int) else station.pk
     return station_id in operated_station_ids(user)
+
+
+def visible_to(queryset: QuerySet, user, *station_fields: str) -> QuerySet:
+    """`queryset` narrowed to the rows whose `station_fields` (e.g. "seller_id", "buyer_id";
+    "pk" for stations themselves) name a station `user` operates: the object-level read rule
+    of the API. Dispatch staff see every row; filters applied later can only narrow it."""
+    if acts_for_all_stations(user):
+        return queryset
+    ids = operated_station_ids(user)
+    if not ids:
+        return queryset.none()
+    condition = Q()
+    for field in station_fields:
+        condition |= Q(**{f"{field}__in": ids})
+    return queryset.filter(condition)
 
 
 def stations_for(user) -> QuerySet[Station]:

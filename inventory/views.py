@@ -13,7 +13,7 @@ from tradenet.api.etag import ETagMixin, check_if_match, with_etag
 from tradenet.api.pagination import CodeCursorPagination, NewestFirstCursorPagination
 from trades.views import IF_MATCH
 
-from .access import acts_for_all_stations, may_act_for
+from .access import acts_for_all_stations, may_act_for, visible_to
 from .filters import MovementFilter, StationFilter
 from .models import Commodity, Station, StockLevel, StockMovement
 from .serializers import (
@@ -91,7 +91,8 @@ class InventoryViewSet(ETagMixin, viewsets.ReadOnlyModelViewSet):
     ordering = ("code",)
 
     def get_queryset(self):
-        return stations_with_stock()
+        # A station's stock is its operators' business (and dispatch staff's): others get 404.
+        return visible_to(stations_with_stock(), self.request.user, "pk")
 
     @extend_schema(
         summary="Correct a station's stock (ledger kind: adjustment)",
@@ -135,7 +136,8 @@ class StationMovementViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     ordering = ("-created_at", "-id")
 
     def get_queryset(self):
-        station = get_object_or_404(Station, code=self.kwargs["station_code"])
+        readable = visible_to(Station.objects.all(), self.request.user, "pk")
+        station = get_object_or_404(readable, code=self.kwargs["station_code"])
         return StockMovement.objects.filter(station=station).select_related(
             "station", "commodity", "trade", "shipment", "actor"
         )

@@ -88,7 +88,9 @@ def test_main_flow_over_http(api_server):
         delivered = http.patch(f"/api/cargo/{shipment}/", headers=bo, json={"status": "delivered"})
         assert delivered.status_code == 200
         assert http.get("/api/inventory/vesta-yards", headers=bo).json()["quantity"] == 8
-        assert http.get("/api/inventory/ceres-prime", headers=bo).json()["quantity"] == 42
+        assert http.get("/api/inventory/ceres-prime", headers=ana).json()["quantity"] == 42
+        # A competitor's stock is not the buyer's business.
+        assert http.get("/api/inventory/ceres-prime", headers=bo).status_code == 404
         assert http.get("/api/trades/", headers=bo).json()["results"][0]["status"] == "completed"
 
 

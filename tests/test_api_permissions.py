@@ -1,4 +1,8 @@
-"""Who may write what: the whole matrix, against the same trade and shipment."""
+"""Who may write what: the whole matrix, against the same trade and shipment.
+
+A caller who may not even read the trade, shipment or station gets 404, as for one that does
+not exist; one who may read it but not act on it gets 403.
+"""
 
 from __future__ import annotations
 
@@ -66,14 +70,29 @@ ALLOWED = {
 }
 
 
+# Who may read what the action targets (the trade, its shipment, the seller's stock).
+READERS = {
+    "create_trade": {OUTSIDER, SELLER_OP, BUYER_OP, DISPATCH},  # the station directory
+    "cancel_trade": {SELLER_OP, BUYER_OP, DISPATCH},
+    "depart": {SELLER_OP, BUYER_OP, DISPATCH},
+    "cancel_shipment": {SELLER_OP, BUYER_OP, DISPATCH},
+    "location_note": {SELLER_OP, BUYER_OP, DISPATCH},
+    "legacy_depart": {SELLER_OP, BUYER_OP, DISPATCH},
+    "adjust_seller": {SELLER_OP, DISPATCH},
+    "add_commodity": {OUTSIDER, SELLER_OP, BUYER_OP, DISPATCH},
+}
+
+
 @pytest.mark.parametrize("who", [OUTSIDER, SELLER_OP, BUYER_OP, DISPATCH])
 @pytest.mark.parametrize("action", sorted(ALLOWED))
 def test_write_permission_matrix(api, people, trade, who, action):
     status = call(api, people[who], action, trade)
     if who in ALLOWED[action]:
         assert status in (200, 201), (who, action, status)
-    else:
+    elif who in READERS[action]:
         assert status == 403, (who, action, status)
+    else:
+        assert status == 404, (who, action, status)
 
 
 def test_delivery_is_for_the_destination(api, people, trade):
@@ -86,25 +105,8 @@ def test_delivery_is_for_the_destination(api, people, trade):
         api(people[SELLER_OP]).patch(url, {"status": "delivered"}, format="json").status_code == 403
     )
     assert (
-        api(people[OUTSIDER]).patch(url, {"status": "delivered"}, format="json").status_code == 403
+        api(people[OUTSIDER]).patch(url, {"status": "delivered"}, format="json").status_code == 404
     )
     assert (
         api(people[BUYER_OP]).patch(url, {"status": "delivered"}, format="json").status_code == 200
     )
-
-
-@pytest.mark.parametrize("who", [OUTSIDER, SELLER_OP, BUYER_OP, DISPATCH])
-def test_everyone_signed_in_may_read(api, people, trade, who):
-    client = api(people[who])
-    paths = [
-        "/api/trades/",
-        f"/api/trades/{trade.transaction_id}/",
-        "/api/cargo/",
-        f"/api/cargo/{trade.cargo.shipment_id}/events/",
-        "/api/inventory/ceres-prime/",
-        "/api/inventory/ceres-prime/movements/",
-        "/api/stations/",
-        "/api/commodities/",
-    ]
-    for path in paths:
-        assert client.get(path).status_code == 200, path

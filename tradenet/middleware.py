@@ -4,7 +4,7 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import JsonResponse
 from whitenoise.middleware import WhiteNoiseMiddleware
 
-from tradenet.api.parsers import UNSTORABLE
+from tradenet.text import UNSTORABLE
 
 
 class BothModesMiddleware:

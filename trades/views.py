@@ -14,7 +14,7 @@ from tradenet.errors import DomainError
 
 from . import idempotency
 from .filters import TradeFilter
-from .models import Trade
+from .selectors import trades_visible_to
 from .serializers import TradeCancelSerializer, TradeCreateSerializer, TradeSerializer
 from .services import trade_cancel, trade_initiate
 
@@ -54,9 +54,8 @@ class TradeViewSet(
     ordering = ("-created_at", "-id")
 
     def get_queryset(self):
-        return Trade.objects.select_related(
-            "seller", "buyer", "cargo", "created_by"
-        ).prefetch_related("lines__commodity")
+        # A trade the caller may not read answers 404, as one that does not exist.
+        return trades_visible_to(self.request.user)
 
     def get_serializer_class(self):
         if self.action == "create":

@@ -9,9 +9,9 @@ from tests.factories import make_trade
 pytestmark = pytest.mark.django_db
 
 
-def test_station_inventory_in_the_original_shape(api, outsider, stocked_ceres, vesta, water):
+def test_station_inventory_in_the_original_shape(api, dispatcher, stocked_ceres, vesta, water):
     make_trade(stocked_ceres, vesta, (water, 30))
-    client = api(outsider)
+    client = api(dispatcher)
     ceres = client.get("/api/inventory/ceres-prime/").json()
     assert ceres["station"] == "ceres-prime"
     assert ceres["quantity"] == 70 + 50
@@ -120,14 +120,14 @@ def count_queries(client, url) -> int:
     return len(ctx.captured_queries)
 
 
-def test_inventory_and_ledger_queries_do_not_grow_with_page_size(api, outsider, water, ore):
+def test_inventory_and_ledger_queries_do_not_grow_with_page_size(api, dispatcher, water, ore):
     from tests.factories import StationFactory, give_stock
 
     for _ in range(12):
         station = StationFactory()
         give_stock(station, water, 5)
         give_stock(station, ore, 5)
-    client = api(outsider)
+    client = api(dispatcher)
     assert count_queries(client, "/api/inventory/?page_size=2") == count_queries(
         client, "/api/inventory/?page_size=12"
     )

@@ -264,15 +264,23 @@ def own_postgres(tmp_path):
         cwd=ROOT, env=env, check=True, capture_output=True, text=True,
     )  # fmt: skip
     headers = {"Authorization": f"Token {made.stdout.strip().splitlines()[-1]}"}
-    yield server, url, headers
-    server.cleanup()
+    try:
+        yield server, url, headers
+    finally:
+        # The test started it again itself, so stop it the same way, whoever started it last.
+        subprocess.run(pg_ctl_command(server, "stop", "-m", "immediate"), capture_output=True)
+        server.cleanup()
 
 
-def pg_ctl(server, *args: str) -> None:
+def pg_ctl_command(server, *args: str) -> list[str]:
     command = [str(Path(server.bin_path) / "pg_ctl"), "-D", str(server.pgdata), "-w", *args]
     if os.geteuid() == 0:  # PostgreSQL runs as its own user, as the embedded server does
         command = ["runuser", "-u", server.system_user, "--", *command]
-    subprocess.run(command, check=True, capture_output=True)
+    return command
+
+
+def pg_ctl(server, *args: str) -> None:
+    subprocess.run(pg_ctl_command(server, *args), check=True, capture_output=True)
 
 
 def test_a_postgresql_restart_under_load_loses_no_committed_event(own_postgres):
@@ -288,6 +296,7 @@ def test_a_postgresql_restart_under_load_loses_no_committed_event(own_postgres):
         assert wait_for(lambda: len(answered) >= 20)
         # The options it was started with (socket directory, no TCP), to start it the same way.
         options = shlex.split((Path(server.pgdata) / "postmaster.opts").read_text())[1:]
+        options = [o for i, o in enumerate(options) if "-D" not in (o, options[i - 1])]
         pg_ctl(server, "stop", "-m", "fast")  # connections cut, trades in flight fail
         time.sleep(2)
         pg_ctl(server, "start", "-o", shlex.join(options), "-l", str(Path(server.pgdata) / "log"))

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import ProtectedError
 from django.http import Http404
@@ -22,6 +24,12 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from tradenet.errors import DomainError
 
 logger = logging.getLogger(__name__)
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+    default_code = "payload_too_large"
 
 
 class PreconditionFailed(exceptions.APIException):
@@ -78,6 +86,10 @@ def exception_handler(exc, context):
         exc = exceptions.NotFound(str(exc) or None)
     if isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
+    if isinstance(exc, RequestDataTooBig):  # DRF reads the body before any parser sees it
+        exc = PayloadTooLarge(
+            f"The request body is over {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes."
+        )
 
     response = drf_exception_handler(exc, context)
     if response is None:

@@ -1,35 +1,87 @@
-"""JSON parsing that refuses text PostgreSQL cannot store.
+"""JSON parsing that refuses what would otherwise fail late, ambiguously or expensively.
 
-PostgreSQL text cannot hold NUL characters, and UTF-8 cannot encode unpaired surrogates (which
-JSON's \\uD800 escapes can produce). Either would fail deep in the database driver as a 500, so
-they are refused at the door as a 400 instead.
+- Text PostgreSQL cannot store: NUL characters, and unpaired surrogates (which JSON's \\uD800
+  escapes can produce). Either would fail deep in the database driver as a 500.
+- Duplicate keys in an object: Python keeps the last, other parsers and proxies the first, so
+  a permission check and a write could read different values. Refused, naming the key.
+- Nesting deeper than MAX_DEPTH: a body nested 100,000 levels deep made the parser raise
+  RecursionError (a 500); no request of this API nests more than a few levels.
+- A body over DATA_UPLOAD_MAX_MEMORY_SIZE: 413 in the error shape (DRF reads the body for
+  JSON parsers before calling them, so the exception handler maps Django's RequestDataTooBig).
 """
 
 from __future__ import annotations
 
-import re
+import codecs
+import json
 
+from django.conf import settings
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
-UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+from tradenet.text import UNSTORABLE
+
+from .errors import PayloadTooLarge
+
+MAX_DEPTH = 32
 
 
 def contains_unstorable_text(value) -> bool:
-    if isinstance(value, str):
-        return bool(UNSTORABLE.search(value))
-    if isinstance(value, dict):
-        return any(
-            contains_unstorable_text(k) or contains_unstorable_text(v) for k, v in value.items()
-        )
-    if isinstance(value, list):
-        return any(contains_unstorable_text(v) for v in value)
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if UNSTORABLE.search(item):
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
     return False
+
+
+def depth(value) -> int:
+    deepest, pending = 0, [(value, 1)]
+    while pending:
+        item, level = pending.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            inner = item.values() if isinstance(item, dict) else item
+            pending.extend((child, level + 1) for child in inner)
+    return deepest
+
+
+def _refuse_duplicate_keys(pairs: list[tuple[str, object]]) -> dict:
+    seen: dict = {}
+    for key, value in pairs:
+        if key in seen:
+            raise ParseError(f"JSON object has the key {key!r} more than once.")
+        seen[key] = value
+    return seen
 
 
 class StrictJSONParser(JSONParser):
     def parse(self, stream, media_type=None, parser_context=None):
-        data = super().parse(stream, media_type, parser_context)
+        parser_context = parser_context or {}
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        request = parser_context.get("request")
+        declared = request.META.get("CONTENT_LENGTH") if request is not None else None
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise PayloadTooLarge(f"The request body is over {limit} bytes.")
+        raw = stream.read(limit + 1) if stream is not None else b""
+        if len(raw) > limit:
+            raise PayloadTooLarge(f"The request body is over {limit} bytes.")
+        encoding = parser_context.get("encoding", settings.DEFAULT_CHARSET)
+        try:
+            text = codecs.decode(raw, encoding)
+            data = json.loads(text, object_pairs_hook=_refuse_duplicate_keys)
+        except RecursionError:
+            raise ParseError(f"JSON nested deeper than {MAX_DEPTH} levels.") from None
+        except ValueError as exc:  # also UnicodeDecodeError
+            raise ParseError(f"JSON parse error - {exc}") from None
+        if depth(data) > MAX_DEPTH:
+            raise ParseError(f"JSON nested deeper than {MAX_DEPTH} levels.")
         if contains_unstorable_text(data):
             raise ParseError("JSON strings may not contain NUL characters or unpaired surrogates.")
         return data

@@ -1,0 +1,57 @@
+"""Bodies built to hurt, sent to a live server process: each is refused cheaply, in the error
+shape, and leaves nothing written."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from knox.models import AuthToken
+
+from tests.factories import CommodityFactory, StationFactory, UserFactory, give_stock
+from trades.models import Trade
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def dispatch_headers():
+    give_stock(StationFactory(code="ceres-prime"), CommodityFactory(code="water"), 100)
+    StationFactory(code="vesta-yards")
+    _, token = AuthToken.objects.create(user=UserFactory(username="staff", is_superuser=True))
+    return {"Authorization": f"Token {token}", "Content-Type": "application/json"}
+
+
+def post(server, headers, body: bytes) -> httpx.Response:
+    return httpx.post(f"{server}/api/trades/", content=body, headers=headers, timeout=60)
+
+
+def test_json_nested_a_hundred_thousand_levels_is_a_400(api_server, dispatch_headers):
+    response = post(api_server, dispatch_headers, b"[" * 100_000 + b"]" * 100_000)
+    assert response.status_code == 400
+    assert response.json()["code"] == "parse_error"
+    assert "nested" in response.json()["message"]
+
+
+def test_json_nested_deeper_than_any_request_needs_is_a_400(api_server, dispatch_headers):
+    response = post(api_server, dispatch_headers, b'{"a": ' * 40 + b"1" + b"}" * 40)
+    assert response.status_code == 400
+    assert "nested deeper than 32" in response.json()["message"]
+
+
+def test_a_key_given_twice_is_refused_naming_the_key(api_server, dispatch_headers):
+    body = (
+        b'{"seller": "vesta-yards", "seller": "ceres-prime", "buyer": "vesta-yards", '
+        b'"items": [{"commodity": "water", "quantity": 1, "unit_price": "1.00"}]}'
+    )
+    response = post(api_server, dispatch_headers, body)
+    assert response.status_code == 400
+    assert "'seller' more than once" in response.json()["message"]
+    assert not Trade.objects.exists()
+
+
+def test_a_body_over_the_limit_is_a_413_in_the_error_shape(api_server, dispatch_headers):
+    padding = b" " * (3 * 1024 * 1024)  # DATA_UPLOAD_MAX_MEMORY_SIZE is 2.5 MB
+    response = post(api_server, dispatch_headers, b'{"seller": "ceres-prime"' + padding + b"}")
+    assert response.status_code == 413
+    assert response.headers["content-type"].startswith("application/json")
+    assert response.json()["code"] == "payload_too_large"
