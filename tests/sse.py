@@ -101,6 +101,11 @@ class SSEClient:
                 break
         return out
 
+    def ended(self, timeout: float) -> bool:
+        """Whether the server ends the stream within `timeout` seconds."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
     def close(self) -> None:
         close_all([self])
 

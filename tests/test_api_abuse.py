@@ -55,3 +55,26 @@ def test_a_body_over_the_limit_is_a_413_in_the_error_shape(api_server, dispatch_
     assert response.status_code == 413
     assert response.headers["content-type"].startswith("application/json")
     assert response.json()["code"] == "payload_too_large"
+
+
+def test_metrics_answer_the_deployments_scrapers_only(api_server):
+    assert httpx.get(f"{api_server}/metrics", timeout=10).status_code == 200  # loopback
+    # Through the (trusted, loopback) proxy, for a client out on the internet:
+    outside = {"X-Forwarded-For": "203.0.113.9"}
+    refused = httpx.get(f"{api_server}/metrics", headers=outside, timeout=10)
+    assert refused.status_code == 403
+    assert refused.json()["code"] == "forbidden"
+
+
+def test_metrics_answer_a_scraper_with_the_token_from_anywhere(django_db_blocker):
+    from tests.servers import server_env, uvicorn_server
+
+    env = server_env(TRADENET_METRICS_TOKEN="scrape-me-" + "s" * 20)
+    env["TRADENET_METRICS_ALLOWED_CIDRS"] = "192.0.2.0/24"  # not loopback: only the token
+    with django_db_blocker.unblock(), uvicorn_server(env=env) as server:
+        url = f"{server}/metrics"
+        assert httpx.get(url, timeout=10).status_code == 403
+        wrong = {"Authorization": "Bearer nope"}
+        assert httpx.get(url, headers=wrong, timeout=10).status_code == 403
+        right = {"Authorization": "Bearer scrape-me-" + "s" * 20}
+        assert httpx.get(url, headers=right, timeout=10).status_code == 200

@@ -34,13 +34,24 @@ SSE_CLIENTS = Gauge(
     "Event-stream clients connected",
     multiprocess_mode="livesum",
 )
+DB_FIGURES_SECONDS = 5
 TRADES_CREATED = Counter("tradenet_trades_created_total", "Trades created by this deployment")
 
 
 class DatabaseCollector:
-    """Figures read from PostgreSQL at scrape time, so every worker reports the same."""
+    """Figures read from PostgreSQL, so every worker reports the same; at most once every
+    DB_FIGURES_SECONDS per process, so a scrape flood costs the database nothing more."""
+
+    cached: tuple[float, list] = (0.0, [])
 
     def collect(self):
+        taken, families = DatabaseCollector.cached
+        if time.monotonic() - taken > DB_FIGURES_SECONDS:
+            families = list(self._read())
+            DatabaseCollector.cached = (time.monotonic(), families)
+        yield from families
+
+    def _read(self):
         from django.db.models import Count
 
         from cargo.models import Cargo

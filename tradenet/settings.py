@@ -6,6 +6,7 @@ DJANGO_SECRET_KEY.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import sys
 from datetime import timedelta
@@ -319,5 +320,18 @@ TRADENET_WEB_THREADS = int(os.environ.get("TRADENET_WEB_THREADS", "8"))
 # active one looks at the outbox when no commit has woken it.
 TRADENET_RELAY_STANDBY_SECONDS = float(os.environ.get("TRADENET_RELAY_STANDBY_SECONDS", "1"))
 TRADENET_RELAY_POLL_SECONDS = float(os.environ.get("TRADENET_RELAY_POLL_SECONDS", "1"))
+# Who may read /metrics: these networks (default loopback and private ranges), or a scraper
+# sending `Authorization: Bearer $TRADENET_METRICS_TOKEN`.
+TRADENET_METRICS_ALLOWED_NETWORKS = [
+    ipaddress.ip_network(cidr)
+    for cidr in env_list(
+        "TRADENET_METRICS_ALLOWED_CIDRS",
+        "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7",
+    )
+]
+TRADENET_METRICS_TOKEN = os.environ.get("TRADENET_METRICS_TOKEN", "")
+# How often open streams' tokens, sessions and users are checked again (a revoked token, an
+# ended session or a deactivated user ends the stream within this many seconds).
+TRADENET_SSE_REAUTH_SECONDS = float(os.environ.get("TRADENET_SSE_REAUTH_SECONDS", "5"))
 # Events buffered per client before it is treated as lagging and replayed from storage.
 TRADENET_SSE_CLIENT_BUFFER = int(os.environ.get("TRADENET_SSE_CLIENT_BUFFER", "500"))

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
+import ipaddress
 import json
 import logging
 import re
@@ -111,7 +113,8 @@ async def serve_stream(scope, receive, send, kind: str, key: str | None) -> None
         await hand_to_pushpin(send, kind, stream_scope, user, resume_from)
         return
     await hub.ensure_started()
-    subscriber = hub.subscribe(stream_scope)  # before any replay: nothing slips between
+    # Before any replay, so nothing slips between; the credential is re-checked while it lasts.
+    subscriber = hub.subscribe(stream_scope, getattr(user, "stream_credential", None))
     watcher = asyncio.get_running_loop().create_task(_watch_disconnect(receive, subscriber))
     try:
         await send({"type": "http.response.start", "status": 200, "headers": STREAM_HEADERS})
@@ -249,7 +252,33 @@ async def serve_ready(scope, receive, send) -> None:
     await json_response(send, 200 if ready else 503, {"ready": ready, "checks": checks})
 
 
+def may_scrape(scope) -> bool:
+    """/metrics is for the deployment's own scrapers: a client address in
+    TRADENET_METRICS_ALLOWED_CIDRS (behind a trusted proxy, the address it forwarded), or
+    `Authorization: Bearer $TRADENET_METRICS_TOKEN`."""
+    token = settings.TRADENET_METRICS_TOKEN
+    if token:
+        sent = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
+        if hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
+            return True
+    client = scope.get("client")
+    if not client:
+        return False
+    try:
+        address = ipaddress.ip_address(client[0])
+    except ValueError:
+        return False
+    return any(address in network for network in settings.TRADENET_METRICS_ALLOWED_NETWORKS)
+
+
 async def serve_metrics(scope, receive, send) -> None:
+    if not may_scrape(scope):
+        await json_response(
+            send,
+            403,
+            {"message": "Metrics are for the deployment's scrapers.", "code": "forbidden"},
+        )
+        return
     body = await dbthreads.run(render_metrics)
     headers = [(b"content-type", CONTENT_TYPE_LATEST.encode())]
     await send({"type": "http.response.start", "status": 200, "headers": headers})

@@ -20,7 +20,7 @@ from tradenet.observability import SSE_CLIENTS
 
 from . import dbthreads, eventstream, notify
 from .eventstream import EventDoesNotExist, LogEntry
-from .scopes import StreamScope
+from .scopes import Credential, StreamScope, still_valid
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +84,7 @@ def event_at(event_id: int) -> list[StoredEvent]:
 @dataclass(eq=False)
 class Subscriber:
     scope: StreamScope
+    credential: Credential | None = None
     pending: deque = field(default_factory=deque)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     lagging: bool = False
@@ -105,6 +106,7 @@ class Hub:
         self.recent: dict[int, bytes] = {}
         self._pump: asyncio.Task | None = None
         self._ticker: asyncio.Task | None = None
+        self._reauth: asyncio.Task | None = None
         self._starting: asyncio.Lock | None = None
         self._notified: asyncio.Task | None = None
         self._delivering: asyncio.Lock | None = None
@@ -127,6 +129,8 @@ class Hub:
             self._pump = asyncio.get_running_loop().create_task(self._run_pump())
         if self._ticker is None or self._ticker.done():
             self._ticker = asyncio.get_running_loop().create_task(self._run_ticker())
+        if self._reauth is None or self._reauth.done():
+            self._reauth = asyncio.get_running_loop().create_task(self._run_reauth())
         if self._notified is None or self._notified.done():
             self._notified = asyncio.get_running_loop().create_task(notify.listen(self._on_notify))
 
@@ -144,6 +148,23 @@ class Hub:
             await self.deliver(await dbthreads.run(events_after, self.last_id, 100_000))
         except ReplayReset:
             logger.error("event pump fell beyond storage; streams may have gaps")
+
+    async def _run_reauth(self) -> None:
+        """End the streams whose token was revoked or expired, whose session ended, or whose
+        user was deactivated: every TRADENET_SSE_REAUTH_SECONDS, one check for them all."""
+        while True:
+            await asyncio.sleep(settings.TRADENET_SSE_REAUTH_SECONDS)
+            credentials = {s.credential for s in self.subscribers if s.credential is not None}
+            if not credentials:
+                continue
+            try:
+                valid = await dbthreads.run(still_valid, credentials)
+            except Exception:  # the database is away: check again next round
+                logger.warning("could not re-check the streams' credentials", exc_info=True)
+                continue
+            for subscriber in list(self.subscribers):
+                if subscriber.credential is not None and subscriber.credential not in valid:
+                    subscriber.close()
 
     async def _run_ticker(self) -> None:
         """One timer for every stream's keep-alives: a timer per stream would cost each of
@@ -164,8 +185,8 @@ class Hub:
             return [("everything", None)]
         return [("station", code) for code in scope.stations]
 
-    def subscribe(self, scope: StreamScope) -> Subscriber:
-        subscriber = Subscriber(scope=scope)
+    def subscribe(self, scope: StreamScope, credential: Credential | None = None) -> Subscriber:
+        subscriber = Subscriber(scope=scope, credential=credential)
         self.subscribers.add(subscriber)
         for key in self._index_keys(scope):
             self.index.setdefault(key, set()).add(subscriber)

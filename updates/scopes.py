@@ -18,6 +18,15 @@ from inventory.access import acts_for_all_stations, may_act_for
 from inventory.models import Station
 
 
+@dataclass(frozen=True)
+class Credential:
+    """What a stream was opened with, to check later that it still holds."""
+
+    user_id: int
+    kind: str  # "token" (knox digest) or "session" (session key)
+    key: str
+
+
 class StreamRefused(Exception):
     def __init__(self, status: int, code: str, message: str):
         super().__init__(message)
@@ -45,9 +54,10 @@ def authenticate(authorization: str | None, session_key: str | None):
         if len(parts) != 2 or parts[0].lower() != "token":
             return None
         try:
-            user, _ = TokenAuthentication().authenticate_credentials(parts[1].encode("latin-1"))
+            user, token = TokenAuthentication().authenticate_credentials(parts[1].encode("latin-1"))
         except (AuthenticationFailed, UnicodeError):
             return None
+        user.stream_credential = Credential(user.pk, "token", token.digest)
         return user
     if session_key:
         from importlib import import_module
@@ -56,8 +66,42 @@ def authenticate(authorization: str | None, session_key: str | None):
         request = HttpRequest()
         request.session = engine.SessionStore(session_key)
         user = get_user(request)
-        return user if user.is_authenticated else None
+        if not user.is_authenticated:
+            return None
+        user.stream_credential = Credential(user.pk, "session", session_key)
+        return user
     return None
+
+
+def still_valid(credentials: set[Credential]) -> set[Credential]:
+    """Those of `credentials` that would still sign their user in: the token neither revoked
+    nor expired, the session not ended, the user active. Three queries, however many."""
+    from importlib import import_module
+
+    from django.contrib.auth import get_user_model
+    from django.db.models import Q
+    from django.utils import timezone
+    from knox.models import AuthToken
+
+    now = timezone.now()
+    active = set(
+        get_user_model()
+        .objects.filter(pk__in={c.user_id for c in credentials}, is_active=True)
+        .values_list("pk", flat=True)
+    )
+    digests = {c.key for c in credentials if c.kind == "token"}
+    live_tokens = set(
+        AuthToken.objects.filter(digest__in=digests)
+        .filter(Q(expiry__isnull=True) | Q(expiry__gt=now))
+        .values_list("digest", flat=True)
+    )
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    live_sessions = {c.key for c in credentials if c.kind == "session" and store().exists(c.key)}
+    return {
+        c
+        for c in credentials
+        if c.user_id in active and c.key in (live_tokens if c.kind == "token" else live_sessions)
+    }
 
 
 def resolve(user, kind: str, key: str | None) -> StreamScope:

@@ -284,3 +284,25 @@ def test_a_management_command_reaches_open_streams_without_redis(stream_server, 
         assert done.returncode == 0, done.stderr
         change = client.next_of("inventory.changed", timeout=10).json
         assert (change["station"], change["on_hand"]) == ("rim-outpost", 9)
+
+
+def test_a_revoked_token_ends_its_open_streams_within_seconds(stream_server):
+    revoked = token_header(UserFactory(username="leaver", is_superuser=True))
+    kept = token_header(UserFactory(username="stayer", is_superuser=True))
+    url = f"{stream_server}/api/updates/real-time/"
+    with SSEClient(url, headers=revoked) as leaving, SSEClient(url, headers=kept) as staying:
+        assert (leaving.status, staying.status) == (200, 200)
+        gone = httpx.post(f"{stream_server}/api/auth/token/revoke/", headers=revoked, timeout=10)
+        assert gone.status_code == 204
+        assert leaving.ended(timeout=20)
+        assert not staying.ended(timeout=0.5)
+    assert httpx.get(url, headers=revoked, timeout=10).status_code == 401
+
+
+def test_a_deactivated_user_loses_open_streams_within_seconds(stream_server):
+    user = UserFactory(username="suspended", is_superuser=True)
+    headers = token_header(user)
+    with SSEClient(f"{stream_server}/api/updates/real-time/", headers=headers) as stream:
+        assert stream.status == 200
+        type(user).objects.filter(pk=user.pk).update(is_active=False)
+        assert stream.ended(timeout=20)
