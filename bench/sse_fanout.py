@@ -202,7 +202,14 @@ def main() -> int:
     db = base_database()
     log(f"scratch database {BENCH_DB} on {db['HOST'] or '127.0.0.1'}")
     recreate_database(db, BENCH_DB)
-    env = production_env(db, BENCH_DB, TRADENET_THROTTLE_USER="100000/min", PGAPPNAME=APP_NAME)
+    env = production_env(
+        db,
+        BENCH_DB,
+        TRADENET_THROTTLE_USER="100000/min",
+        PGAPPNAME=APP_NAME,
+        # Every client signs in as the same dispatch staff user.
+        TRADENET_SSE_MAX_STREAMS_PER_USER="100000",
+    )
     server = None
     try:
         token = prepare_data(env)

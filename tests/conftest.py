@@ -125,7 +125,12 @@ def stream_server(django_db_setup, django_db_blocker):
     keep-alives and a small replay limit so tests can see both."""
     from tests.servers import server_env, uvicorn_server
 
-    env = server_env(TRADENET_SSE_KEEPALIVE_SECONDS="1", TRADENET_SSE_REPLAY_LIMIT="20")
+    env = server_env(
+        TRADENET_SSE_KEEPALIVE_SECONDS="1",
+        TRADENET_SSE_REPLAY_LIMIT="20",
+        # The resource tests hold many streams as one user; the cap has its own test.
+        TRADENET_SSE_MAX_STREAMS_PER_USER="1000",
+    )
     env.pop("REDIS_URL", None)
     with django_db_blocker.unblock(), uvicorn_server(workers=1, env=env) as base_url:
         yield base_url

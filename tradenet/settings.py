@@ -330,6 +330,8 @@ TRADENET_METRICS_ALLOWED_NETWORKS = [
     )
 ]
 TRADENET_METRICS_TOKEN = os.environ.get("TRADENET_METRICS_TOKEN", "")
+# Streams one user may hold open at once, over every server process; beyond it, 429.
+TRADENET_SSE_MAX_STREAMS_PER_USER = int(os.environ.get("TRADENET_SSE_MAX_STREAMS_PER_USER", "20"))
 # How often open streams' tokens, sessions and users are checked again (a revoked token, an
 # ended session or a deactivated user ends the stream within this many seconds).
 TRADENET_SSE_REAUTH_SECONDS = float(os.environ.get("TRADENET_SSE_REAUTH_SECONDS", "5"))

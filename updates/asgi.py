@@ -31,6 +31,7 @@ from tradenet.observability import readiness, render_metrics
 
 from . import dbthreads, grip
 from .hub import ReplayReset, events_after, hub
+from .limits import claim_stream, release_stream
 from .relay import relay
 from .scopes import StreamRefused, authenticate, resolve
 
@@ -112,9 +113,24 @@ async def serve_stream(scope, receive, send, kind: str, key: str | None) -> None
     if grip.is_proxied(headers):
         await hand_to_pushpin(send, kind, stream_scope, user, resume_from)
         return
-    await hub.ensure_started()
-    # Before any replay, so nothing slips between; the credential is re-checked while it lasts.
-    subscriber = hub.subscribe(stream_scope, getattr(user, "stream_credential", None))
+    place = await dbthreads.run(claim_stream, user.pk)
+    if place is None:
+        await json_response(
+            send,
+            429,
+            {"message": f"You have {settings.TRADENET_SSE_MAX_STREAMS_PER_USER} streams open "
+                        "already; close one first.", "code": "too_many_streams"},
+            [(b"retry-after", str(int(settings.TRADENET_SSE_KEEPALIVE_SECONDS)).encode())],
+        )  # fmt: skip
+        return
+    try:
+        await hub.ensure_started()
+        # Before any replay, so nothing slips; the credential is re-checked while it lasts.
+        subscriber = hub.subscribe(stream_scope, getattr(user, "stream_credential", None))
+        subscriber.place = place
+    except BaseException:
+        await dbthreads.run(release_stream, place)
+        raise
     watcher = asyncio.get_running_loop().create_task(_watch_disconnect(receive, subscriber))
     try:
         await send({"type": "http.response.start", "status": 200, "headers": STREAM_HEADERS})
@@ -126,6 +142,8 @@ async def serve_stream(scope, receive, send, kind: str, key: str | None) -> None
     finally:
         hub.unsubscribe(subscriber)
         watcher.cancel()
+        with contextlib.suppress(Exception):  # unreleased, it stops counting once stale
+            await dbthreads.run(release_stream, place)
         with contextlib.suppress(Exception):  # the client may be gone already
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 

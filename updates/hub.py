@@ -20,6 +20,7 @@ from tradenet.observability import SSE_CLIENTS
 
 from . import dbthreads, eventstream, notify
 from .eventstream import EventDoesNotExist, LogEntry
+from .limits import renew_streams
 from .scopes import Credential, StreamScope, still_valid
 
 logger = logging.getLogger(__name__)
@@ -85,6 +86,7 @@ def event_at(event_id: int) -> list[StoredEvent]:
 class Subscriber:
     scope: StreamScope
     credential: Credential | None = None
+    place: int | None = None  # its row in updates.OpenStream (the per-user cap)
     pending: deque = field(default_factory=deque)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     lagging: bool = False
@@ -175,6 +177,11 @@ class Hub:
             for subscriber in list(self.subscribers):
                 subscriber.keepalive_due = True
                 subscriber.wake.set()
+            places = [s.place for s in self.subscribers if s.place is not None]
+            try:
+                await dbthreads.run(renew_streams, places)
+            except Exception:  # the database is away: the places are renewed next round
+                logger.warning("could not renew %d open streams", len(places), exc_info=True)
 
     def _index_keys(self, scope: StreamScope) -> list[tuple[str, str | None]]:
         """Where a scope's subscribers are filed, so an event reaches them without a look at

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 from knox.models import AuthToken
 
 from inventory.services import operator_grant
 from tests.factories import CommodityFactory, StationFactory, UserFactory, give_stock
-from tests.sse import SSEClient
+from tests.sse import SSEClient, close_all
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -306,3 +308,32 @@ def test_a_deactivated_user_loses_open_streams_within_seconds(stream_server):
         assert stream.status == 200
         type(user).objects.filter(pk=user.pk).update(is_active=False)
         assert stream.ended(timeout=20)
+
+
+def test_one_user_holds_at_most_the_cap_of_streams_across_processes(django_db_blocker):
+    from tests.servers import server_env, uvicorn_server
+
+    greedy = token_header(UserFactory(username="greedy", is_superuser=True))
+    other = token_header(UserFactory(username="modest", is_superuser=True))
+    env = server_env(TRADENET_SSE_MAX_STREAMS_PER_USER="3")
+    with django_db_blocker.unblock(), uvicorn_server(workers=2, env=env) as server:
+        url = f"{server}/api/updates/real-time/"
+        held = [SSEClient(url, headers=greedy) for _ in range(3)]  # over both workers
+        try:
+            assert [s.status for s in held] == [200] * 3
+            refused = httpx.get(url, headers=greedy, timeout=10)
+            assert refused.status_code == 429
+            assert refused.json()["code"] == "too_many_streams"
+            assert int(refused.headers["retry-after"]) > 0
+            with SSEClient(url, headers=other) as theirs:  # another user is not affected
+                assert theirs.status == 200
+            held.pop().close()
+            deadline = time.monotonic() + 20
+            while True:  # the closed stream's place is given back
+                with SSEClient(url, headers=greedy) as again:
+                    if again.status == 200:
+                        break
+                assert time.monotonic() < deadline, "the closed stream's place never came back"
+                time.sleep(0.2)
+        finally:
+            close_all(held)
