@@ -78,3 +78,26 @@ def test_metrics_answer_a_scraper_with_the_token_from_anywhere(django_db_blocker
         assert httpx.get(url, headers=wrong, timeout=10).status_code == 403
         right = {"Authorization": "Bearer scrape-me-" + "s" * 20}
         assert httpx.get(url, headers=right, timeout=10).status_code == 200
+
+
+def test_guessing_a_password_is_refused_across_workers_whatever_x_forwarded_for_says(
+    api_server,
+):
+    from django.conf import settings
+
+    UserFactory(username="target")
+    statuses = []
+    for guess in range(settings.AXES_FAILURE_LIMIT + 10):
+        response = httpx.post(
+            f"{api_server}/api/auth/token/",
+            json={"username": "target", "password": f"guess-{guess}"},
+            # A new address every time, as a spoofing client would claim.
+            headers={"X-Forwarded-For": f"198.51.100.{guess}"},
+            timeout=10,
+        )
+        statuses.append(response.status_code)
+    limit = settings.AXES_FAILURE_LIMIT
+    # Spread over the server's three workers; the failure that reaches the limit is refused.
+    assert statuses[: limit - 1] == [400] * (limit - 1)
+    assert set(statuses[limit - 1 :]) == {429}
+    assert int(response.headers["Retry-After"]) > 0

@@ -94,14 +94,23 @@ def test_swagger_ui_assets_are_served_locally(client, db):
     assert asset.status_code == 200
 
 
-def test_token_endpoint_is_throttled(ceres_op, settings):
+def test_failed_sign_ins_lock_out_the_username_and_the_address(ceres_op, outsider, settings):
     client = APIClient()
-    statuses = [obtain(client, password="wrong").status_code for _ in range(31)]
-    assert statuses[:30] == [400] * 30
-    assert statuses[30] == 429
-    throttled = obtain(client, password="wrong")
-    assert throttled.json()["code"] == "throttled"
-    assert int(throttled["Retry-After"]) > 0
+    limit = settings.AXES_FAILURE_LIMIT
+    # The failure that reaches the limit is already refused.
+    statuses = [obtain(client, password="wrong").status_code for _ in range(limit - 1)]
+    assert statuses == [400] * (limit - 1)
+    locked = obtain(client, password="wrong")
+    assert locked.status_code == 429
+    assert locked.json()["code"] == "too_many_failed_sign_ins"
+    assert int(locked["Retry-After"]) > 0
+    assert obtain(client).status_code == 429  # the right password waits too
+    other = client.post(
+        "/api/auth/token/",
+        {"username": "outsider", "password": "pw-correct-horse-42"},
+        format="json",
+    )
+    assert other.status_code == 429  # and so does everyone from this address
 
 
 def test_browsable_api_works_with_a_session(client, ceres_op):

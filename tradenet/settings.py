@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_eventstream",
+    "axes",
     "tradenet",
     "inventory",
     "trades",
@@ -86,7 +87,25 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a locked-out admin sign-in into a 429.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# Failed sign-ins (the token endpoint and the admin's form) are counted in PostgreSQL by
+# django-axes, so every worker and replica sees the same count: after
+# TRADENET_LOGIN_FAILURE_LIMIT failures for one username, or from one client address, further
+# attempts get 429 with Retry-After for TRADENET_LOGIN_COOLOFF_MINUTES.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = int(os.environ.get("TRADENET_LOGIN_FAILURE_LIMIT", "10"))
+AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("TRADENET_LOGIN_COOLOFF_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+# The client address is the one the server resolved: uvicorn honours X-Forwarded-For only from
+# the proxies in FORWARDED_ALLOW_IPS (deploy/serve.sh), and nothing here reads it again.
+AXES_CLIENT_IP_CALLABLE = "tradenet.api.authentication.client_address"
 
 ROOT_URLCONF = "tradenet.urls"
 WSGI_APPLICATION = "tradenet.wsgi.application"
@@ -239,7 +258,9 @@ REST_FRAMEWORK = {
         "user": os.environ.get("TRADENET_THROTTLE_USER", "6000/min"),
         "auth": os.environ.get("TRADENET_THROTTLE_AUTH", "30/min"),
     },
-    "NUM_PROXIES": int(os.environ.get("TRADENET_NUM_PROXIES", "0")) or None,
+    # 0: throttles key on the address the server resolved (REMOTE_ADDR), never on a
+    # client-supplied X-Forwarded-For; trusted proxies are the server's FORWARDED_ALLOW_IPS.
+    "NUM_PROXIES": int(os.environ.get("TRADENET_NUM_PROXIES", "0")),
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "COERCE_DECIMAL_TO_STRING": True,
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth import authenticate
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -10,6 +11,8 @@ from rest_framework import permissions, serializers, status
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
+
+from .errors import error_response
 
 
 class CredentialsSerializer(serializers.Serializer):
@@ -43,6 +46,17 @@ class ObtainTokenView(APIView):
         credentials = CredentialsSerializer(data=request.data)
         credentials.is_valid(raise_exception=True)
         user = authenticate(request=request, **credentials.validated_data)
+        if getattr(request, "axes_locked_out", False):
+            cooloff = int(settings.AXES_COOLOFF_TIME.total_seconds())
+            response = error_response(
+                429,
+                "Too many failed sign-ins for this username or from this address; "
+                f"try again in {cooloff // 60} minutes.",
+                "too_many_failed_sign_ins",
+                detail={"retry_after_seconds": cooloff},
+            )
+            response["Retry-After"] = str(cooloff)
+            return response
         if user is None or not user.is_active:
             raise serializers.ValidationError(
                 {"non_field_errors": ["Unable to sign in with those credentials."]}

@@ -6,6 +6,12 @@ from knox.auth import TokenAuthentication as KnoxTokenAuthentication
 from rest_framework import exceptions
 
 
+def client_address(request) -> str | None:
+    """The caller's address as the server resolved it (uvicorn applies X-Forwarded-For only
+    from the proxies it trusts), for django-axes."""
+    return request.META.get("REMOTE_ADDR")
+
+
 class TokenAuthentication(KnoxTokenAuthentication):
     """knox's token authentication, hardened against tokens that are not text."""
 
