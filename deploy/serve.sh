@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python}"
 
 exec "$PYTHON" -m uvicorn tradenet.asgi:application \
+  --http tradenet.serving:GuardedHttpToolsProtocol \
   --host "${HOST:-0.0.0.0}" --port "${PORT:-8000}" \
   --workers "${WEB_CONCURRENCY:-4}" \
   --timeout-graceful-shutdown "${GRACEFUL_TIMEOUT:-10}" \

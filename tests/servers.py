@@ -81,6 +81,8 @@ def uvicorn_server(
         sys.executable, "-m", "uvicorn", "tradenet.asgi:application",
         "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
         "--no-access-log", "--timeout-graceful-shutdown", "5",
+        # The protocol deploy/serve.sh runs, with its header and body-read limits.
+        "--http", "tradenet.serving:GuardedHttpToolsProtocol",
     ]  # fmt: skip
     application_name = f"{APPLICATION_NAME}-{port}"
     env = {**(env or server_env()), "PGAPPNAME": application_name}

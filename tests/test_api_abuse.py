@@ -3,6 +3,8 @@ shape, and leaves nothing written."""
 
 from __future__ import annotations
 
+import contextlib
+
 import httpx
 import pytest
 from knox.models import AuthToken
@@ -101,3 +103,73 @@ def test_guessing_a_password_is_refused_across_workers_whatever_x_forwarded_for_
     assert statuses[: limit - 1] == [400] * (limit - 1)
     assert set(statuses[limit - 1 :]) == {429}
     assert int(response.headers["Retry-After"]) > 0
+
+
+def raw_request(server: str, head: bytes, timeout: float = 30) -> bytes:
+    """Send `head` on a socket of its own (as much of it as the server takes) and return what
+    the server answered before closing."""
+    import socket
+    from urllib.parse import urlsplit
+
+    address = urlsplit(server)
+    with socket.create_connection((address.hostname, address.port), timeout=timeout) as sock:
+        with contextlib.suppress(OSError):  # the server closed while we were still sending
+            sock.sendall(head)
+        answer = b""
+        try:
+            while chunk := sock.recv(65536):
+                answer += chunk
+        except OSError:
+            pass
+        return answer
+
+
+@pytest.fixture
+def guarded_server(django_db_blocker):
+    """One uvicorn process (so its memory is the server's) with a short body-read timeout."""
+    from tests.servers import server_env, uvicorn_server
+
+    env = server_env(TRADENET_BODY_READ_TIMEOUT_SECONDS="2")
+    with django_db_blocker.unblock(), uvicorn_server(workers=1, env=env) as server:
+        yield server
+
+
+def test_a_flood_of_huge_headers_is_refused_early_and_memory_stays_flat(guarded_server):
+    import psutil
+
+    server = psutil.Process(guarded_server.pid)
+    before = server.memory_info().rss
+    big = b"x" * (20 * 1024 * 1024)
+    answers = [
+        raw_request(guarded_server, b"GET /api/ HTTP/1.1\r\nHost: h\r\nX-Big: " + big)[:30]
+        for _ in range(20)
+    ]
+    # 431, unless the reset of a connection closed mid-upload swallowed the answer.
+    assert all(a.startswith(b"HTTP/1.1 431") or a == b"" for a in answers), answers
+    assert any(a.startswith(b"HTTP/1.1 431") for a in answers), answers
+    grown = server.memory_info().rss - before
+    assert grown < 50 * 1024 * 1024, f"the server grew by {grown / 2**20:.0f} MB"
+    assert httpx.get(f"{guarded_server}/healthz", timeout=10).status_code == 200
+
+
+def test_a_header_line_or_header_count_over_the_limits_is_a_400(guarded_server):
+    long_line = b"GET /api/ HTTP/1.1\r\nHost: h\r\nX-Long: " + b"y" * 9000 + b"\r\n\r\n"
+    assert raw_request(guarded_server, long_line).startswith(b"HTTP/1.1 400")
+    many = b"".join(b"X-F%d: v\r\n" % n for n in range(101))
+    answer = raw_request(guarded_server, b"GET /api/ HTTP/1.1\r\nHost: h\r\n" + many + b"\r\n")
+    assert answer.startswith(b"HTTP/1.1 400")
+    ordinary = httpx.get(f"{guarded_server}/api/", headers={"X-Fine": "z" * 4000}, timeout=10)
+    assert ordinary.status_code in (401, 404)  # reached the application
+
+
+def test_a_chunked_body_that_never_ends_is_cut_off(guarded_server):
+    import time
+
+    started = time.monotonic()
+    raw_request(
+        guarded_server,
+        b"POST /api/trades/ HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\n"
+        b'Transfer-Encoding: chunked\r\n\r\n5\r\n{"a":\r\n',  # and then nothing, ever
+        timeout=60,
+    )
+    assert time.monotonic() - started < 30  # closed by the server's 2 s read timeout
