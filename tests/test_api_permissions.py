@@ -13,11 +13,26 @@ from tests.factories import make_trade
 pytestmark = pytest.mark.django_db
 
 OUTSIDER, SELLER_OP, BUYER_OP, DISPATCH = "outsider", "seller_op", "buyer_op", "dispatch"
+ANONYMOUS, SUPERUSER = "anonymous", "superuser"
 
 
 @pytest.fixture
 def people(outsider, ceres_op, vesta_op, dispatcher):
-    return {OUTSIDER: outsider, SELLER_OP: ceres_op, BUYER_OP: vesta_op, DISPATCH: dispatcher}
+    from django.contrib.auth.models import Permission
+
+    from tests.factories import UserFactory
+
+    # Dispatch staff by permission; the `dispatcher` fixture is a superuser.
+    staff = UserFactory(username="dispatch-staff")
+    staff.user_permissions.add(Permission.objects.get(codename="act_for_all_stations"))
+    return {
+        ANONYMOUS: None,
+        OUTSIDER: outsider,
+        SELLER_OP: ceres_op,
+        BUYER_OP: vesta_op,
+        DISPATCH: staff,
+        SUPERUSER: dispatcher,
+    }
 
 
 @pytest.fixture
@@ -83,11 +98,13 @@ READERS = {
 }
 
 
-@pytest.mark.parametrize("who", [OUTSIDER, SELLER_OP, BUYER_OP, DISPATCH])
+@pytest.mark.parametrize("who", [ANONYMOUS, OUTSIDER, SELLER_OP, BUYER_OP, DISPATCH, SUPERUSER])
 @pytest.mark.parametrize("action", sorted(ALLOWED))
 def test_write_permission_matrix(api, people, trade, who, action):
     status = call(api, people[who], action, trade)
-    if who in ALLOWED[action]:
+    if who == ANONYMOUS:
+        assert status == 401, (action, status)
+    elif who in ALLOWED[action] or who == SUPERUSER:
         assert status in (200, 201), (who, action, status)
     elif who in READERS[action]:
         assert status == 403, (who, action, status)
