@@ -44,9 +44,11 @@ def test_many_clients_share_a_bounded_pool_and_leave_nothing_behind(stream_serve
     staff = token_header(UserFactory(username="staff", is_superuser=True))
     url = f"{stream_server}/api/updates/real-time/"
 
-    # Warm up: the first stream starts the pump and the database threads.
-    with SSEClient(url, headers=staff):
-        pass
+    # Warm up: streams opened together start the pump and the streams' database threads, and a
+    # request starts a view thread; thread pools are bounded, and from here on fully started.
+    warm = [SSEClient(url, headers=staff) for _ in range(8)]
+    assert post_trade(stream_server, staff, "ceres-prime", "vesta-yards").status_code == 201
+    close_all(warm)
     assert wait_for(lambda: stats(stream_server, staff)["clients"] == 0)
     baseline = stats(stream_server, staff)
 
