@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
-from django.views.generic import RedirectView
 
+from tradenet.views import home
 from updates.views import live_page
 
 admin.site.site_header = "TradeNet operations"
@@ -12,7 +12,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("tradenet.api.urls")),
     path("live/", live_page, name="live"),
-    path("", RedirectView.as_view(url="/live/", permanent=False)),
+    path("", home, name="home"),
 ]
 
 handler404 = "tradenet.views.not_found"
