@@ -136,7 +136,10 @@ else:
 
     DATABASES = {"default": database_settings()}
 DATABASES["default"].setdefault("OPTIONS", {})
-DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", 5)
+# While PostgreSQL is away, requests answer 503 within about TRADENET_DB_TIMEOUT seconds (the
+# time to connect, or to wait for a pooled connection), not after a long hang.
+DB_TIMEOUT = float(os.environ.get("TRADENET_DB_TIMEOUT", "2"))
+DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", max(1, round(DB_TIMEOUT)))
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 # psycopg's connection pool, one per process: sized by TRADENET_DB_POOL_SIZE (default: enough
 # for uvicorn's request threads and the streams' database threads of one worker). Total
@@ -146,7 +149,7 @@ if env_bool("TRADENET_DB_POOL", default=not (DEBUG or TESTING)):
     DATABASES["default"]["OPTIONS"]["pool"] = {
         "min_size": 2,
         "max_size": int(os.environ.get("TRADENET_DB_POOL_SIZE", "20")),
-        "timeout": 10,
+        "timeout": DB_TIMEOUT,
     }
 else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True

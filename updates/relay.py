@@ -37,6 +37,7 @@ import psycopg
 from django.conf import settings
 from django.db import connection, transaction
 
+from tradenet.dbconn import conninfo
 from tradenet.events import OUTBOX_CHANNEL
 
 from . import eventstream, grip, notify
@@ -118,9 +119,7 @@ class Relay:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                with psycopg.connect(
-                    autocommit=True, **notify.conninfo(self.application_name)
-                ) as conn:
+                with psycopg.connect(autocommit=True, **conninfo(self.application_name)) as conn:
                     if self._acquire(conn):
                         self._serve(conn)
             except Exception as exc:

@@ -312,3 +312,46 @@ def test_a_postgresql_restart_under_load_loses_no_committed_event(own_postgres):
         seen = replayed_trades(app, headers, committed)
     assert set(seen) == committed, f"{len(committed - set(seen))} committed trades lost events"
     assert len(seen) == len(set(seen))
+
+
+def test_while_postgresql_is_away_requests_answer_503_quickly_and_all_recovers(own_postgres):
+    server, url, headers = own_postgres
+    body = {
+        "seller": "ceres-prime",
+        "buyer": "titan",
+        "items": [{"commodity": "water", "quantity": 1, "unit_price": "1.00"}],
+    }
+    # The production configuration: the psycopg pool on.
+    env = server_env(DATABASE_URL=url, TRADENET_DB_POOL="1")
+    with uvicorn_server(env=env) as app:
+        assert httpx.post(f"{app}/api/trades/", json=body, headers=headers, timeout=10).is_success
+        options = shlex.split((Path(server.pgdata) / "postmaster.opts").read_text())[1:]
+        options = [o for i, o in enumerate(options) if "-D" not in (o, options[i - 1])]
+        pg_ctl(server, "stop", "-m", "fast")
+        try:
+            for method, path in (("POST", "/api/trades/"), ("GET", "/api/trades/")):
+                started = time.monotonic()
+                answer = httpx.request(
+                    method, f"{app}{path}", json=body, headers=headers, timeout=30
+                )
+                assert answer.status_code == 503, (path, answer.status_code, answer.text[:300])
+                assert time.monotonic() - started < 3.5
+                assert answer.json()["code"] == "database_unavailable"
+                assert int(answer.headers["Retry-After"]) > 0
+            started = time.monotonic()
+            ready = httpx.get(f"{app}/readyz", timeout=30)
+            assert ready.status_code == 503
+            assert time.monotonic() - started < 2.5
+            assert httpx.get(f"{app}/healthz", timeout=5).status_code == 200
+        finally:
+            pg_ctl(
+                server, "start", "-o", shlex.join(options), "-l", str(Path(server.pgdata) / "log")
+            )
+        # Back without a restart of the server.
+        assert wait_for(lambda: httpx.get(f"{app}/readyz", timeout=10).status_code == 200)
+        assert wait_for(
+            lambda: (
+                httpx.post(f"{app}/api/trades/", json=body, headers=headers, timeout=10).status_code
+                == 201
+            )
+        )

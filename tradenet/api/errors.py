@@ -15,6 +15,9 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError as DatabaseInterfaceError
+from django.db import OperationalError as DatabaseOperationalError
+from django.db import connection
 from django.db.models import ProtectedError
 from django.http import Http404
 from rest_framework import exceptions, status
@@ -71,6 +74,15 @@ def error_response(status_code: int, message: str, code: str, **extra) -> Respon
     return Response(body, status=status_code)
 
 
+def _check_pooled_connections() -> None:
+    pool = getattr(connection, "pool", None)
+    if pool is not None:
+        try:
+            pool.check()
+        except Exception:  # still away: the pool reconnects as requests come
+            logger.debug("pool check failed", exc_info=True)
+
+
 def exception_handler(exc, context):
     if isinstance(exc, DomainError):
         return error_response(409, exc.message, exc.code, detail=exc.detail)
@@ -90,6 +102,18 @@ def exception_handler(exc, context):
         exc = PayloadTooLarge(
             f"The request body is over {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes."
         )
+
+    if isinstance(exc, DatabaseOperationalError | DatabaseInterfaceError):
+        # PostgreSQL is away (or a connection died with it): a transient state the caller can
+        # retry, not a server bug. Idle pooled connections are checked at once, so the next
+        # requests after its return do not each meet a dead one.
+        logger.warning("database unavailable: %s", exc)
+        _check_pooled_connections()
+        response = error_response(
+            503, "The database is unavailable; try again shortly.", "database_unavailable"
+        )
+        response["Retry-After"] = "5"
+        return response
 
     response = drf_exception_handler(exc, context)
     if response is None:
