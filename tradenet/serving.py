@@ -87,3 +87,23 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             "request body stalled for %s s; closing the connection", BODY_READ_TIMEOUT
         )
         self.transport.close()
+
+
+def exit_with_parent() -> None:
+    """Have the kernel send this process SIGTERM when the process that started it dies.
+
+    A uvicorn worker whose master was killed with -9 would otherwise keep serving as an orphan
+    and hold the port, so the next start fails with EADDRINUSE. Linux only; elsewhere, nothing.
+    """
+    import ctypes
+    import signal
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    parent = os.getppid()
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_set_pdeathsig = 1
+    libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+    if os.getppid() != parent:  # it died before the wish was registered
+        os.kill(os.getpid(), signal.SIGTERM)

@@ -28,6 +28,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from inventory.access import acts_for_all_stations
 from tradenet.observability import readiness, render_metrics
+from tradenet.serving import exit_with_parent
 
 from . import dbthreads, grip
 from .hub import ReplayReset, events_after, hub
@@ -343,6 +344,7 @@ class EventStreamRouter:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 _end_streams_on_shutdown_signals(asyncio.get_running_loop())
+                exit_with_parent()
                 # Every server process runs a relay; one is active, the others stand by.
                 relay.start()
                 await send({"type": "lifespan.startup.complete"})

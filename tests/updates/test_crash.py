@@ -355,3 +355,19 @@ def test_while_postgresql_is_away_requests_answer_503_quickly_and_all_recovers(o
                 == 201
             )
         )
+
+
+def test_workers_exit_when_their_master_is_killed_and_the_port_is_free_again(market, tmp_path):
+    import psutil
+
+    port = free_port()
+    with production_server(tmp_path, port) as server:
+        master = psutil.Process(server.pid)
+        assert wait_for(lambda: len(master.children(recursive=True)) >= 2)
+        workers = [p for p in master.children(recursive=True) if "python" in p.name().lower()]
+        master.kill()  # kill -9 of the master alone
+        server.wait(10)
+        _, alive = psutil.wait_procs(workers, timeout=15)
+        assert not alive, [p.pid for p in alive]
+    with production_server(tmp_path, port):  # no EADDRINUSE: nothing holds the port
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10).status_code == 200
