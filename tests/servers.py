@@ -25,6 +25,7 @@ class ServerURL(str):
 
     pid: int
     application_name: str
+    log_path: str
 
 
 def free_port() -> int:
@@ -90,6 +91,7 @@ def uvicorn_server(
     base_url = ServerURL(f"http://127.0.0.1:{port}")
     base_url.pid = process.pid
     base_url.application_name = application_name
+    base_url.log_path = log.name
     try:
         deadline = time.monotonic() + timeout
         while True:

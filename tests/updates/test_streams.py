@@ -337,3 +337,41 @@ def test_one_user_holds_at_most_the_cap_of_streams_across_processes(django_db_bl
                 time.sleep(0.2)
         finally:
             close_all(held)
+
+
+def test_streams_over_two_workers_without_redis_log_no_errors(django_db_blocker):
+    """Two processes, each told of every event through NOTIFY: their duplicate checks must not
+    cry wolf (once ~30 false ERROR lines a second)."""
+    from concurrent.futures import ThreadPoolExecutor
+    from pathlib import Path
+
+    from tests.servers import server_env, uvicorn_server
+
+    ceres = StationFactory(code="ceres-prime")
+    StationFactory(code="titan")
+    give_stock(ceres, CommodityFactory(code="water"), 100)
+    staff = token_header(UserFactory(username="staff", is_superuser=True))
+    env = server_env(DJANGO_LOG_LEVEL="WARNING")
+    env.pop("REDIS_URL", None)
+    with django_db_blocker.unblock(), uvicorn_server(workers=2, env=env) as server:
+        url = f"{server}/api/updates/real-time/"
+        streams = [SSEClient(url, headers=staff) for _ in range(6)]  # over both workers
+        try:
+            # Trades at once, so notifications trail events that were stored after them.
+            with ThreadPoolExecutor(8) as pool:
+                made = list(
+                    pool.map(
+                        lambda _: post_trade(server, staff, "ceres-prime", "titan").json(),
+                        range(24),
+                    )
+                )
+            for stream in streams:
+                seen = set()
+                while len(seen) < len(made):
+                    seen.add(stream.next_of("trade.initiated", timeout=30).json["transaction_id"])
+                assert seen == {trade["transaction_id"] for trade in made}
+        finally:
+            close_all(streams)
+        log = Path(server.log_path).read_text()
+    errors = [line for line in log.splitlines() if '"level": "ERROR"' in line]
+    assert not errors, errors[:3]
