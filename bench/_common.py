@@ -62,7 +62,8 @@ def drop_database(db: dict, name: str) -> None:
 
 def production_env(db: dict, name: str, **extra: str) -> dict[str, str]:
     """The environment of a production server on the scratch database (plain HTTP on
-    loopback: no TLS in front of it here)."""
+    loopback: no TLS in front of it here). Every benchmark client signs in as the same
+    dispatch staff user, so its throttle and stream cap are raised."""
     env = {
         **os.environ,
         "DATABASE_URL": url_for(db, name),
@@ -72,6 +73,8 @@ def production_env(db: dict, name: str, **extra: str) -> dict[str, str]:
         "DJANGO_LOG_LEVEL": "WARNING",
         "DJANGO_SECURE_SSL_REDIRECT": "0",
         "DJANGO_HSTS_SECONDS": "0",
+        "TRADENET_THROTTLE_USER": "10000000/min",
+        "TRADENET_SSE_MAX_STREAMS_PER_USER": "100000",
     }
     env.pop("REDIS_URL", None)
     env.update(extra)

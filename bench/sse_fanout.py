@@ -25,6 +25,7 @@ import time
 
 from _common import (
     ROOT,
+    admin_connection,
     base_database,
     drop_database,
     log,
@@ -36,12 +37,6 @@ from _sse_clients import Client
 
 BENCH_DB = "tradenet_bench"
 APP_NAME = "tradenet-bench-server"
-
-
-def admin_connection(db: dict):
-    from _common import admin_connection as connect
-
-    return connect(db)
 
 
 def server_connections(db: dict) -> int:
@@ -202,14 +197,7 @@ def main() -> int:
     db = base_database()
     log(f"scratch database {BENCH_DB} on {db['HOST'] or '127.0.0.1'}")
     recreate_database(db, BENCH_DB)
-    env = production_env(
-        db,
-        BENCH_DB,
-        TRADENET_THROTTLE_USER="100000/min",
-        PGAPPNAME=APP_NAME,
-        # Every client signs in as the same dispatch staff user.
-        TRADENET_SSE_MAX_STREAMS_PER_USER="100000",
-    )
+    env = production_env(db, BENCH_DB, PGAPPNAME=APP_NAME)
     server = None
     try:
         token = prepare_data(env)

@@ -261,13 +261,7 @@ def main() -> int:
     db = base_database()
     log(f"scratch database {BENCH_DB} on {db['HOST'] or '127.0.0.1'}")
     recreate_database(db, BENCH_DB)
-    # Every client signs in as the same dispatch staff user.
-    env = production_env(
-        db,
-        BENCH_DB,
-        TRADENET_THROTTLE_USER="10000000/min",
-        TRADENET_SSE_MAX_STREAMS_PER_USER="100000",
-    )
+    env = production_env(db, BENCH_DB)
     results: dict = {}
     server = None
     try:

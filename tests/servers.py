@@ -61,6 +61,21 @@ def server_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def start_script_settings(port: int, metrics_dir) -> dict[str, str]:
+    """What deploy/start.sh takes, beyond the app's settings, to serve plain HTTP on loopback
+    here (no TLS in front of it) with two workers."""
+    return {
+        "DJANGO_SECURE_SSL_REDIRECT": "0",
+        "DJANGO_SECURE_COOKIES": "0",
+        "DJANGO_HSTS_SECONDS": "0",
+        "WEB_CONCURRENCY": "2",
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "PYTHON": sys.executable,
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+    }
+
+
 @contextmanager
 def uvicorn_server(
     *,

@@ -14,7 +14,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.servers import ROOT, free_port, uvicorn_server
+from tests.servers import ROOT, free_port, start_script_settings, uvicorn_server
 from tests.sse import SSEClient
 
 SECRET = "deploy-test-" + "q" * 50
@@ -140,15 +140,7 @@ def test_the_stack_runs_without_docker_a_trade_reaches_an_attached_stream(tmp_pa
         REDIS_URL=redis_url,
         DJANGO_SECRET_KEY=SECRET,
         DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
-        # Plain HTTP on loopback: no TLS in front of it here.
-        DJANGO_SECURE_SSL_REDIRECT="0",
-        DJANGO_SECURE_COOKIES="0",
-        DJANGO_HSTS_SECONDS="0",
-        WEB_CONCURRENCY="2",
-        HOST="127.0.0.1",
-        PORT=str(port),
-        PYTHON=sys.executable,
-        PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"),
+        **start_script_settings(port, tmp_path / "metrics"),
     )
     log = open(tmp_path / "server.log", "w+")  # noqa: SIM115
     server = subprocess.Popen(

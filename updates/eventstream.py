@@ -22,7 +22,6 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 from django_eventstream import eventstream as upstream
-from django_eventstream import models as upstream_models
 from django_eventstream import storage as upstream_storage
 from django_eventstream import views as upstream_views
 from django_eventstream.event import Event
@@ -132,11 +131,6 @@ class LogStorage(upstream_storage.DjangoModelStorage):
         raise NotImplementedError(
             "Events enter the log through the outbox: announce them with tradenet.events."
         )
-
-    def trim_event_log(self):
-        upstream_models.Event.objects.filter(
-            created__lt=timezone.now() - timedelta(minutes=upstream_storage.EVENT_TIMEOUT)
-        ).delete()
 
 
 def current_id() -> int:

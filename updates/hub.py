@@ -178,6 +178,8 @@ class Hub:
                 subscriber.keepalive_due = True
                 subscriber.wake.set()
             places = [s.place for s in self.subscribers if s.place is not None]
+            if not places:
+                continue
             try:
                 await dbthreads.run(renew_streams, places)
             except Exception:  # the database is away: the places are renewed next round

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 
 import psycopg
 from django.conf import settings
@@ -189,12 +188,3 @@ class Relay:
 
 
 relay = Relay()
-
-
-def wait_until_active(timeout: float = 10) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if relay.active:
-            return True
-        time.sleep(0.05)
-    return relay.active

@@ -26,7 +26,7 @@ from cargo.models import Cargo
 from inventory.models import StockMovement
 from tests.conftest import assert_ledger_matches_levels
 from tests.factories import CommodityFactory, StationFactory, UserFactory, give_stock
-from tests.servers import ROOT, free_port, server_env, uvicorn_server
+from tests.servers import ROOT, free_port, server_env, start_script_settings, uvicorn_server
 from tests.sse import SSEClient
 from tests.updates.test_redis_fanout import private_redis  # noqa: F401  (a fixture)
 from tests.updates.test_streams import post_trade, token_header
@@ -51,19 +51,11 @@ def production_server(tmp_path, port: int, **extra: str):
     """deploy/start.sh on the test database, in a process group of its own (so that kill -9
     reaches the master and every worker). Yields the process."""
     env = server_env(
-        # Production settings, as deployed: static files gathered by the start script, plain
-        # HTTP on loopback.
-        DJANGO_SECURE_SSL_REDIRECT="0",
-        DJANGO_HSTS_SECONDS="0",
-        WEB_CONCURRENCY="2",
-        HOST="127.0.0.1",
-        PORT=str(port),
-        PYTHON=sys.executable,
-        PROMETHEUS_MULTIPROC_DIR=str(tmp_path / f"metrics-{port}"),
+        **start_script_settings(port, tmp_path / f"metrics-{port}"),
         TRADENET_SSE_REPLAY_LIMIT="100000",
         **extra,
     )
-    env.pop("TRADENET_TESTING")
+    env.pop("TRADENET_TESTING")  # production settings: static files gathered by the script
     log = open(tmp_path / f"server-{port}.log", "a+")  # noqa: SIM115
     server = subprocess.Popen(
         ["bash", "deploy/start.sh"],

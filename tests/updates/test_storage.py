@@ -35,7 +35,9 @@ def test_a_trade_stores_its_events_in_one_gapless_sequence(stocked_ceres, vesta,
 def test_events_older_than_the_retention_are_trimmed_and_a_client_that_old_is_reset(
     stocked_ceres, vesta, water, settings
 ):
-    from updates.eventstream import LogStorage
+    from django.db import connection
+
+    from updates.eventstream import trim
 
     make_trade(stocked_ceres, vesta, (water, 1))
     relay_pending()
@@ -47,7 +49,8 @@ def test_events_older_than_the_retention_are_trimmed_and_a_client_that_old_is_re
     make_trade(stocked_ceres, vesta, (water, 1))
     relay_pending()
 
-    LogStorage().trim_event_log()
+    with connection.cursor() as cursor:
+        trim(cursor)
 
     assert not stored.Event.objects.filter(eid__lte=old_id, eid__gt=0).exists()
     with pytest.raises(ReplayReset) as reset:

@@ -21,8 +21,6 @@ from rest_framework.parsers import JSONParser
 
 from tradenet.text import UNSTORABLE
 
-from .errors import PayloadTooLarge
-
 MAX_DEPTH = 32
 
 
@@ -64,14 +62,7 @@ def _refuse_duplicate_keys(pairs: list[tuple[str, object]]) -> dict:
 class StrictJSONParser(JSONParser):
     def parse(self, stream, media_type=None, parser_context=None):
         parser_context = parser_context or {}
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        request = parser_context.get("request")
-        declared = request.META.get("CONTENT_LENGTH") if request is not None else None
-        if declared and declared.isdigit() and int(declared) > limit:
-            raise PayloadTooLarge(f"The request body is over {limit} bytes.")
-        raw = stream.read(limit + 1) if stream is not None else b""
-        if len(raw) > limit:
-            raise PayloadTooLarge(f"The request body is over {limit} bytes.")
+        raw = stream.read() if stream is not None else b""
         encoding = parser_context.get("encoding", settings.DEFAULT_CHARSET)
         try:
             text = codecs.decode(raw, encoding)
