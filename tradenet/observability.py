@@ -34,6 +34,20 @@ SSE_CLIENTS = Gauge(
     "Event-stream clients connected",
     multiprocess_mode="livesum",
 )
+# Redis is optional and only an accelerator (events also travel through PostgreSQL NOTIFY), so
+# its state is a figure to watch, not a reason to take a replica out of service.
+EVENT_TRANSPORT_UP = Gauge(
+    "tradenet_event_transport_up",
+    "1 while every server process is subscribed to the transport (0: events reach it from "
+    "PostgreSQL instead)",
+    ["transport"],
+    multiprocess_mode="livemin",
+)
+EVENTS_RECEIVED = Counter(
+    "tradenet_events_received_total",
+    "Events this deployment's server processes received from a transport",
+    ["transport"],
+)
 DB_FIGURES_SECONDS = 5
 TRADES_CREATED = Counter("tradenet_trades_created_total", "Trades created by this deployment")
 
@@ -78,10 +92,23 @@ def render_metrics() -> bytes:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         MultiProcessCollector(registry)
     else:
-        for metric in (HTTP_REQUESTS, HTTP_LATENCY, SSE_CLIENTS, TRADES_CREATED):
+        for metric in (
+            HTTP_REQUESTS,
+            HTTP_LATENCY,
+            SSE_CLIENTS,
+            TRADES_CREATED,
+            EVENT_TRANSPORT_UP,
+            EVENTS_RECEIVED,
+        ):
             registry.register(metric)
     registry.register(DatabaseCollector())
     return generate_latest(registry)
+
+
+# The services a replica cannot work without. Redis is not one: while it is away, trades commit
+# and events reach every stream through PostgreSQL NOTIFY, so a load balancer should keep
+# sending traffic; /readyz still reports it, and so does /metrics.
+REQUIRED_SERVICES = ("postgresql",)
 
 
 def readiness() -> dict[str, str]:
@@ -113,7 +140,10 @@ def readiness() -> dict[str, str]:
             ).ping()
             checks["redis"] = "ok"
         except redis.RedisError as exc:
-            checks["redis"] = f"unavailable: {exc.__class__.__name__}: {str(exc)[:200]}"
+            checks["redis"] = (
+                f"unavailable: {exc.__class__.__name__}: {str(exc)[:200]} "
+                "(events travel through PostgreSQL meanwhile)"
+            )
     return checks
 
 

@@ -323,6 +323,9 @@ if REDIS_URL:
         "port": _redis.port or 6379,
         "db": int((_redis.path or "/0").lstrip("/") or 0),
         "password": _redis.password,
+        # The relay publishes with these; a Redis that stopped answering must not hold it up.
+        "socket_timeout": 2,
+        "socket_connect_timeout": 2,
     }
 # How long stored events are kept for clients that reconnect (django-eventstream trims them).
 TRADENET_EVENT_RETENTION_MINUTES = int(os.environ.get("TRADENET_EVENT_RETENTION_MINUTES", "1440"))

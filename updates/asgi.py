@@ -27,10 +27,10 @@ from django.conf import settings
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from inventory.access import acts_for_all_stations
-from tradenet.observability import readiness, render_metrics
+from tradenet.observability import REQUIRED_SERVICES, readiness, render_metrics
 from tradenet.serving import exit_with_parent
 
-from . import dbthreads, grip
+from . import dbthreads, eventstream, grip, redis_feed
 from .hub import ReplayReset, events_after, hub
 from .limits import claim_stream, release_stream
 from .relay import relay
@@ -265,7 +265,8 @@ async def serve_health(scope, receive, send) -> None:
 
 
 async def serve_ready(scope, receive, send) -> None:
-    """PostgreSQL (and Redis, when configured) answer: 200, else 503 with what failed."""
+    """200 while this replica can serve (PostgreSQL answers), else 503; the body lists every
+    check, Redis included, and which optional ones are degraded."""
     # Not on the streams' database threads: they may all be waiting on a database that is away.
     try:
         checks = await asyncio.wait_for(
@@ -273,8 +274,10 @@ async def serve_ready(scope, receive, send) -> None:
         )
     except TimeoutError:
         checks = {"postgresql": "unavailable: no answer within 1.5 s"}
-    ready = all(state == "ok" for state in checks.values())
-    await json_response(send, 200 if ready else 503, {"ready": ready, "checks": checks})
+    ready = all(checks.get(name) == "ok" for name in REQUIRED_SERVICES)
+    degraded = sorted(name for name, state in checks.items() if state != "ok")
+    body = {"ready": ready, "checks": checks, "degraded": degraded}
+    await json_response(send, 200 if ready else 503, body)
 
 
 def may_scrape(scope) -> bool:
@@ -340,6 +343,7 @@ class EventStreamRouter:
             await self.django_app(scope, receive, send)
 
     async def _lifespan(self, receive, send) -> None:
+        feed = None
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
@@ -347,9 +351,13 @@ class EventStreamRouter:
                 exit_with_parent()
                 # Every server process runs a relay; one is active, the others stand by.
                 relay.start()
+                if eventstream.redis_enabled():
+                    feed = asyncio.get_running_loop().create_task(redis_feed.follow(hub.catch_up))
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 hub.close_all()
+                if feed is not None:
+                    feed.cancel()
                 await asyncio.get_running_loop().run_in_executor(None, relay.stop)
                 await send({"type": "lifespan.shutdown.complete"})
                 return

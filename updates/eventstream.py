@@ -9,6 +9,8 @@ for lives here, and only here:
   (the relay's job; upstream appends one event at a time in about five queries);
 - its module constants for retention and listener queue size;
 - handing stored events to its listener manager (in-process) or its Redis channel;
+- reading its Redis channel (`redis_feed` owns the subscription, since upstream's subscriber
+  task dies with its connection and is never started again);
 - registering and draining the per-process listener that feeds the hub.
 """
 
@@ -44,6 +46,10 @@ def configure() -> None:
     # Upstream queues at most 10 events per listener between wake-ups and then drops them; our
     # single pump listener drains fast, so give it room for bursts.
     upstream_views.MAX_PENDING = 10_000
+    # Upstream starts one Redis subscriber task per process, which ends for good when its
+    # connection drops (a Redis restart silenced every stream until the workers restarted).
+    # `updates.redis_feed` subscribes instead and reconnects.
+    upstream_views.get_listener_manager().redis_listener = None
 
 
 @dataclass(frozen=True)
@@ -172,6 +178,12 @@ def publish_to_redis(entries: list[LogEntry]) -> None:
             }
             pipe.publish(REDIS_CHANNEL, json.dumps(message))
         pipe.execute()
+
+
+def entry_from_redis(message: bytes | str) -> LogEntry:
+    """A LogEntry from a message on upstream's Redis channel (as `publish_to_redis` sends it)."""
+    fields = json.loads(message)
+    return LogEntry(int(fields["pub_id"]), fields["event_type"], _as_text(fields["data"]))
 
 
 def queue_in_process(entries: list[LogEntry]) -> None:

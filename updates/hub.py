@@ -136,6 +136,16 @@ class Hub:
         if self._notified is None or self._notified.done():
             self._notified = asyncio.get_running_loop().create_task(notify.listen(self._on_notify))
 
+    async def catch_up(self) -> None:
+        """Deliver whatever storage holds past what this process has delivered (a transport
+        came back). Nothing to do before the first stream started the hub."""
+        if self._pump is None or self._pump.done():
+            return
+        try:
+            await self._on_notify(None)
+        except Exception:  # the database is away too: its own listener catches up later
+            logger.warning("could not catch up from storage", exc_info=True)
+
     async def _on_notify(self, last_id: int | None) -> None:
         """Another process stored events (or we just started listening): catch up from storage
         if they are past what this process has delivered."""
