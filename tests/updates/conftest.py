@@ -8,6 +8,8 @@ import time
 
 import pytest
 
+from inventory.services import operator_grant
+from tests.factories import CommodityFactory, StationFactory, UserFactory, give_stock
 from tests.servers import free_port
 
 
@@ -60,3 +62,18 @@ def wait_for_redis(url: str) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
+
+
+@pytest.fixture
+def galaxy():
+    """Three stations with water, an operator each (ana, bo, cy) and dispatch staff."""
+    ceres, vesta, titan = (StationFactory(code=c) for c in ("ceres-prime", "vesta-yards", "titan"))
+    water = CommodityFactory(code="water")
+    for station in (ceres, vesta, titan):
+        give_stock(station, water, 100)
+    people = {}
+    for name, station in (("ana", ceres), ("bo", vesta), ("cy", titan)):
+        people[name] = UserFactory(username=name)
+        operator_grant(user=people[name], stations=[station])
+    people["staff"] = UserFactory(username="staff", is_superuser=True)
+    return {"stations": (ceres, vesta, titan), "people": people}

@@ -26,9 +26,9 @@ from cargo.models import Cargo
 from inventory.models import StockMovement
 from tests.conftest import assert_ledger_matches_levels
 from tests.factories import CommodityFactory, StationFactory, UserFactory, give_stock
+from tests.helpers import post_trade, token_header, wait_for
 from tests.servers import ROOT, free_port, server_env, start_script_settings, uvicorn_server
 from tests.sse import SSEClient
-from tests.updates.test_streams import post_trade, token_header
 from trades.models import Trade
 from updates.relay import RELAY_LOCK
 
@@ -179,15 +179,6 @@ def relay_holder() -> str | None:
         )
         row = cursor.fetchone()
     return row[0] if row else None
-
-
-def wait_for(condition, timeout: float = 30) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def test_a_standby_relay_takes_over_when_the_active_one_is_killed(market):

@@ -9,7 +9,7 @@ import pytest
 
 from inventory.services import operator_grant
 from tests.factories import CommodityFactory, StationFactory, UserFactory, give_stock
-from tests.updates.test_streams import post_trade, token_header
+from tests.helpers import post_trade, token_header
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -8,6 +8,7 @@ import time
 import httpx
 import pytest
 
+from tests.helpers import post_trade, token_header
 from tests.servers import (
     PUSHPIN_KEY,
     pushpin_offset,
@@ -17,7 +18,6 @@ from tests.servers import (
     uvicorn_server,
 )
 from tests.sse import SSEClient
-from tests.updates.test_streams import galaxy, post_trade, token_header  # noqa: F401
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -55,7 +55,7 @@ def stream_stats(app, headers):
     return httpx.get(f"{app}/api/updates/status/", headers=headers, timeout=10).json()
 
 
-def test_pushpin_holds_the_streams_and_delivers_scoped_events(edge, galaxy):  # noqa: F811
+def test_pushpin_holds_the_streams_and_delivers_scoped_events(edge, galaxy):
     app, edge_url = edge
     people = galaxy["people"]
     staff, ana, cy = (token_header(people[name]) for name in ("staff", "ana", "cy"))
@@ -90,7 +90,7 @@ def test_pushpin_holds_the_streams_and_delivers_scoped_events(edge, galaxy):  # 
         )
 
 
-def test_requests_not_signed_by_pushpin_are_streamed_directly(edge, galaxy):  # noqa: F811
+def test_requests_not_signed_by_pushpin_are_streamed_directly(edge, galaxy):
     app, _ = edge
     staff = token_header(galaxy["people"]["staff"])
     forged = {**staff, "Grip-Sig": "not-a-valid-signature"}

@@ -5,15 +5,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
 
 from tests.factories import CommodityFactory, StationFactory, UserFactory, give_stock
+from tests.helpers import post_trade, token_header, wait_for
 from tests.servers import ROOT, server_env, uvicorn_server
 from tests.sse import SSEClient
-from tests.updates.test_streams import post_trade, token_header
 
 pytestmark = pytest.mark.django_db(transaction=True)
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -133,12 +132,3 @@ def redis_figures(server) -> tuple[float, float]:
         if line.startswith('tradenet_events_received_total{transport="redis"}'):
             received = float(line.rsplit(" ", 1)[1])
     return up, received
-
-
-def wait_for(condition, timeout: float = 30) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.2)
-    return condition()

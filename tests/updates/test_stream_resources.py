@@ -9,9 +9,9 @@ import pytest
 from django.conf import settings
 
 from tests.factories import CommodityFactory, StationFactory, UserFactory, give_stock
+from tests.helpers import post_trade, token_header, wait_for
 from tests.servers import server_connections
 from tests.sse import SSEClient, close_all
-from tests.updates.test_streams import post_trade, token_header
 
 pytestmark = pytest.mark.django_db(transaction=True)
 CLIENTS = 60
@@ -23,15 +23,6 @@ def stats(base, headers) -> dict:
     response = httpx.get(f"{base}/api/updates/status/", headers=headers, timeout=10)
     response.raise_for_status()
     return response.json()
-
-
-def wait_for(condition, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.1)
-    return True
 
 
 def test_many_clients_share_a_bounded_pool_and_leave_nothing_behind(stream_server):

@@ -6,41 +6,12 @@ import time
 
 import httpx
 import pytest
-from knox.models import AuthToken
 
-from inventory.services import operator_grant
 from tests.factories import CommodityFactory, StationFactory, UserFactory, give_stock
+from tests.helpers import post_trade, token_header
 from tests.sse import SSEClient, close_all
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def token_header(user) -> dict:
-    _, token = AuthToken.objects.create(user=user)
-    return {"Authorization": f"Token {token}"}
-
-
-@pytest.fixture
-def galaxy():
-    ceres, vesta, titan = (StationFactory(code=c) for c in ("ceres-prime", "vesta-yards", "titan"))
-    water = CommodityFactory(code="water")
-    for station in (ceres, vesta, titan):
-        give_stock(station, water, 100)
-    people = {}
-    for name, station in (("ana", ceres), ("bo", vesta), ("cy", titan)):
-        people[name] = UserFactory(username=name)
-        operator_grant(user=people[name], stations=[station])
-    people["staff"] = UserFactory(username="staff", is_superuser=True)
-    return {"stations": (ceres, vesta, titan), "people": people}
-
-
-def post_trade(base, headers, seller, buyer, quantity=1):
-    body = {
-        "seller": seller,
-        "buyer": buyer,
-        "items": [{"commodity": "water", "quantity": quantity, "unit_price": "2.00"}],
-    }
-    return httpx.post(f"{base}/api/trades/", json=body, headers=headers, timeout=30)
 
 
 def test_a_trade_through_the_api_reaches_the_stream_after_commit(stream_server, galaxy):

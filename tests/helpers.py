@@ -1,0 +1,35 @@
+"""Helpers shared by the tests: a signed-in client's headers, a trade over HTTP, waiting for a
+condition with a deadline (tests assert behaviour, not speed, so deadlines are generous)."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+from knox.models import AuthToken
+
+
+def token_header(user) -> dict:
+    """`Authorization` for a new API token of `user`."""
+    _, token = AuthToken.objects.create(user=user)
+    return {"Authorization": f"Token {token}"}
+
+
+def post_trade(base, headers, seller: str, buyer: str, quantity: int = 1) -> httpx.Response:
+    """Place a trade of water through a live server's API."""
+    body = {
+        "seller": seller,
+        "buyer": buyer,
+        "items": [{"commodity": "water", "quantity": quantity, "unit_price": "2.00"}],
+    }
+    return httpx.post(f"{base}/api/trades/", json=body, headers=headers, timeout=30)
+
+
+def wait_for(condition, timeout: float = 30) -> bool:
+    """Whether `condition()` holds before `timeout` seconds pass (checked every 0.1 s)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return bool(condition())
