@@ -30,7 +30,9 @@ run: install
 	@echo "    live feed: http://$(HOST):$(PORT)/live/"
 	@echo "    API docs:  http://$(HOST):$(PORT)/api/docs/"
 	@echo ""
-	PYTHON=$(BIN)/python HOST=$(HOST) PORT=$(PORT) FORWARDED_ALLOW_IPS=127.0.0.1 deploy/serve.sh
+	@# Stopping make (Ctrl-C or SIGTERM) stops the server and the embedded PostgreSQL it used.
+	exec env PYTHON=$(BIN)/python HOST=$(HOST) PORT=$(PORT) FORWARDED_ALLOW_IPS=127.0.0.1 \
+		$(BIN)/python -m tradenet.devserver
 
 test: install
 	@scripts/ensure-test-tools

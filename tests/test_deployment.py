@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -9,11 +10,13 @@ import subprocess
 import sys
 import time
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
 import yaml
 
+from tests.helpers import wait_for
 from tests.servers import ROOT, free_port, start_script_settings, uvicorn_server
 from tests.sse import SSEClient
 
@@ -206,3 +209,79 @@ def test_the_stack_runs_without_docker_a_trade_reaches_an_attached_stream(tmp_pa
         log.close()
         with psycopg.connect(f"{pg}/postgres", autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+@pytest.mark.skipif(not shutil.which("make"), reason="make is not installed")
+def test_make_run_stopped_with_sigterm_leaves_no_server_and_no_postgresql(tmp_path):
+    """`make run` on an embedded PostgreSQL of its own; SIGTERM to make stops the server's
+    processes and that PostgreSQL, and frees the port."""
+    port = free_port()
+    pgdata = tmp_path / "pg"
+    env = production_env(
+        TRADENET_PGDATA=str(pgdata),
+        PYTHON=sys.executable,
+        DJANGO_SUPERUSER_PASSWORD="make-run-" + "p" * 20,
+        WEB_CONCURRENCY="2",
+    )
+    log = open(tmp_path / "make-run.log", "w+")  # noqa: SIM115
+    make = subprocess.Popen(
+        ["make", "--no-print-directory", "run", f"PORT={port}", f"VENV={Path(sys.prefix)}"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    left_behind = []
+    try:
+        assert wait_for(lambda: answers(f"http://127.0.0.1:{port}/healthz"), timeout=180), (
+            log.seek(0) or log.read()
+        )
+        postmaster = int((pgdata / "postmaster.pid").read_text().split()[0])
+        left_behind.append(postmaster)
+        serving = server_processes(port)
+        assert serving, "no server process found"
+
+        make.send_signal(signal.SIGTERM)  # to make alone, as `kill <pid of make>` does
+        make.wait(30)
+        assert wait_for(lambda: not any(alive(pid) for pid in [postmaster, *serving]), 60), (
+            [pid for pid in [postmaster, *serving] if alive(pid)],
+            log.seek(0) or log.read(),
+        )
+        assert not answers(f"http://127.0.0.1:{port}/healthz")
+        assert not (pgdata / "postmaster.pid").exists()
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(make.pid, signal.SIGKILL)
+        for pid in left_behind:  # when the test fails: do not leave PostgreSQL running
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGQUIT)
+        log.close()
+
+
+def answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is dead but not yet reaped by its parent.
+    with contextlib.suppress(FileNotFoundError):
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    return False
+
+
+def server_processes(port: int) -> list[int]:
+    """The uvicorn master serving `port` and its workers."""
+    masters, parents = [], {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                command = (entry / "cmdline").read_bytes().split(b"\0")
+                if b"uvicorn" in b" ".join(command) and str(port).encode() in command:
+                    masters.append(int(entry.name))
+                status = (entry / "status").read_text()
+                parents[int(entry.name)] = int(status.split("PPid:")[1].split()[0])
+    return masters + [pid for pid, parent in parents.items() if parent in masters]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
 import warnings
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
@@ -75,3 +76,32 @@ def _ensure_database(server, socket_dir: str) -> None:
 
 def stop() -> None:
     _server().stop()
+
+
+def stop_unless_in_use() -> None:
+    """Stop the cluster if it is running and no other program is connected to it."""
+    import psycopg
+
+    socket = _data_dir()
+    if not (socket / "postmaster.pid").exists():
+        return
+    try:
+        with psycopg.connect(
+            host=str(socket), user="postgres", dbname="postgres", connect_timeout=2
+        ) as conn:
+            others = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
+            ).fetchone()[0]
+    except psycopg.OperationalError:
+        return  # not answering: nothing of ours to stop
+    if others:
+        print(
+            f"The embedded PostgreSQL in {socket} is left running: {others} other "
+            "connection(s) use it. Stop it with: .venv/bin/python -c "
+            "'from tradenet.embedded_postgres import stop; stop()'",
+            file=sys.stderr,
+        )
+        return
+    print(f"Stopping the embedded PostgreSQL in {socket}.", file=sys.stderr)
+    stop()
