@@ -201,6 +201,11 @@ def main() -> int:
     server = None
     try:
         token = prepare_data(env)
+        # Production settings serve gathered static files and refuse to start without them.
+        subprocess.run(
+            [sys.executable, "manage.py", "collectstatic", "--noinput", "--verbosity", "0"],
+            cwd=ROOT, env=env, check=True,
+        )  # fmt: skip
         server = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "tradenet.asgi:application", "--host", "127.0.0.1",
              "--port", str(args.port), "--workers", "1", "--no-access-log",

@@ -17,7 +17,13 @@ import pytest
 import yaml
 
 from tests.helpers import wait_for
-from tests.servers import ROOT, free_port, start_script_settings, uvicorn_server
+from tests.servers import (
+    ROOT,
+    free_port,
+    start_script_settings,
+    test_database_url,
+    uvicorn_server,
+)
 from tests.sse import SSEClient
 
 SECRET = "deploy-test-" + "q" * 50
@@ -45,12 +51,14 @@ def test_refuses_to_start_without_a_secret_key_when_debug_is_off():
     assert "Traceback" not in done.stderr
 
 
-def test_check_deploy_reports_nothing_with_secret_key_and_hosts_set():
+def test_check_deploy_reports_nothing_with_secret_key_and_hosts_set(tmp_path):
     env = production_env(
         DATABASE_URL="postgres://nobody@127.0.0.1:1/none",
         DJANGO_SECRET_KEY=SECRET,
         DJANGO_ALLOWED_HOSTS="tradenet.example.com",
+        DJANGO_STATIC_ROOT=str(tmp_path / "static"),
     )
+    assert manage("collectstatic", "--noinput", "--verbosity", "0", env=env).returncode == 0
     done = manage("check", "--deploy", "--fail-level", "WARNING", env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "System check identified no issues" in done.stdout
@@ -285,3 +293,35 @@ def server_processes(port: int) -> list[int]:
                 status = (entry / "status").read_text()
                 parents[int(entry.name)] = int(status.split("PPid:")[1].split()[0])
     return masters + [pid for pid, parent in parents.items() if parent in masters]
+
+
+@pytest.mark.django_db
+def test_without_collectstatic_the_server_refuses_to_start_and_says_what_to_run(tmp_path):
+    """Production settings serve static files from what collectstatic gathered; without it the
+    API docs answered 500. Now the server stops at start with the remedy, `check --deploy`
+    reports it, and after collectstatic the same command serves the docs."""
+    static_root = tmp_path / "static"
+    env = production_env(
+        DATABASE_URL=test_database_url(),
+        DJANGO_SECRET_KEY=SECRET,
+        DJANGO_ALLOWED_HOSTS="127.0.0.1",
+        DJANGO_SECURE_SSL_REDIRECT="0",
+        DJANGO_STATIC_ROOT=str(static_root),
+    )
+    with (
+        pytest.raises(RuntimeError) as refused,
+        uvicorn_server(env=env, workers=2, ready_path="/healthz", timeout=60),
+    ):
+        pass
+    assert "server exited early" in str(refused.value)
+    assert "collectstatic --noinput" in str(refused.value)
+
+    check = manage("check", "--deploy", "--fail-level", "ERROR", env=env)
+    assert check.returncode != 0 and "tradenet.E001" in check.stderr, check.stderr
+
+    gathered = manage("collectstatic", "--noinput", "--verbosity", "0", env=env)
+    assert gathered.returncode == 0, gathered.stderr
+    with uvicorn_server(env=env, workers=2, ready_path="/healthz") as base:
+        docs = httpx.get(f"{base}/api/docs/", timeout=20)
+        assert docs.status_code == 200, docs.text[:500]
+        assert manage("check", "--deploy", "--fail-level", "ERROR", env=env).returncode == 0

@@ -7,3 +7,6 @@ class TradenetConfig(AppConfig):
     name = "tradenet"
     verbose_name = "TradeNet"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import staticcheck  # noqa: F401  (registers its system check)

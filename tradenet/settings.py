@@ -174,7 +174,11 @@ USE_TZ = True
 STATIC_URL = "static/"
 # Development and tests serve straight from the apps (WHITENOISE_USE_FINDERS); production
 # serves what `collectstatic` gathered here.
-STATIC_ROOT = None if (DEBUG or TESTING) else BASE_DIR / "staticfiles"
+STATIC_ROOT = (
+    None
+    if (DEBUG or TESTING)
+    else Path(os.environ.get("DJANGO_STATIC_ROOT", BASE_DIR / "staticfiles"))
+)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

@@ -27,6 +27,7 @@ from django.conf import settings
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from inventory.access import acts_for_all_stations
+from tradenet import staticcheck
 from tradenet.observability import REQUIRED_SERVICES, readiness, render_metrics
 from tradenet.serving import exit_with_parent
 
@@ -347,6 +348,11 @@ class EventStreamRouter:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                refusal = staticcheck.problem()
+                if refusal is not None:
+                    # uvicorn logs this, and stops: a worker that fails to start is not retried.
+                    await send({"type": "lifespan.startup.failed", "message": refusal})
+                    return
                 _end_streams_on_shutdown_signals(asyncio.get_running_loop())
                 exit_with_parent()
                 # Every server process runs a relay; one is active, the others stand by.
