@@ -159,7 +159,10 @@ async def _watch_disconnect(receive, subscriber) -> None:
 
 
 async def _replay(send, subscriber, resume_from: int | None) -> int:
-    """Send what a reconnecting client missed; return the last id it has."""
+    """Send what a reconnecting client missed; return the last id it has (for a new client,
+    the last event delivered before it subscribed)."""
+    if resume_from is None:
+        return subscriber.start_id
     body, last_id = await replay_body(subscriber.scope, resume_from)
     if body:
         await send({"type": "http.response.body", "body": body, "more_body": True})
@@ -206,6 +209,10 @@ async def _stream(send, subscriber, sent_up_to: int) -> None:
             await send({"type": "http.response.body", "body": KEEPALIVE, "more_body": True})
             continue
         subscriber.keepalive_due = False
+        if subscriber.generation != hub.generation:
+            # The log's ids restarted: what we sent belonged to the old sequence.
+            subscriber.generation = hub.generation
+            sent_up_to = 0
         if subscriber.lagging:
             subscriber.lagging = False
             subscriber.pending.clear()

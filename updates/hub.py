@@ -92,6 +92,10 @@ class Subscriber:
     lagging: bool = False
     closed: bool = False
     keepalive_due: bool = False
+    # The last event delivered before it subscribed (it follows from there), and the log's
+    # generation it follows (see Hub.generation).
+    start_id: int = 0
+    generation: int = 0
 
     def close(self) -> None:
         self.closed = True
@@ -106,6 +110,9 @@ class Hub:
         self.last_id = 0
         # The frames of recently dispatched events by id, to tell a duplicate from a restart.
         self.recent: dict[int, bytes] = {}
+        # Counts restarts of the log's ids (its tables emptied, as between tests): a stream
+        # that sees it change forgets the ids it sent, which belonged to the old sequence.
+        self.generation = 0
         self._pump: asyncio.Task | None = None
         self._ticker: asyncio.Task | None = None
         self._reauth: asyncio.Task | None = None
@@ -205,7 +212,9 @@ class Hub:
         return [("station", code) for code in scope.stations]
 
     def subscribe(self, scope: StreamScope, credential: Credential | None = None) -> Subscriber:
-        subscriber = Subscriber(scope=scope, credential=credential)
+        subscriber = Subscriber(
+            scope=scope, credential=credential, start_id=self.last_id, generation=self.generation
+        )
         self.subscribers.add(subscriber)
         for key in self._index_keys(scope):
             self.index.setdefault(key, set()).add(subscriber)
@@ -264,15 +273,14 @@ class Hub:
         """
         for event in sorted(events, key=lambda e: e.id):
             if event.id <= self.last_id:
-                if self.recent.get(event.id) == event.frame:
+                sent = self.recent.get(event.id)
+                if sent == event.frame:
                     continue  # a duplicate
-                # Not one we sent: a duplicate too old to remember, or storage restarted its
-                # sequence (the event tables were emptied). Only storage can tell.
-                if await dbthreads.run(current_id) >= self.last_id:
+                # A different event under an id we sent means the sequence restarted (the event
+                # tables were emptied). An id too old to remember: only storage can tell.
+                if sent is None and await dbthreads.run(current_id) >= self.last_id:
                     continue
-                logger.warning("event ids restarted (were at %s)", self.last_id)
-                self.last_id = 0
-                self.recent.clear()
+                self._restart()
             if event.id > self.last_id + 1:
                 try:
                     missing = await dbthreads.run(events_after, self.last_id, 100_000)
@@ -284,6 +292,14 @@ class Hub:
                         self.dispatch(stored)
                 continue
             self.dispatch(event)
+
+    def _restart(self) -> None:
+        logger.warning("event ids restarted (were at %s)", self.last_id)
+        self.last_id = 0
+        self.recent.clear()
+        self.generation += 1
+        for subscriber in self.subscribers:
+            subscriber.pending.clear()  # events of the old sequence
 
     async def _run_pump(self) -> None:
         listener = self._listener

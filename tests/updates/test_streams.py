@@ -346,3 +346,31 @@ def test_streams_over_two_workers_without_redis_log_no_errors(django_db_blocker)
         log = Path(server.log_path).read_text()
     errors = [line for line in log.splitlines() if '"level": "ERROR"' in line]
     assert not errors, errors[:3]
+
+
+def test_when_the_event_log_starts_its_ids_again_open_and_new_streams_get_every_event(
+    stream_server, galaxy
+):
+    """Emptying the event tables (as a test database flush does, under a server that stays up)
+    restarts the ids at 1. The process must not take the new events for duplicates of the
+    ones it sent under the same ids: the streams already open and those opened afterwards get
+    every one of them."""
+    from django.db import connection
+
+    ana = token_header(galaxy["people"]["ana"])
+    url = f"{stream_server}/api/updates/stations/ceres-prime/"
+    with SSEClient(url, headers=ana) as before:
+        for quantity in (1, 2, 3):
+            post_trade(stream_server, ana, "ceres-prime", "vesta-yards", quantity)
+            before.next_of("trade.initiated", timeout=30)
+        assert max(int(m.id) for m in before.history) > 6  # ids the next trade reuses
+
+        with connection.cursor() as cursor:
+            cursor.execute("TRUNCATE django_eventstream_event, django_eventstream_eventcounter")
+        with SSEClient(url, headers=ana) as after:
+            placed = post_trade(stream_server, ana, "ceres-prime", "vesta-yards", 4).json()
+            for client in (before, after):
+                seen = client.next_of("trade.initiated", timeout=30).json
+                assert seen["transaction_id"] == placed["transaction_id"]
+            kinds = [m.event for m in after.history]
+            assert kinds.count("inventory.changed") >= 1 and "cargo.created" in kinds, kinds
