@@ -3,7 +3,10 @@ environment for a server, and small helpers."""
 
 from __future__ import annotations
 
+import json
 import os
+import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -101,3 +104,43 @@ def wait_for_http(url: str, timeout: float = 60) -> None:
             pass
         time.sleep(0.2)
     raise RuntimeError(f"{url} did not answer within {timeout} s")
+
+
+def manage(env: dict, *args: str, stdin: str | None = None) -> str:
+    done = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        sys.exit(f"manage.py {' '.join(args)} failed:\n{done.stderr[-3000:]}")
+    return done.stdout
+
+
+def shell(env: dict, code: str) -> dict:
+    out = manage(env, "shell", "-c", "import json\n" + code)
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def start_server(env: dict, port: int, workers: int | None) -> subprocess.Popen:
+    env = {**env, "HOST": "127.0.0.1", "PORT": str(port), "PYTHON": sys.executable}
+    env["PGAPPNAME"] = "tradenet-bench-server"
+    if workers:
+        env["WEB_CONCURRENCY"] = str(workers)
+    server = subprocess.Popen(
+        ["bash", "deploy/start.sh"], cwd=ROOT, env=env, start_new_session=True
+    )
+    wait_for_http(f"http://127.0.0.1:{port}/readyz", timeout=120)
+    return server
+
+
+def stop_server(server: subprocess.Popen) -> None:
+    os.killpg(server.pid, signal.SIGTERM)
+    try:
+        server.wait(30)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait(10)

@@ -27,7 +27,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -35,14 +34,16 @@ import time
 from pathlib import Path
 
 from _common import (
-    ROOT,
     admin_connection,
     base_database,
     drop_database,
     log,
+    manage,
     production_env,
     recreate_database,
-    wait_for_http,
+    shell,
+    start_server,
+    stop_server,
 )
 
 BENCH_DB = "tradenet_bench_trades"
@@ -100,25 +101,6 @@ def find_tool(name: str, hint: str) -> str:
     return found
 
 
-def manage(env: dict, *args: str, stdin: str | None = None) -> str:
-    done = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        sys.exit(f"manage.py {' '.join(args)} failed:\n{done.stderr[-3000:]}")
-    return done.stdout
-
-
-def shell(env: dict, code: str) -> dict:
-    out = manage(env, "shell", "-c", "import json\n" + code)
-    return json.loads(out.strip().splitlines()[-1])
-
-
 def run_pgbench(db: dict, clients: int, seconds: int, stations: int, commodities: int) -> dict:
     pgbench = find_tool("pgbench", "apt-get install postgresql-client")
     with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as script:
@@ -171,27 +153,6 @@ def run_wrk(base_url: str, script: str, clients: int, seconds: int) -> dict:
         "p50_ms": p50,
         "p99_ms": p99,
     }
-
-
-def start_server(env: dict, port: int, workers: int | None) -> subprocess.Popen:
-    env = {**env, "HOST": "127.0.0.1", "PORT": str(port), "PYTHON": sys.executable}
-    env["PGAPPNAME"] = "tradenet-bench-server"
-    if workers:
-        env["WEB_CONCURRENCY"] = str(workers)
-    server = subprocess.Popen(
-        ["bash", "deploy/start.sh"], cwd=ROOT, env=env, start_new_session=True
-    )
-    wait_for_http(f"http://127.0.0.1:{port}/readyz", timeout=120)
-    return server
-
-
-def stop_server(server: subprocess.Popen) -> None:
-    os.killpg(server.pid, signal.SIGTERM)
-    try:
-        server.wait(30)
-    except subprocess.TimeoutExpired:
-        os.killpg(server.pid, signal.SIGKILL)
-        server.wait(10)
 
 
 def start_streams(base_url: str, token: str, clients: int, stations: list[str]):

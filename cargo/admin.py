@@ -1,6 +1,5 @@
 from django import forms
 from django.contrib import admin
-from django.utils import timezone
 
 from inventory.admin_scoping import (
     DomainErrorMessagesMixin,
@@ -103,7 +102,7 @@ class CargoAdmin(DomainErrorMessagesMixin, StationScopedAdminMixin, admin.ModelA
 
     @admin.display(boolean=True, description="overdue")
     def is_overdue(self, shipment):
-        return shipment.status == Cargo.Status.IN_TRANSIT and shipment.eta < timezone.now()
+        return shipment.is_overdue
 
     def save_model(self, request, obj, form, change):
         # The same service as the API: the transition rules, the ledger and the tracking row.

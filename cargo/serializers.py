@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from django.utils import timezone
 from rest_framework import serializers
 
 from .models import Cargo, TrackingEvent
@@ -37,7 +36,7 @@ class CargoSerializer(serializers.ModelSerializer):
         )
 
     def get_overdue(self, shipment) -> bool:
-        return shipment.status == Cargo.Status.IN_TRANSIT and shipment.eta < timezone.now()
+        return shipment.is_overdue
 
 
 class CargoUpdateSerializer(serializers.Serializer):

@@ -61,7 +61,6 @@ class CargoViewSet(
     serializer_class = CargoSerializer
     lookup_field = "shipment_id"
     filterset_class = CargoFilter
-    search_fields = ("=shipment_id", "=trade__transaction_id", "location_note")
     ordering_fields = ("created_at", "eta")
     ordering = ("-created_at", "-id")
 

@@ -131,7 +131,6 @@ class StationMovementViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = MovementSerializer
     pagination_class = NewestFirstCursorPagination
     filterset_class = MovementFilter
-    search_fields = ("reason",)
     ordering_fields = ("created_at",)
     ordering = ("-created_at", "-id")
 

@@ -21,8 +21,10 @@ from tests.servers import (
     ROOT,
     free_port,
     start_script_settings,
-    test_database_url,
     uvicorn_server,
+)
+from tests.servers import (
+    test_database_url as tests_database_url,
 )
 from tests.sse import SSEClient
 
@@ -302,7 +304,7 @@ def test_without_collectstatic_the_server_refuses_to_start_and_says_what_to_run(
     reports it, and after collectstatic the same command serves the docs."""
     static_root = tmp_path / "static"
     env = production_env(
-        DATABASE_URL=test_database_url(),
+        DATABASE_URL=tests_database_url(),
         DJANGO_SECRET_KEY=SECRET,
         DJANGO_ALLOWED_HOSTS="127.0.0.1",
         DJANGO_SECURE_SSL_REDIRECT="0",

@@ -1,7 +1,37 @@
-"""Text PostgreSQL cannot store: NUL characters, and unpaired surrogates (which JSON's \\uD800
-escapes can produce). Either would fail deep in the database driver as a 500; the API refuses
-both at the door (the URL in tradenet.middleware, bodies in tradenet.api.parsers)."""
+"""Text: what PostgreSQL cannot store, and word search on free text.
+
+NUL characters and unpaired surrogates (which JSON's \\uD800 escapes can produce) would fail
+deep in the database driver as a 500; the API refuses both at the door (the URL in
+tradenet.middleware, bodies in tradenet.api.parsers).
+
+Word search on free text (a shipment's location note, a ledger row's reason) uses PostgreSQL's
+full-text search with the 'simple' configuration: no language, no stemming, so codes and
+numbers are words as typed; every word of the query must appear, whole, in any case. It is
+served by a GIN index on `text_vector(field)` (see the models), which needs no extension: the
+embedded PostgreSQL has no pg_trgm, so substring search (`icontains`) would read every row.
+"""
+
+from __future__ import annotations
 
 import re
 
+from django.contrib.postgres.search import SearchQuery, SearchVector
+
 UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+TEXT_CONFIG = "simple"
+
+
+def text_vector(field: str) -> SearchVector:
+    """The indexed expression of a free-text field (the models' GinIndex uses the same)."""
+    return SearchVector(field, config=TEXT_CONFIG)
+
+
+def words_query(text: str) -> SearchQuery | None:
+    """Every word of `text`, whole and in any case ("Beacon 996" finds "relay beacon 996"), or
+    None when it holds no word. Whole words rather than prefixes: PostgreSQL then skips
+    through a common word's long list of rows using a rare word's short one; a prefix makes
+    it read them all (8 ms instead of 0.2 for two words over a million notes)."""
+    if not re.search(r"\w", text):
+        return None
+    return SearchQuery(text, config=TEXT_CONFIG, search_type="plain")

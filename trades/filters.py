@@ -1,27 +1,42 @@
 import django_filters
 from django.db.models import Exists, OuterRef, Q
+from django.db.models.functions import Upper
 
-from tradenet.api.filters import UTCIsoDateTimeFromToRangeFilter
+from inventory.models import Station
+from tradenet.api.filters import ChoicesFilter, CodeFilter, UTCIsoDateTimeFromToRangeFilter
 
 from .models import Trade, TradeLine
 
+STATION = "inventory.Station"
+
 
 class TradeFilter(django_filters.FilterSet):
-    seller = django_filters.CharFilter(field_name="seller__code")
-    buyer = django_filters.CharFilter(field_name="buyer__code")
-    station = django_filters.CharFilter(method="filter_station", label="Seller or buyer code")
-    status = django_filters.MultipleChoiceFilter(choices=Trade.Status.choices)
+    seller = CodeFilter(model=STATION, fields=("seller_id",), label="Seller code")
+    buyer = CodeFilter(model=STATION, fields=("buyer_id",), label="Buyer code")
+    station = CodeFilter(
+        model=STATION, fields=("seller_id", "buyer_id"), label="Seller or buyer code"
+    )
+    status = ChoicesFilter(choices=Trade.Status.choices)
     commodity = django_filters.CharFilter(method="filter_commodity", label="Commodity code")
     created = UTCIsoDateTimeFromToRangeFilter(field_name="created_at")
+    search = django_filters.CharFilter(
+        method="filter_search", label="A transaction id, or a station code (seller or buyer)"
+    )
 
     class Meta:
         model = Trade
-        fields = ("seller", "buyer", "station", "status", "commodity", "created")
-
-    def filter_station(self, queryset, name, value):
-        return queryset.filter(Q(seller__code=value) | Q(buyer__code=value))
+        fields = ("seller", "buyer", "station", "status", "commodity", "created", "search")
 
     def filter_commodity(self, queryset, name, value):
         # EXISTS rather than a join: no duplicate trades, and the cursor stays exact.
         lines = TradeLine.objects.filter(trade=OuterRef("pk"), commodity__code=value)
         return queryset.filter(Exists(lines))
+
+    def filter_search(self, queryset, name, value):
+        # A station code or a transaction id, never both: asking for either in one OR would
+        # make PostgreSQL read the whole table for a transaction id. Both case-insensitive.
+        term = value.strip()
+        stations = list(Station.objects.filter(code__iexact=term).values_list("pk", flat=True))
+        if stations:
+            return queryset.filter(Q(seller_id__in=stations) | Q(buyer_id__in=stations))
+        return queryset.alias(upper_id=Upper("transaction_id")).filter(upper_id=term.upper())

@@ -49,7 +49,6 @@ class TradeViewSet(
     serializer_class = TradeSerializer
     lookup_field = "transaction_id"
     filterset_class = TradeFilter
-    search_fields = ("=transaction_id", "=seller__code", "=buyer__code")
     ordering_fields = ("created_at",)
     ordering = ("-created_at", "-id")
 

@@ -117,7 +117,17 @@ def test_cargo_list_filters(api, ceres_op, stocked_ceres, vesta, water):
         return {c["shipment_id"] for c in client.get(f"/api/cargo/?{query}").json()["results"]}
 
     assert ids("overdue=true") == {late.shipment_id}
+    assert ids("overdue=false") == {waiting.shipment_id}
     assert ids("status=pending") == {waiting.shipment_id}
     assert ids("origin=ceres-prime") == {late.shipment_id, waiting.shipment_id}
     assert ids("destination=ceres-prime") == set()
+    assert ids("station=vesta-yards&status=in_transit") == {late.shipment_id}
+
+    shipment_update(shipment=waiting, location_note="Holding at Relay Beacon 996")
+    assert ids(f"search={late.shipment_id.upper()}") == {late.shipment_id}
+    assert ids(f"search={late.trade.transaction_id}") == {late.shipment_id}
+    assert ids("search=beacon relay") == {waiting.shipment_id}  # every word, any order, case
+    assert ids("search=beacon 997") == set()
+    assert ids("search=beac") == set()  # whole words
+    assert ids("search=:* %26 !") == set()  # no word: tsquery syntax is not interpreted
     assert client.get(f"/api/cargo/{late.shipment_id}/").json()["overdue"] is True

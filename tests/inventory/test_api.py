@@ -86,6 +86,18 @@ def test_movements_filter_by_commodity_kind_and_time(
     assert kinds("commodity=water") == [("water", "dispatch", -3), ("water", "initial", 100)]
     assert kinds("kind=dispatch") == [("water", "dispatch", -3)]
     assert kinds("created_before=2000-01-01T00:00:00Z") == []
+    assert kinds("commodity=unobtainium") == []
+    assert kinds("kind=dispatch&kind=initial&commodity=water") == [
+        ("water", "dispatch", -3),
+        ("water", "initial", 100),
+    ]
+    client.post(
+        "/api/inventory/ceres-prime/adjustments/",
+        {"commodity": "water", "delta": -1, "reason": "Recount after the AUDIT"},
+        format="json",
+    )
+    assert kinds("search=audit recount") == [("water", "adjustment", -1)]
+    assert kinds("search=aud") == []  # whole words
     assert client.get("/api/inventory/atlantis/movements/").status_code == 404
 
 

@@ -107,6 +107,10 @@ def test_list_filters_by_station_status_commodity_and_date(
     }  # fmt: skip
     assert ids("created_before=2000-01-01T00:00:00Z") == set()
     assert ids(f"search={c.transaction_id}") == {c.transaction_id}
+    assert ids(f"search={c.transaction_id.upper()}") == {c.transaction_id}  # any case
+    assert ids("search=TITAN") == {b.transaction_id, c.transaction_id}  # a station, either side
+    assert ids("search=txn-0000") == set()  # ids match whole, not as a part
+    assert ids("seller=atlantis") == set()  # an unknown code narrows to nothing
     assert client.get("/api/trades/?status=bogus").status_code == 400
 
 
