@@ -78,10 +78,10 @@ class SSEClient:
         finally:
             self._opened.set()
 
-    def next(self, timeout: float = 10.0) -> Message:
+    def next(self, timeout: float = 30.0) -> Message:
         return self.messages.get(timeout=timeout)
 
-    def next_of(self, event_type: str, timeout: float = 10.0) -> Message:
+    def next_of(self, event_type: str, timeout: float = 30.0) -> Message:
         deadline = time.monotonic() + timeout
         while True:
             remaining = deadline - time.monotonic()

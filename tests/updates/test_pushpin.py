@@ -73,15 +73,15 @@ def test_pushpin_holds_the_streams_and_delivers_scoped_events(edge, galaxy):
         first = post_trade(app, ana, "ceres-prime", "vesta-yards").json()
         second = post_trade(app, ana, "ceres-prime", "titan").json()
 
-        seen = [staff_stream.next_of("trade.initiated", timeout=15).json for _ in range(2)]
+        seen = [staff_stream.next_of("trade.initiated", timeout=30).json for _ in range(2)]
         assert [t["transaction_id"] for t in seen] == [
             first["transaction_id"],
             second["transaction_id"],
         ]
-        ceres_seen = ceres_stream.next_of("trade.initiated", timeout=15).json
+        ceres_seen = ceres_stream.next_of("trade.initiated", timeout=30).json
         assert ceres_seen["transaction_id"] == first["transaction_id"]
         # Titan's operator sees the trade titan is part of, and only that one.
-        titan_seen = titan_stream.next_of("trade.initiated", timeout=15).json
+        titan_seen = titan_stream.next_of("trade.initiated", timeout=30).json
         assert titan_seen["transaction_id"] == second["transaction_id"]
         assert all(
             "titan"

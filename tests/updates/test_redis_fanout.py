@@ -51,7 +51,7 @@ def test_events_cross_processes_through_redis(two_servers, tmp_path):
         # Committed by server B's process: seen by the client of server A, and of B.
         created = post_trade(b, staff, "ceres-prime", "vesta-yards").json()
         for client in (on_a, on_b):
-            seen = client.next_of("trade.initiated", timeout=15).json
+            seen = client.next_of("trade.initiated", timeout=30).json
             assert seen["transaction_id"] == created["transaction_id"]
 
         # Committed by a management command, a process with no server at all.
@@ -70,7 +70,7 @@ def test_events_cross_processes_through_redis(two_servers, tmp_path):
         )
         assert done.returncode == 0, done.stderr
         for client in (on_a, on_b):
-            change = client.next_of("inventory.changed", timeout=15).json
+            change = client.next_of("inventory.changed", timeout=30).json
             assert (change["station"], change["on_hand"], change["kind"]) == (
                 "rim-outpost",
                 7,

@@ -55,7 +55,7 @@ def test_many_clients_share_a_bounded_pool_and_leave_nothing_behind(stream_serve
         created = post_trade(stream_server, staff, "ceres-prime", "vesta-yards")
         assert created.status_code == 201
         for client in clients:
-            message = client.next_of("trade.initiated", timeout=15)
+            message = client.next_of("trade.initiated", timeout=30)
             assert message.json["transaction_id"] == created.json()["transaction_id"]
     finally:
         close_all(clients)

@@ -255,7 +255,7 @@ def test_a_management_command_reaches_open_streams_without_redis(stream_server, 
             text=True,
         )
         assert done.returncode == 0, done.stderr
-        change = client.next_of("inventory.changed", timeout=10).json
+        change = client.next_of("inventory.changed", timeout=30).json
         assert (change["station"], change["on_hand"]) == ("rim-outpost", 9)
 
 
