@@ -1,11 +1,26 @@
-"""Parameters for connections of their own (not Django's, not pooled): the relay's, the NOTIFY
-listener's, the readiness check's."""
+"""Connections: parameters for connections of their own (not Django's, not pooled: the
+relay's, the NOTIFY listener's, the readiness check's), and the pool's recovery check."""
 
 from __future__ import annotations
 
+import logging
 import os
 
 from django.conf import settings
+from django.db import connection
+
+logger = logging.getLogger(__name__)
+
+
+def check_pool() -> None:
+    """After a database error: have the pool test its idle connections now, so the requests
+    after PostgreSQL's return do not each meet a dead one."""
+    pool = getattr(connection, "pool", None)
+    if pool is not None:
+        try:
+            pool.check()
+        except Exception:  # still away: the pool reconnects as requests come
+            logger.debug("pool check failed", exc_info=True)
 
 
 def conninfo(application_name: str = "tradenet-events-listener") -> dict:

@@ -1,10 +1,17 @@
 from __future__ import annotations
 
+import logging
+
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
-from django.http import JsonResponse
+from django.db import InterfaceError, OperationalError
+from django.http import HttpResponse, JsonResponse
+from django.template.loader import render_to_string
 from whitenoise.middleware import WhiteNoiseMiddleware
 
+from tradenet.dbconn import check_pool
 from tradenet.text import UNSTORABLE
+
+logger = logging.getLogger(__name__)
 
 
 class BothModesMiddleware:
@@ -64,3 +71,20 @@ class StaticFilesMiddleware(SyncAndAsyncMiddleware):
 
     def intercept(self, request):
         return self.whitenoise(request)
+
+
+class DatabaseUnavailableMiddleware(BothModesMiddleware):
+    """Pages (the admin, the landing and live pages) while PostgreSQL is away: 503 with
+    Retry-After and a page that says so, not a 500 that pages someone. The API answers the same
+    in its own error shape (tradenet.api.errors)."""
+
+    def __call__(self, request):
+        return self.get_response(request)  # a coroutine in async mode, awaited by the caller
+
+    def process_exception(self, request, exception):
+        if not isinstance(exception, OperationalError | InterfaceError):
+            return None
+        logger.warning("database unavailable: %s", exception)
+        check_pool()
+        page = render_to_string("tradenet/503.html", request=None)
+        return HttpResponse(page, status=503, headers={"Retry-After": "5"})

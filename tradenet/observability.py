@@ -10,6 +10,7 @@ import time
 import uuid
 
 from django.conf import settings
+from django.utils.functional import empty
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -147,6 +148,15 @@ def readiness() -> dict[str, str]:
     return checks
 
 
+def known_username(request) -> str | None:
+    """The signed-in user's name if the request looked the user up; never a query of its own
+    for a log line (with the database away, that query turned a 503 page into a 500)."""
+    user = getattr(request, "user", None)
+    if user is None or getattr(user, "_wrapped", None) is empty:  # a lazy user never read
+        return None
+    return user.get_username() if user.is_authenticated else None
+
+
 class RequestIdMiddleware(BothModesMiddleware):
     """Gives every request an id (X-Request-ID, or a new one), puts it in every log line and in
     the response, logs the request as one JSON line, and counts it for /metrics."""
@@ -162,7 +172,6 @@ class RequestIdMiddleware(BothModesMiddleware):
         response["X-Request-ID"] = request.request_id
         HTTP_REQUESTS.labels(request.method, str(response.status_code)).inc()
         HTTP_LATENCY.observe(elapsed)
-        user = getattr(request, "user", None)
         access_log.info(
             "request",
             extra={
@@ -170,7 +179,7 @@ class RequestIdMiddleware(BothModesMiddleware):
                 "path": request.path,
                 "status": response.status_code,
                 "duration_ms": round(elapsed * 1000, 1),
-                "user": user.get_username() if user is not None and user.is_authenticated else None,
+                "user": known_username(request),
             },
         )
         request_id_var.reset(token)

@@ -76,6 +76,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "tradenet.observability.RequestIdMiddleware",
+    "tradenet.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "tradenet.middleware.RejectUnstorableTextMiddleware",
     # WhiteNoise, wrapped so the chain stays async: a sync-only middleware would pin a thread

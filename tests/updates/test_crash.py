@@ -289,6 +289,8 @@ def test_while_postgresql_is_away_requests_answer_503_quickly_and_all_recovers(o
     env = server_env(DATABASE_URL=url, TRADENET_DB_POOL="1")
     with uvicorn_server(env=env) as app:
         assert httpx.post(f"{app}/api/trades/", json=body, headers=headers, timeout=10).is_success
+        session = admin_session(app, "staff", "x-staff-x-123")
+        assert httpx.get(f"{app}/admin/", cookies=session, timeout=10).status_code == 200
         options = shlex.split((Path(server.pgdata) / "postmaster.opts").read_text())[1:]
         options = [o for i, o in enumerate(options) if "-D" not in (o, options[i - 1])]
         pg_ctl(server, "stop", "-m", "fast")
@@ -302,6 +304,11 @@ def test_while_postgresql_is_away_requests_answer_503_quickly_and_all_recovers(o
                 assert time.monotonic() - started < 3.5
                 assert answer.json()["code"] == "database_unavailable"
                 assert int(answer.headers["Retry-After"]) > 0
+            # Pages too (the admin, signed in through its session): 503, not a 500.
+            page = httpx.get(f"{app}/admin/", cookies=session, timeout=30)
+            assert page.status_code == 503, (page.status_code, page.text[:300])
+            assert "cannot reach its database" in page.text
+            assert int(page.headers["Retry-After"]) > 0
             started = time.monotonic()
             ready = httpx.get(f"{app}/readyz", timeout=30)
             assert ready.status_code == 503
@@ -319,6 +326,19 @@ def test_while_postgresql_is_away_requests_answer_503_quickly_and_all_recovers(o
                 == 201
             )
         )
+
+
+def admin_session(base: str, username: str, password: str) -> dict:
+    """Sign in through the admin's form, as a browser does; the session cookie."""
+    with httpx.Client(base_url=base, timeout=10) as browser:
+        csrf = browser.get("/admin/login/").cookies["csrftoken"]
+        signed_in = browser.post(
+            "/admin/login/?next=/admin/",
+            data={"username": username, "password": password, "csrfmiddlewaretoken": csrf},
+            headers={"Referer": f"{base}/admin/login/"},
+        )
+        assert signed_in.status_code == 302, signed_in.text[:300]
+        return {"sessionid": browser.cookies["sessionid"]}
 
 
 def test_workers_exit_when_their_master_is_killed_and_the_port_is_free_again(market, tmp_path):

@@ -17,13 +17,13 @@ from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import InterfaceError as DatabaseInterfaceError
 from django.db import OperationalError as DatabaseOperationalError
-from django.db import connection
 from django.db.models import ProtectedError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from tradenet.dbconn import check_pool
 from tradenet.errors import DomainError
 
 logger = logging.getLogger(__name__)
@@ -74,15 +74,6 @@ def error_response(status_code: int, message: str, code: str, **extra) -> Respon
     return Response(body, status=status_code)
 
 
-def _check_pooled_connections() -> None:
-    pool = getattr(connection, "pool", None)
-    if pool is not None:
-        try:
-            pool.check()
-        except Exception:  # still away: the pool reconnects as requests come
-            logger.debug("pool check failed", exc_info=True)
-
-
 def exception_handler(exc, context):
     if isinstance(exc, DomainError):
         return error_response(409, exc.message, exc.code, detail=exc.detail)
@@ -108,7 +99,7 @@ def exception_handler(exc, context):
         # retry, not a server bug. Idle pooled connections are checked at once, so the next
         # requests after its return do not each meet a dead one.
         logger.warning("database unavailable: %s", exc)
-        _check_pooled_connections()
+        check_pool()
         response = error_response(
             503, "The database is unavailable; try again shortly.", "database_unavailable"
         )
