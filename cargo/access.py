@@ -1,4 +1,4 @@
-"""Which station's operators may move a shipment to which status."""
+"""Who may read a shipment, and which station's operators may move it to which status."""
 
 from __future__ import annotations
 
@@ -21,3 +21,9 @@ def stations_deciding(shipment: Cargo, status: str | None) -> list:
 
 def may_update_shipment(user, shipment: Cargo, status: str | None = None) -> bool:
     return any(may_act_for(user, station_id) for station_id in stations_deciding(shipment, status))
+
+
+def may_read_shipment(user, shipment: Cargo) -> bool:
+    """Its origin's and its destination's operators, and dispatch staff: the rule of
+    `cargo.selectors.shipments_visible_to`, for one shipment in hand (the shipment stream)."""
+    return may_act_for(user, shipment.origin_id) or may_act_for(user, shipment.destination_id)

@@ -1,11 +1,8 @@
 from django import forms
 from django.contrib import admin
 
-from inventory.admin_scoping import (
-    DomainErrorMessagesMixin,
-    ReadOnlyAdminMixin,
-    StationScopedAdminMixin,
-)
+from inventory.admin_scoping import StationScopedAdminMixin
+from tradenet.admin import DomainErrorMessagesMixin, ReadOnlyAdminMixin
 
 from . import services
 from .access import may_update_shipment

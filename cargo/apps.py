@@ -7,12 +7,17 @@ class CargoConfig(AppConfig):
     verbose_name = "Cargo"
 
     def ready(self) -> None:
-        from trades.models import Trade
+        from tradenet.observability import register_database_figure
 
         from .receivers import create_shipment_for_placed_trade
+        from .selectors import shipments_by_status
+
+        register_database_figure(
+            "tradenet_shipments", "Shipments, by status", "status", shipments_by_status
+        )
 
         post_save.connect(
             create_shipment_for_placed_trade,
-            sender=Trade,
+            sender="trades.Trade",  # by label: nothing is imported while apps load
             dispatch_uid="cargo.create_shipment_for_placed_trade",
         )

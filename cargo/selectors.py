@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 
 from inventory.access import visible_to
 
@@ -15,3 +15,9 @@ def shipments_visible_to(user) -> QuerySet[Cargo]:
         "trade__lines__commodity"
     )
     return visible_to(shipments, user, "origin_id", "destination_id")
+
+
+def shipments_by_status() -> dict[str, int]:
+    """How many shipments are in each status, every status named (zero included)."""
+    counts = dict(Cargo.objects.order_by().values_list("status").annotate(n=Count("id")))
+    return {status: counts.get(status, 0) for status, _ in Cargo.Status.choices}

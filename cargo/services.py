@@ -1,11 +1,14 @@
 """Shipment services: creation for a placed trade, and the status transitions that drive the rest.
 
-Each transition runs in one transaction with the shipment row locked: the stock moves, the trade
-follows, and the tracking history gets its row, or nothing happens.
+A trade's lifecycle is its shipment's: SHIPMENT_TRANSITIONS is the one state machine, and the
+trade's status follows it (TRADE_STATUS_FOR), here and nowhere else. Each change runs in one
+transaction with the shipment row locked once: the stock moves, the trade follows, and the
+tracking history gets its row, or nothing happens.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -31,12 +34,19 @@ SHIPMENT_TRANSITIONS: dict[str, set[str]] = {
     Status.LOST: set(),
 }
 
-# What the trade becomes when its shipment reaches a status.
+# What the trade is while its shipment is in a status.
 TRADE_STATUS_FOR = {
+    Status.PENDING: Trade.Status.INITIATED,
     Status.IN_TRANSIT: Trade.Status.IN_TRANSIT,
     Status.DELIVERED: Trade.Status.COMPLETED,
     Status.CANCELLED: Trade.Status.CANCELLED,
     Status.LOST: Trade.Status.FAILED,
+}
+
+# The trade's allowed moves, derived from its shipment's (for messages in the trade's terms).
+TRADE_TRANSITIONS: dict[str, set[str]] = {
+    TRADE_STATUS_FOR[current]: {TRADE_STATUS_FOR[target] for target in targets}
+    for current, targets in SHIPMENT_TRANSITIONS.items()
 }
 
 MINIMUM_FLIGHT = timedelta(hours=1)
@@ -78,31 +88,71 @@ def shipment_update(
     eta: datetime | None = None,
     location_note: str | None = None,
     note: str = "",
+    precondition: Callable[[Cargo], None] | None = None,
 ) -> Cargo:
-    """Change a shipment's status, ETA or location note; a status change follows the rules."""
+    """Change a shipment's status, ETA or location note; a status change follows the rules.
+
+    `precondition(locked)` runs once the row is locked and before anything changes (an If-Match
+    check): raising there changes nothing.
+    """
     with transaction.atomic(), events.batch():
-        locked = (
-            Cargo.objects.select_for_update()
-            .select_related("trade", "origin", "destination")
-            .get(pk=shipment.pk)
-        )
-        changed = []
-        if status is not None and status != locked.status:
-            _transition(locked, status, actor, note or location_note or "")
-            changed += ["status", "departed_at", "delivered_at", "eta"]
-        if eta is not None and eta != locked.eta:
-            locked.eta = eta
-            changed.append("eta")
-        if location_note is not None and location_note != locked.location_note:
-            locked.location_note = location_note
-            changed.append("location_note")
-        if changed:
-            locked.save(update_fields=[*changed, "updated_at"])
-            events.announce(_event(events.CARGO_UPDATED, locked))
+        locked = _lock(pk=shipment.pk)
+        if precondition is not None:
+            precondition(locked)
+        _apply(locked, actor, status, eta, location_note, note)
     # Callers keep using the instance they passed in.
     for field in ("status", "eta", "location_note", "departed_at", "delivered_at", "updated_at"):
         setattr(shipment, field, getattr(locked, field))
     return shipment
+
+
+def trade_cancel(
+    *,
+    trade: Trade,
+    actor=None,
+    note: str = "",
+    precondition: Callable[[Cargo], None] | None = None,
+) -> Trade:
+    """Cancel a trade whose goods have not left: its shipment is cancelled, the stock returns,
+    and the trade follows. Refused, in the trade's terms, once the goods have left."""
+    with transaction.atomic(), events.batch():
+        locked = _lock(trade=trade)
+        if precondition is not None:  # what the caller read first: a stale view is a 412
+            precondition(locked)
+        require_transition(
+            subject=f"Trade {trade.transaction_id}",
+            current=TRADE_STATUS_FOR[locked.status],
+            requested=Trade.Status.CANCELLED,
+            transitions=TRADE_TRANSITIONS,
+        )
+        _apply(locked, actor, Status.CANCELLED, None, None, note or "trade cancelled")
+    trade.refresh_from_db()
+    return trade
+
+
+def _lock(**lookup) -> Cargo:
+    """The shipment row, locked for this transaction: the one lock every change takes."""
+    return (
+        Cargo.objects.select_for_update()
+        .select_related("trade", "origin", "destination")
+        .get(**lookup)
+    )
+
+
+def _apply(locked: Cargo, actor, status, eta, location_note, note: str) -> None:
+    changed = []
+    if status is not None and status != locked.status:
+        _transition(locked, status, actor, note or location_note or "")
+        changed += ["status", "departed_at", "delivered_at", "eta"]
+    if eta is not None and eta != locked.eta:
+        locked.eta = eta
+        changed.append("eta")
+    if location_note is not None and location_note != locked.location_note:
+        locked.location_note = location_note
+        changed.append("location_note")
+    if changed:
+        locked.save(update_fields=[*changed, "updated_at"])
+        events.announce(_event(events.CARGO_UPDATED, locked))
 
 
 def _transition(shipment: Cargo, status: str, actor, note: str) -> None:

@@ -1,21 +1,26 @@
 from __future__ import annotations
 
-from django.db import transaction
-from drf_spectacular.utils import extend_schema, extend_schema_view, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action, api_view
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.response import Response
 
-from tradenet.api.etag import ETagMixin, check_if_match, with_etag
-from trades.views import IF_MATCH
+from tradenet.api.etag import IF_MATCH, ETagMixin, check_if_match, with_etag
+from trades.selectors import trades_visible_to
+from trades.serializers import TradeCancelSerializer, TradeSerializer
 
 from .access import may_update_shipment, stations_deciding
 from .filters import CargoFilter
 from .models import Cargo, TrackingEvent
 from .selectors import shipments_visible_to
 from .serializers import CargoSerializer, CargoUpdateSerializer, TrackingEventSerializer
-from .services import shipment_update
+from .services import shipment_update, trade_cancel
 
 
 def apply_update(request, shipment: Cargo) -> Cargo:
@@ -34,20 +39,19 @@ def apply_update(request, shipment: Cargo) -> Cargo:
         raise PermissionDenied(
             f"Only operators of {deciding} may make this change to {shipment.shipment_id}."
         )
-    with transaction.atomic():
-        locked = Cargo.objects.select_for_update().get(pk=shipment.pk)
-        check_if_match(
+    shipment_update(
+        shipment=shipment,
+        actor=request.user,
+        status=data.get("status"),
+        eta=data.get("eta"),
+        location_note=data.get("location_note"),
+        note=data.get("note", ""),
+        # Against what the caller read, with the row locked: 412 if it changed meanwhile.
+        precondition=lambda locked: check_if_match(
             request,
             lambda: CargoSerializer(shipments_visible_to(request.user).get(pk=locked.pk)).data,
-        )
-        shipment_update(
-            shipment=locked,
-            actor=request.user,
-            status=data.get("status"),
-            eta=data.get("eta"),
-            location_note=data.get("location_note"),
-            note=data.get("note", ""),
-        )
+        ),
+    )
     return shipments_visible_to(request.user).get(pk=shipment.pk)
 
 
@@ -110,3 +114,39 @@ def update_cargo(request, shipment_id: str):
     return Response(
         {"message": "Cargo updated successfully", "cargo": CargoSerializer(shipment).data}
     )
+
+
+@extend_schema(
+    summary="Cancel a trade whose goods have not left",
+    parameters=[
+        OpenApiParameter("transaction_id", str, OpenApiParameter.PATH),
+        IF_MATCH,
+    ],
+    request=TradeCancelSerializer,
+    responses={200: TradeSerializer},
+    operation_id="trades_cancel_create",
+    tags=["trades"],
+)
+@api_view(["POST"])
+def cancel_trade(request, transaction_id: str):
+    """POST /api/trades/{transaction_id}/cancel/. A trade's cancellation is its shipment's
+    (cargo.services.trade_cancel), so the route is served here, beside the other shipment
+    changes; the seller's operators decide it, as they decide a departure."""
+    trades = trades_visible_to(request.user)
+    try:
+        trade = trades.get(transaction_id=transaction_id)
+    except trades.model.DoesNotExist:
+        raise NotFound(f"No trade {transaction_id}.") from None
+    if not may_update_shipment(request.user, trade.cargo, Cargo.Status.CANCELLED):
+        raise PermissionDenied(f"You do not operate {trade.seller.code}, the selling station.")
+    serializer = TradeCancelSerializer(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    trade_cancel(
+        trade=trade,
+        actor=request.user,
+        note=serializer.validated_data.get("note", ""),
+        precondition=lambda locked: check_if_match(
+            request, lambda: TradeSerializer(trades.get(pk=trade.pk)).data
+        ),
+    )
+    return with_etag(request, Response(TradeSerializer(trades.get(pk=trade.pk)).data))

@@ -1,6 +1,8 @@
 from django.contrib import admin
 
-from .admin_scoping import ReadOnlyAdminMixin, StationScopedAdminMixin
+from tradenet.admin import ReadOnlyAdminMixin
+
+from .admin_scoping import StationScopedAdminMixin
 from .models import Commodity, Station, StockLevel, StockMovement
 
 

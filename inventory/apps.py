@@ -7,12 +7,10 @@ class InventoryConfig(AppConfig):
     verbose_name = "Inventory"
 
     def ready(self) -> None:
-        from trades.models import Trade
-
         from .receivers import dispatch_stock_for_placed_trade
 
         post_save.connect(
             dispatch_stock_for_placed_trade,
-            sender=Trade,
+            sender="trades.Trade",  # lazy: this app does not import the trades app
             dispatch_uid="inventory.dispatch_stock_for_placed_trade",
         )

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from django.db import transaction
-from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, status, viewsets
@@ -9,13 +8,13 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
-from tradenet.api.etag import ETagMixin, check_if_match, with_etag
+from tradenet.api.etag import IF_MATCH, ETagMixin, check_if_match, with_etag
 from tradenet.api.pagination import CodeCursorPagination, NewestFirstCursorPagination
-from trades.views import IF_MATCH
 
 from .access import acts_for_all_stations, may_act_for, visible_to
 from .filters import MovementFilter, StationFilter
-from .models import Commodity, Station, StockLevel, StockMovement
+from .models import Commodity, Station, StockMovement
+from .selectors import inventories_visible_to, ledger_of
 from .serializers import (
     AdjustmentSerializer,
     CommoditySerializer,
@@ -71,11 +70,6 @@ class CommodityViewSet(DirectoryViewSet):
     filterset_fields = ("unit",)
 
 
-def stations_with_stock():
-    levels = StockLevel.objects.select_related("commodity").order_by("commodity__code")
-    return Station.objects.prefetch_related(Prefetch("stock_levels", queryset=levels))
-
-
 @extend_schema_view(
     list=extend_schema(summary="Every station's inventory"),
     retrieve=extend_schema(summary="One station's inventory (carries an ETag)"),
@@ -92,7 +86,7 @@ class InventoryViewSet(ETagMixin, viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self):
         # A station's stock is its operators' business (and dispatch staff's): others get 404.
-        return visible_to(stations_with_stock(), self.request.user, "pk")
+        return inventories_visible_to(self.request.user)
 
     @extend_schema(
         summary="Correct a station's stock (ledger kind: adjustment)",
@@ -137,6 +131,4 @@ class StationMovementViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def get_queryset(self):
         readable = visible_to(Station.objects.all(), self.request.user, "pk")
         station = get_object_or_404(readable, code=self.kwargs["station_code"])
-        return StockMovement.objects.filter(station=station).select_related(
-            "station", "commodity", "trade", "shipment", "actor"
-        )
+        return ledger_of(station)

@@ -1,5 +1,6 @@
-"""Helpers shared by the tests: a signed-in client's headers, a trade over HTTP, waiting for a
-condition with a deadline (tests assert behaviour, not speed, so deadlines are generous)."""
+"""Helpers shared by the tests: stock levels and the ledger check, a signed-in client's
+headers, a trade over HTTP, waiting for a condition with a deadline (tests assert behaviour,
+not speed, so deadlines are generous)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import time
 
 import httpx
 from knox.models import AuthToken
+
+from inventory.models import StockLevel, StockMovement
 
 
 def token_header(user) -> dict:
@@ -33,3 +36,20 @@ def wait_for(condition, timeout: float = 30) -> bool:
             return True
         time.sleep(0.1)
     return bool(condition())
+
+
+def level(station, commodity) -> StockLevel:
+    return StockLevel.objects.get(station=station, commodity=commodity)
+
+
+def assert_ledger_matches_levels() -> None:
+    """Every level equals the sum of its ledger rows, bucket by bucket."""
+    sums: dict[tuple[int, int, str], int] = {}
+    for m in StockMovement.objects.all():
+        key = (m.station_id, m.commodity_id, m.bucket)
+        sums[key] = sums.get(key, 0) + m.delta
+    levels = list(StockLevel.objects.all())
+    assert levels, "no stock levels to check"
+    for lvl in levels:
+        assert lvl.on_hand == sums.get((lvl.station_id, lvl.commodity_id, "on_hand"), 0), lvl
+        assert lvl.incoming == sums.get((lvl.station_id, lvl.commodity_id, "incoming"), 0), lvl

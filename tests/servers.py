@@ -34,7 +34,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_database_url() -> str:
+def database_url_of_tests() -> str:
     """The URL of the database the tests run on (the test database, once set up)."""
     db = connection.settings_dict
     host = quote(db["HOST"] or "127.0.0.1", safe="")
@@ -46,16 +46,16 @@ def test_database_url() -> str:
 def server_env(**extra: str) -> dict[str, str]:
     env = {
         **os.environ,
-        "DATABASE_URL": test_database_url(),
+        "DATABASE_URL": database_url_of_tests(),
         "DJANGO_SECRET_KEY": "test-server-" + "k" * 50,
         "DJANGO_DEBUG": "0",
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
         "DJANGO_SECURE_COOKIES": "0",
         "DJANGO_LOG_LEVEL": os.environ.get("TRADENET_TEST_SERVER_LOG_LEVEL", "WARNING"),
         "PYTHONUNBUFFERED": "1",
-        # Test mode: the fast password hasher the test users were made with, static files
-        # served from the apps.
-        "TRADENET_TESTING": "1",
+        # The test settings: the fast password hasher the test users were made with, static
+        # files served from the apps.
+        "DJANGO_SETTINGS_MODULE": "tradenet.settings_test",
     }
     env.update(extra)
     return env

@@ -9,8 +9,8 @@ from django.urls import reverse
 
 from cargo.models import Cargo
 from inventory.models import StockMovement
-from tests.conftest import assert_ledger_matches_levels, level
 from tests.factories import StationFactory, give_stock, make_trade
+from tests.helpers import assert_ledger_matches_levels, level
 from trades.models import Trade
 
 pytestmark = pytest.mark.django_db

@@ -114,7 +114,10 @@ def test_schemathesis_finds_no_server_errors_and_no_schema_violations(api_server
             "--max-examples", os.environ.get("TRADENET_FUZZ_EXAMPLES", "25"),
             "--seed", os.environ.get("TRADENET_FUZZ_SEED", "1"),
             "--request-timeout", "20",
-            "--workers", "2",
+            # One worker: hypothesis, on threads, meets a CPython 3.11.7 bug when it describes
+            # a lambda (SystemError: AST constructor recursion depth mismatch), a crash of the
+            # tool rather than a finding about the API.
+            "--workers", "1",
             "--suppress-health-check", "all",
             # Revoking would sign the fuzzer itself out halfway through the run.
             "--exclude-path-regex", "revoke",

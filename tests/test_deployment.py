@@ -19,12 +19,10 @@ import yaml
 from tests.helpers import wait_for
 from tests.servers import (
     ROOT,
+    database_url_of_tests,
     free_port,
     start_script_settings,
     uvicorn_server,
-)
-from tests.servers import (
-    test_database_url as tests_database_url,
 )
 from tests.sse import SSEClient
 
@@ -113,7 +111,7 @@ def test_readyz_is_503_when_the_database_is_down_while_healthz_stays_200():
         REDIS_URL="redis://127.0.0.1:1/0",
         DJANGO_SECRET_KEY=SECRET,
         DJANGO_ALLOWED_HOSTS="127.0.0.1",
-        TRADENET_TESTING="1",
+        DJANGO_SETTINGS_MODULE="tradenet.settings_test",
     )
     with uvicorn_server(env=env, ready_path="/healthz") as base:
         assert httpx.get(f"{base}/healthz", timeout=10).status_code == 200
@@ -304,7 +302,7 @@ def test_without_collectstatic_the_server_refuses_to_start_and_says_what_to_run(
     reports it, and after collectstatic the same command serves the docs."""
     static_root = tmp_path / "static"
     env = production_env(
-        DATABASE_URL=tests_database_url(),
+        DATABASE_URL=database_url_of_tests(),
         DJANGO_SECRET_KEY=SECRET,
         DJANGO_ALLOWED_HOSTS="127.0.0.1",
         DJANGO_SECURE_SSL_REDIRECT="0",

@@ -35,6 +35,19 @@ INVENTORY_CHANGED = "inventory.changed"
 # The relay LISTENs here; a notification is delivered only when the writing transaction commits.
 OUTBOX_CHANNEL = "tradenet_outbox"
 
+# The order of one operation's events on the stream, whatever order its code announced them
+# in (receivers of one signal run in the order their apps are installed; nothing should hang on
+# that): the stock first, then the shipment, then the trade. So a client that sees a trade's
+# event has already seen the stock and the shipment it refers to. Events of one type keep the
+# order they were announced in.
+ORDER_IN_OPERATION = (
+    INVENTORY_CHANGED,
+    CARGO_CREATED,
+    CARGO_UPDATED,
+    TRADE_INITIATED,
+    TRADE_STATUS_CHANGED,
+)
+
 
 class OutsideTransaction(RuntimeError):
     """An event announced outside a transaction could be lost between the change and the event."""
@@ -96,7 +109,13 @@ def batch() -> Iterator[list[DomainEvent]]:
     if stack:
         stack[-1].extend(events)
     elif events:
-        write_outbox(events)
+        write_outbox(in_operation_order(events))
+
+
+def in_operation_order(events: list[DomainEvent]) -> list[DomainEvent]:
+    """`events` in ORDER_IN_OPERATION (a stable sort; unknown types last)."""
+    rank = {event_type: n for n, event_type in enumerate(ORDER_IN_OPERATION)}
+    return sorted(events, key=lambda event: rank.get(event.type, len(rank)))
 
 
 def write_outbox(events: list[DomainEvent]) -> None:

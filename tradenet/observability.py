@@ -8,6 +8,7 @@ import logging
 import os
 import time
 import uuid
+from collections.abc import Callable
 
 from django.conf import settings
 from django.utils.functional import empty
@@ -15,6 +16,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from tradenet.events import TRADE_INITIATED
 from tradenet.middleware import BothModesMiddleware
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
@@ -53,6 +55,21 @@ DB_FIGURES_SECONDS = 5
 TRADES_CREATED = Counter("tradenet_trades_created_total", "Trades created by this deployment")
 
 
+# Figures read from the database at scrape time, registered by the apps that own the tables
+# (see their AppConfig.ready): a name, its help, its label, and a function returning
+# {label value: count}.
+DATABASE_FIGURES: list[tuple[str, str, str, Callable[[], dict[str, int]]]] = []
+
+
+def register_database_figure(
+    name: str, documentation: str, label: str, read: Callable[[], dict[str, int]]
+) -> None:
+    """Report `read()` in /metrics as the gauge `name{label}` (read at most every
+    DB_FIGURES_SECONDS per process)."""
+    if all(known != name for known, *_ in DATABASE_FIGURES):
+        DATABASE_FIGURES.append((name, documentation, label, read))
+
+
 class DatabaseCollector:
     """Figures read from PostgreSQL, so every worker reports the same; at most once every
     DB_FIGURES_SECONDS per process, so a scrape flood costs the database nothing more."""
@@ -67,24 +84,11 @@ class DatabaseCollector:
         yield from families
 
     def _read(self):
-        from django.db.models import Count
-
-        from cargo.models import Cargo
-        from trades.models import Trade
-
-        trades = GaugeMetricFamily(
-            "tradenet_trades", "Trades recorded, by status", labels=["status"]
-        )
-        for row in Trade.objects.values("status").annotate(n=Count("id")):
-            trades.add_metric([row["status"]], row["n"])
-        shipments = GaugeMetricFamily(
-            "tradenet_shipments", "Shipments, by status", labels=["status"]
-        )
-        counts = dict(Cargo.objects.values_list("status").annotate(n=Count("id")))
-        for status, _ in Cargo.Status.choices:
-            shipments.add_metric([status], counts.get(status, 0))
-        yield trades
-        yield shipments
+        for name, documentation, label, read in DATABASE_FIGURES:
+            family = GaugeMetricFamily(name, documentation, labels=[label])
+            for value, count in read().items():
+                family.add_metric([value], count)
+            yield family
 
 
 def render_metrics() -> bytes:
@@ -198,7 +202,7 @@ class RequestIdMiddleware(BothModesMiddleware):
 
 def count_trades(events) -> None:
     """Called by the relay for every batch of events it delivers."""
-    created = sum(1 for event in events if event.type == "trade.initiated")
+    created = sum(1 for event in events if event.type == TRADE_INITIATED)
     if created:
         TRADES_CREATED.inc(created)
 

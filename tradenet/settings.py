@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -29,12 +28,11 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
-TESTING = "pytest" in sys.modules or os.environ.get("TRADENET_TESTING") == "1"
 DEBUG = env_bool("DJANGO_DEBUG", default=False)
 
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
 if not SECRET_KEY:
-    if DEBUG or TESTING:
+    if DEBUG:
         # A throwaway key: sessions and tokens signed with it die with the process.
         SECRET_KEY = "insecure-development-key-" + "x" * 40
     else:
@@ -48,8 +46,6 @@ if not SECRET_KEY:
         )
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEBUG else "")
-if TESTING:
-    ALLOWED_HOSTS += ["testserver", "localhost", "127.0.0.1"]
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
@@ -100,8 +96,10 @@ AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
-AXES_FAILURE_LIMIT = int(os.environ.get("TRADENET_LOGIN_FAILURE_LIMIT", "10"))
-AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("TRADENET_LOGIN_COOLOFF_MINUTES", "15")))
+TRADENET_LOGIN_FAILURE_LIMIT = int(os.environ.get("TRADENET_LOGIN_FAILURE_LIMIT", "10"))
+TRADENET_LOGIN_COOLOFF_MINUTES = float(os.environ.get("TRADENET_LOGIN_COOLOFF_MINUTES", "15"))
+AXES_FAILURE_LIMIT = TRADENET_LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=TRADENET_LOGIN_COOLOFF_MINUTES)
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 # The client address is the one the server resolved: uvicorn honours X-Forwarded-For only from
@@ -139,18 +137,20 @@ else:
 DATABASES["default"].setdefault("OPTIONS", {})
 # While PostgreSQL is away, requests answer 503 within about TRADENET_DB_TIMEOUT seconds (the
 # time to connect, or to wait for a pooled connection), not after a long hang.
-DB_TIMEOUT = float(os.environ.get("TRADENET_DB_TIMEOUT", "2"))
-DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", max(1, round(DB_TIMEOUT)))
+TRADENET_DB_TIMEOUT = float(os.environ.get("TRADENET_DB_TIMEOUT", "2"))
+DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", max(1, round(TRADENET_DB_TIMEOUT)))
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 # psycopg's connection pool, one per process: sized by TRADENET_DB_POOL_SIZE (default: enough
 # for uvicorn's request threads and the streams' database threads of one worker). Total
 # connections = workers x pool size; keep it under PostgreSQL's max_connections.
-if env_bool("TRADENET_DB_POOL", default=not (DEBUG or TESTING)):
+TRADENET_DB_POOL = env_bool("TRADENET_DB_POOL", default=not DEBUG)
+TRADENET_DB_POOL_SIZE = int(os.environ.get("TRADENET_DB_POOL_SIZE", "20"))
+if TRADENET_DB_POOL:
     DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps connections, not Django
     DATABASES["default"]["OPTIONS"]["pool"] = {
         "min_size": 2,
-        "max_size": int(os.environ.get("TRADENET_DB_POOL_SIZE", "20")),
-        "timeout": DB_TIMEOUT,
+        "max_size": TRADENET_DB_POOL_SIZE,
+        "timeout": TRADENET_DB_TIMEOUT,
     }
 else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
@@ -163,9 +163,6 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-if TESTING:
-    # Hashing cost is irrelevant to what the tests check and dominates their run time.
-    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -176,25 +173,23 @@ STATIC_URL = "static/"
 # Development and tests serve straight from the apps (WHITENOISE_USE_FINDERS); production
 # serves what `collectstatic` gathered here.
 STATIC_ROOT = (
-    None
-    if (DEBUG or TESTING)
-    else Path(os.environ.get("DJANGO_STATIC_ROOT", BASE_DIR / "staticfiles"))
+    None if DEBUG else Path(os.environ.get("DJANGO_STATIC_ROOT", BASE_DIR / "staticfiles"))
 )
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
-        if not (DEBUG or TESTING)
+        if not DEBUG
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
-WHITENOISE_USE_FINDERS = DEBUG or TESTING
+WHITENOISE_USE_FINDERS = DEBUG
 
 LOGIN_URL = "/admin/login/"
 LOGIN_REDIRECT_URL = "/live/"
 
 # Structured JSON logs (one object per line, with the request id) unless developing.
-LOG_FORMAT = os.environ.get("TRADENET_LOG_FORMAT", "plain" if DEBUG else "json")
+TRADENET_LOG_FORMAT = os.environ.get("TRADENET_LOG_FORMAT", "plain" if DEBUG else "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -206,7 +201,7 @@ LOGGING = {
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "formatter": LOG_FORMAT,
+            "formatter": TRADENET_LOG_FORMAT,
             "filters": ["request_id"],
         }
     },
@@ -218,16 +213,18 @@ LOGGING = {
 }
 
 # Cruising speed of cargo haulers, used to compute a shipment's ETA from the distance.
-TRADENET_CRUISING_SPEED_LY_PER_DAY = float(os.environ.get("TRADENET_CRUISING_SPEED", "2.0"))
+TRADENET_CRUISING_SPEED_LY_PER_DAY = float(
+    os.environ.get("TRADENET_CRUISING_SPEED_LY_PER_DAY", "2.0")
+)
 
 # HTTPS hardening for production (DEBUG off). Behind a TLS-terminating proxy, set
 # DJANGO_PROXY_SSL_HEADER=1 so Django trusts X-Forwarded-Proto. Health checks and metrics are
 # answered before Django, so probes over plain HTTP are not redirected.
 if not DEBUG:
-    SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", default=not TESTING)
+    SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", default=True)
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-    SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", default=not TESTING)
-    SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS", "0" if TESTING else "31536000"))
+    SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
+    SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS", "31536000"))
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", default=True)
     SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", default=True)
     SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -237,6 +234,12 @@ if env_bool("DJANGO_PROXY_SSL_HEADER"):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # REST API
+TRADENET_THROTTLE_ANON = os.environ.get("TRADENET_THROTTLE_ANON", "120/min")
+TRADENET_THROTTLE_USER = os.environ.get("TRADENET_THROTTLE_USER", "6000/min")
+TRADENET_THROTTLE_AUTH = os.environ.get("TRADENET_THROTTLE_AUTH", "30/min")
+# 0: throttles key on the address the server resolved (REMOTE_ADDR), never on a client-supplied
+# X-Forwarded-For; trusted proxies are the server's FORWARDED_ALLOW_IPS.
+TRADENET_NUM_PROXIES = int(os.environ.get("TRADENET_NUM_PROXIES", "0"))
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # First, so an anonymous caller gets 401 with `WWW-Authenticate: Token`.
@@ -262,28 +265,25 @@ REST_FRAMEWORK = {
         "rest_framework.throttling.UserRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
-        "anon": os.environ.get("TRADENET_THROTTLE_ANON", "120/min"),
-        "user": os.environ.get("TRADENET_THROTTLE_USER", "6000/min"),
-        "auth": os.environ.get("TRADENET_THROTTLE_AUTH", "30/min"),
+        "anon": TRADENET_THROTTLE_ANON,
+        "user": TRADENET_THROTTLE_USER,
+        "auth": TRADENET_THROTTLE_AUTH,
     },
-    # 0: throttles key on the address the server resolved (REMOTE_ADDR), never on a
-    # client-supplied X-Forwarded-For; trusted proxies are the server's FORWARDED_ALLOW_IPS.
-    "NUM_PROXIES": int(os.environ.get("TRADENET_NUM_PROXIES", "0")),
+    "NUM_PROXIES": TRADENET_NUM_PROXIES,
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "COERCE_DECIMAL_TO_STRING": True,
 }
 
+TRADENET_TOKEN_TTL_HOURS = float(os.environ.get("TRADENET_TOKEN_TTL_HOURS", "10"))
 REST_KNOX = {
     # Only a SHA-512 digest of each token is stored.
-    "TOKEN_TTL": timedelta(hours=float(os.environ.get("TRADENET_TOKEN_TTL_HOURS", "10"))),
+    "TOKEN_TTL": timedelta(hours=TRADENET_TOKEN_TTL_HOURS),
     "TOKEN_LIMIT_PER_USER": 50,
     "AUTO_REFRESH": False,
 }
 
 # Idempotency-Key records for POST /api/trades/ are kept at least this long.
-TRADENET_IDEMPOTENCY_TTL = timedelta(
-    hours=float(os.environ.get("TRADENET_IDEMPOTENCY_HOURS", "24"))
-)
+TRADENET_IDEMPOTENCY_HOURS = float(os.environ.get("TRADENET_IDEMPOTENCY_HOURS", "24"))
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "TradeNet API",
@@ -354,7 +354,7 @@ TRADENET_RELAY_STANDBY_SECONDS = float(os.environ.get("TRADENET_RELAY_STANDBY_SE
 TRADENET_RELAY_POLL_SECONDS = float(os.environ.get("TRADENET_RELAY_POLL_SECONDS", "1"))
 # Who may read /metrics: these networks (default loopback and private ranges), or a scraper
 # sending `Authorization: Bearer $TRADENET_METRICS_TOKEN`.
-TRADENET_METRICS_ALLOWED_NETWORKS = [
+TRADENET_METRICS_ALLOWED_CIDRS = [
     ipaddress.ip_network(cidr)
     for cidr in env_list(
         "TRADENET_METRICS_ALLOWED_CIDRS",

@@ -1,8 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from tradenet.views import home
-from updates.views import live_page
+from updates.views import home, live_page
 
 admin.site.site_header = "TradeNet operations"
 admin.site.site_title = "TradeNet"

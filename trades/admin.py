@@ -1,20 +1,17 @@
 from django.contrib import admin
 from django.core.exceptions import ValidationError
-from django.db.models import DecimalField, ExpressionWrapper, F, Sum
 from django.forms.models import BaseInlineFormSet
 from django.urls import reverse
 from django.utils.html import format_html
 
 from inventory.access import may_act_for, stations_for
-from inventory.admin_scoping import (
-    DomainErrorMessagesMixin,
-    ReadOnlyAdminMixin,
-    StationScopedAdminMixin,
-)
-from inventory.models import Station, StockLevel
+from inventory.admin_scoping import StationScopedAdminMixin
+from inventory.models import Station
+from inventory.selectors import stock_shortfalls
+from tradenet.admin import DomainErrorMessagesMixin, ReadOnlyAdminMixin
 from tradenet.errors import DomainError
 
-from .models import IdempotencyRecord, Trade, TradeLine
+from .models import IdempotencyRecord, Trade, TradeLine, total_expression
 from .services import LineSpec, trade_place, trade_validate
 
 
@@ -43,19 +40,11 @@ class TradeLineFormSet(BaseInlineFormSet):
             raise ValidationError([m for ms in exc.message_dict.values() for m in ms]) from exc
         if seller is None:
             return
-        on_hand = dict(
-            StockLevel.objects.filter(
-                station=seller, commodity__in=[line.commodity for line in lines]
-            ).values_list("commodity_id", "on_hand")
+        shortfalls = stock_shortfalls(
+            station=seller, wanted=[(line.commodity, line.quantity) for line in lines]
         )
-        shortages = [
-            f"Not enough {line.commodity.code} at {seller.code}: asked for {line.quantity}, "
-            f"{on_hand.get(line.commodity.pk, 0)} available."
-            for line in lines
-            if line.quantity > on_hand.get(line.commodity.pk, 0)
-        ]
-        if shortages:
-            raise ValidationError(shortages)
+        if shortfalls:
+            raise ValidationError([shortfall.message for shortfall in shortfalls])
 
 
 class TradeLineInline(admin.TabularInline):
@@ -110,11 +99,7 @@ class TradeAdmin(DomainErrorMessagesMixin, StationScopedAdminMixin, admin.ModelA
     )
 
     def get_queryset(self, request):
-        line_total = ExpressionWrapper(
-            F("lines__quantity") * F("lines__unit_price"),
-            output_field=DecimalField(max_digits=24, decimal_places=2),
-        )
-        return super().get_queryset(request).annotate(total_value=Sum(line_total)).distinct()
+        return super().get_queryset(request).annotate(total_value=total_expression())
 
     def get_readonly_fields(self, request, obj=None):
         if obj is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -68,7 +69,9 @@ def claim(*, user, key: str, request_fingerprint: str) -> tuple[IdempotencyRecor
             )
             return record, False
         record = IdempotencyRecord.objects.get(user=user, key=key)
-        if record.created_at < timezone.now() - settings.TRADENET_IDEMPOTENCY_TTL:
+        if record.created_at < timezone.now() - timedelta(
+            hours=settings.TRADENET_IDEMPOTENCY_HOURS
+        ):
             record.delete()  # expired: the key is free again
             continue
         if record.request_fingerprint != request_fingerprint:
@@ -83,6 +86,11 @@ def remember(record: IdempotencyRecord, status: int, body) -> None:
 
 
 def purge_expired() -> int:
-    expired = timezone.now() - settings.TRADENET_IDEMPOTENCY_TTL
+    expired = expiry_cutoff()
     deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=expired).delete()
     return deleted
+
+
+def expiry_cutoff():
+    """Records made before this have expired (TRADENET_IDEMPOTENCY_HOURS)."""
+    return timezone.now() - timedelta(hours=settings.TRADENET_IDEMPOTENCY_HOURS)

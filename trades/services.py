@@ -13,7 +13,7 @@ from django.utils import timezone
 from inventory.models import Commodity, Station
 from tradenet import events
 from tradenet.actors import user_or_none
-from tradenet.errors import AlreadyPlaced, require_transition
+from tradenet.errors import AlreadyPlaced
 
 from .models import Trade, TradeLine, lines_total
 
@@ -106,31 +106,23 @@ def trade_place(*, trade: Trade, actor=None) -> Trade:
 
 def _place(trade: Trade) -> None:
     trade.placed_at = timezone.now()
+    # The placing save: the receivers connected to it (the inventory app's dispatch, the cargo
+    # app's shipment) run now, in this transaction; see docs/architecture.md.
     trade.save(update_fields=["placed_at", "updated_at", "created_by"])
+    shipment = getattr(trade, "cargo", None)  # created by the cargo app's receiver just now
     events.announce(
         events.DomainEvent(
             type=events.TRADE_INITIATED,
             payload=trade_event_payload(trade),
             stations=(trade.seller.code, trade.buyer.code),
-            shipment_id=trade.cargo.shipment_id,
+            shipment_id=shipment.shipment_id if shipment is not None else None,
         )
     )
 
 
-TRADE_TRANSITIONS: dict[str, set[str]] = {
-    Trade.Status.INITIATED: {Trade.Status.IN_TRANSIT, Trade.Status.CANCELLED},
-    Trade.Status.IN_TRANSIT: {Trade.Status.COMPLETED, Trade.Status.FAILED},
-}
-
-
 def trade_set_status(*, trade: Trade, status: str, actor=None) -> Trade:
-    """Move a trade along with its shipment. Called by the cargo services."""
-    require_transition(
-        subject=f"Trade {trade.transaction_id}",
-        current=trade.status,
-        requested=status,
-        transitions=TRADE_TRANSITIONS,
-    )
+    """Move a trade along with its shipment. Only the cargo services call this: a trade's status
+    follows its shipment's, whose transitions they check (cargo.services)."""
     previous = trade.status
     trade.status = status
     trade.save(update_fields=["status", "updated_at"])
@@ -142,28 +134,6 @@ def trade_set_status(*, trade: Trade, status: str, actor=None) -> Trade:
             shipment_id=trade.cargo.shipment_id,
         )
     )
-    return trade
-
-
-def trade_cancel(*, trade: Trade, actor=None, note: str = "") -> Trade:
-    """Cancel a trade whose goods have not left: its shipment is cancelled and the stock returns."""
-    from cargo.models import Cargo
-    from cargo.services import shipment_update
-
-    with transaction.atomic(), events.batch():
-        # The shipment row first, as every shipment change locks it: one lock order, no deadlock.
-        shipment = Cargo.objects.select_for_update().get(trade=trade)
-        trade.refresh_from_db()
-        require_transition(
-            subject=f"Trade {trade.transaction_id}",
-            current=trade.status,
-            requested=Trade.Status.CANCELLED,
-            transitions=TRADE_TRANSITIONS,
-        )
-        shipment_update(
-            shipment=shipment, status="cancelled", actor=actor, note=note or "trade cancelled"
-        )
-    trade.refresh_from_db()
     return trade
 
 

@@ -3,20 +3,19 @@ from __future__ import annotations
 from django.db import transaction
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
-from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
 from inventory.access import may_act_for
 from tradenet.api.errors import error_response
-from tradenet.api.etag import ETagMixin, check_if_match, with_etag
+from tradenet.api.etag import ETagMixin
 from tradenet.errors import DomainError
 
 from . import idempotency
 from .filters import TradeFilter
 from .selectors import trades_visible_to
-from .serializers import TradeCancelSerializer, TradeCreateSerializer, TradeSerializer
-from .services import trade_cancel, trade_initiate
+from .serializers import TradeCreateSerializer, TradeSerializer
+from .services import trade_initiate
 
 IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key",
@@ -25,13 +24,6 @@ IDEMPOTENCY_KEY = OpenApiParameter(
     required=False,
     description="Retries with the same key and body return the first answer and create nothing "
     "(kept 24 hours, per user). The same key with another body gets 422.",
-)
-IF_MATCH = OpenApiParameter(
-    "If-Match",
-    str,
-    OpenApiParameter.HEADER,
-    required=False,
-    description="The ETag you read; a stale one gets 412.",
 )
 
 
@@ -59,8 +51,6 @@ class TradeViewSet(
     def get_serializer_class(self):
         if self.action == "create":
             return TradeCreateSerializer
-        if self.action == "cancel":
-            return TradeCancelSerializer
         return TradeSerializer
 
     @extend_schema(
@@ -108,24 +98,3 @@ class TradeViewSet(
             return error_response(409, exc.message, exc.code, detail=exc.detail)
         # The trade carries its stations, lines and shipment: no need to read it back.
         return Response(TradeSerializer(trade).data, status=status.HTTP_201_CREATED)
-
-    @extend_schema(
-        summary="Cancel a trade whose goods have not left",
-        parameters=[IF_MATCH],
-        request=TradeCancelSerializer,
-        responses={200: TradeSerializer},
-    )
-    @action(detail=True, methods=["post"])
-    def cancel(self, request, transaction_id=None):
-        trade = self.get_object()
-        if not may_act_for(request.user, trade.seller_id):
-            raise PermissionDenied(f"You do not operate {trade.seller.code}, the selling station.")
-        serializer = TradeCancelSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        with transaction.atomic():
-            check_if_match(request, lambda: TradeSerializer(trade).data)
-            trade_cancel(
-                trade=trade, actor=request.user, note=serializer.validated_data.get("note", "")
-            )
-        trade = self.get_queryset().get(pk=trade.pk)
-        return with_etag(request, Response(TradeSerializer(trade).data))

@@ -304,7 +304,7 @@ def may_scrape(scope) -> bool:
         address = ipaddress.ip_address(client[0])
     except ValueError:
         return False
-    return any(address in network for network in settings.TRADENET_METRICS_ALLOWED_NETWORKS)
+    return any(address in network for network in settings.TRADENET_METRICS_ALLOWED_CIDRS)
 
 
 async def serve_metrics(scope, receive, send) -> None:

@@ -13,6 +13,7 @@ from django.contrib.auth import get_user
 from django.http import HttpRequest
 from rest_framework.exceptions import AuthenticationFailed
 
+from cargo.access import may_read_shipment
 from cargo.models import Cargo
 from inventory.access import acts_for_all_stations, may_act_for
 from inventory.models import Station
@@ -121,9 +122,7 @@ def resolve(user, kind: str, key: str | None) -> StreamScope:
         shipment = Cargo.objects.filter(shipment_id=key).first()
         if shipment is None:
             raise StreamRefused(404, "not_found", f"No shipment {key}.")
-        if not (
-            may_act_for(user, shipment.origin_id) or may_act_for(user, shipment.destination_id)
-        ):
+        if not may_read_shipment(user, shipment):
             raise StreamRefused(403, "permission_denied", f"You operate neither end of {key}.")
         return StreamScope(shipment_id=shipment.shipment_id)
     raise StreamRefused(404, "not_found", "No such stream.")

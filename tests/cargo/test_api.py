@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 
 from cargo.models import Cargo
-from tests.conftest import level
 from tests.factories import make_trade
+from tests.helpers import level
 
 pytestmark = pytest.mark.django_db
 

@@ -3,13 +3,12 @@ from __future__ import annotations
 import pytest
 
 from cargo.models import Cargo
-from cargo.services import shipment_update
+from cargo.services import shipment_update, trade_cancel
 from inventory.models import StockMovement
-from tests.conftest import assert_ledger_matches_levels, level
 from tests.factories import UserFactory, make_trade
+from tests.helpers import assert_ledger_matches_levels, level
 from tradenet.errors import InvalidTransition
 from trades.models import Trade
-from trades.services import trade_cancel
 
 pytestmark = pytest.mark.django_db
 

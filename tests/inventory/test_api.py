@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 
 from inventory.models import Station, StockMovement
-from tests.conftest import assert_ledger_matches_levels, level
 from tests.factories import make_trade
+from tests.helpers import assert_ledger_matches_levels, level
 
 pytestmark = pytest.mark.django_db
 

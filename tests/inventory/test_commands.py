@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
 from inventory.models import Commodity, Station, StockLevel, StockMovement
-from tests.conftest import assert_ledger_matches_levels
+from tests.helpers import assert_ledger_matches_levels
 
 pytestmark = pytest.mark.django_db
 

@@ -6,8 +6,8 @@ from django.db import IntegrityError, transaction
 from cargo.services import shipment_update
 from inventory.models import StockLevel, StockMovement
 from inventory.services import stock_adjust
-from tests.conftest import assert_ledger_matches_levels, level
 from tests.factories import StationFactory, UserFactory, make_trade
+from tests.helpers import assert_ledger_matches_levels, level
 from tradenet.errors import InsufficientStock
 
 pytestmark = pytest.mark.django_db

@@ -4,8 +4,8 @@ import pytest
 
 from cargo.models import Cargo
 from inventory.models import StockMovement
-from tests.conftest import level
 from tests.factories import StationFactory, give_stock, make_trade
+from tests.helpers import level
 from trades.models import IdempotencyRecord, Trade
 
 pytestmark = pytest.mark.django_db
@@ -287,7 +287,7 @@ def test_purge_command_deletes_only_expired_keys(api, ceres_op, stocked_ceres, v
 def test_demo_traffic_makes_trades_and_moves_shipments(capsys):
     from django.core.management import call_command
 
-    from tests.conftest import assert_ledger_matches_levels
+    from tests.helpers import assert_ledger_matches_levels
 
     call_command("seed_stations")
     call_command("demo_traffic", "--trades", "8", "--interval", "0", "--seed", "5")

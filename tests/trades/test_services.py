@@ -5,12 +5,11 @@ from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db.models.signals import post_save
 
 from cargo.models import Cargo
 from inventory.models import StockMovement
-from tests.conftest import assert_ledger_matches_levels, level
 from tests.factories import CommodityFactory, UserFactory, make_trade
+from tests.helpers import assert_ledger_matches_levels, level
 from tradenet import events
 from tradenet.errors import AlreadyPlaced, InsufficientStock
 from tradenet.models import OutboxEvent
@@ -166,8 +165,35 @@ def test_an_event_outside_a_transaction_is_refused(transactional_db):
     assert outbox() == []
 
 
-def test_receivers_are_connected_to_trade_post_save():
-    sync_receivers, _ = post_save._live_receivers(Trade)
-    names = {receiver.__name__ for receiver in sync_receivers}
-    assert "dispatch_stock_for_placed_trade" in names
-    assert "create_shipment_for_placed_trade" in names
+def test_one_operations_events_go_out_stock_first_then_shipment_then_trade(
+    stocked_ceres, vesta, water
+):
+    """The order is stated once (tradenet.events.ORDER_IN_OPERATION), not left to the order
+    in which the apps' receivers happen to run."""
+    from cargo.services import shipment_update
+
+    trade = make_trade(stocked_ceres, vesta, (water, 5))
+    shipment_update(shipment=trade.cargo, status="in_transit")
+    start = outbox_end()
+    shipment_update(shipment=trade.cargo, status="delivered")
+    assert [event_type for event_type, _ in outbox(after=start)] == [
+        "inventory.changed",  # the buyer's goods move from incoming to on hand
+        "cargo.updated",
+        "trade.status_changed",
+    ]
+
+
+def test_the_total_in_sql_is_the_total_in_python(stocked_ceres, vesta, water, ore):
+    """The admin sorts by the total PostgreSQL computes; the API shows the one Python does."""
+    from trades.models import total_expression
+
+    trades = [
+        make_trade(stocked_ceres, vesta, (water, 3)),
+        make_trade(stocked_ceres, vesta, (water, 2), (ore, 7)),
+    ]
+    in_sql = dict(
+        Trade.objects.filter(pk__in=[t.pk for t in trades])
+        .annotate(total_value=total_expression())
+        .values_list("pk", "total_value")
+    )
+    assert in_sql == {t.pk: Trade.objects.get(pk=t.pk).total for t in trades}

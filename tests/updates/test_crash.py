@@ -24,9 +24,8 @@ from django.db import connection
 
 from cargo.models import Cargo
 from inventory.models import StockMovement
-from tests.conftest import assert_ledger_matches_levels
 from tests.factories import CommodityFactory, StationFactory, UserFactory, give_stock
-from tests.helpers import post_trade, token_header, wait_for
+from tests.helpers import assert_ledger_matches_levels, post_trade, token_header, wait_for
 from tests.servers import ROOT, free_port, server_env, start_script_settings, uvicorn_server
 from tests.sse import SSEClient
 from trades.models import Trade
@@ -54,7 +53,7 @@ def production_server(tmp_path, port: int, **extra: str):
         TRADENET_SSE_REPLAY_LIMIT="100000",
         **extra,
     )
-    env.pop("TRADENET_TESTING")  # production settings: static files gathered by the script
+    env.pop("DJANGO_SETTINGS_MODULE")  # production settings: static files gathered by the script
     log = open(tmp_path / f"server-{port}.log", "a+")  # noqa: SIM115
     server = subprocess.Popen(
         ["bash", "deploy/start.sh"],

@@ -10,8 +10,18 @@ import hashlib
 import json
 
 from django.core.serializers.json import DjangoJSONEncoder
+from drf_spectacular.utils import OpenApiParameter
 
 from .errors import PreconditionFailed
+
+# The header of conditional writes, for the schema of every view that honours it.
+IF_MATCH = OpenApiParameter(
+    "If-Match",
+    str,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="The ETag you read; a stale one gets 412.",
+)
 
 
 def etag_for(data) -> str:

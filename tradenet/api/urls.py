@@ -2,7 +2,7 @@ from django.urls import re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
-from cargo.views import CargoViewSet, update_cargo
+from cargo.views import CargoViewSet, cancel_trade, update_cargo
 from inventory.views import (
     CommodityViewSet,
     InventoryViewSet,
@@ -41,6 +41,7 @@ urlpatterns = [
     ),
     # The original system's update route; before the router so "update" is never a shipment id.
     re_path(r"^cargo/update/(?P<shipment_id>[^/]+)/?$", update_cargo, name="cargo-update-legacy"),
+    re_path(r"^trades/(?P<transaction_id>[^/.]+)/cancel/?$", cancel_trade, name="trade-cancel"),
     re_path(r"^schema/?$", SpectacularAPIView.as_view(), name="schema"),
     re_path(r"^docs/?$", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     *router.urls,

@@ -12,5 +12,5 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         deleted = purge_expired()
-        hours = settings.TRADENET_IDEMPOTENCY_TTL.total_seconds() / 3600
+        hours = settings.TRADENET_IDEMPOTENCY_HOURS
         self.stdout.write(f"Deleted {deleted} idempotency records older than {hours:g} hours.")
