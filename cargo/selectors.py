@@ -6,7 +6,7 @@ from django.db.models import Count, QuerySet
 
 from inventory.access import visible_to
 
-from .models import Cargo
+from .models import Cargo, TrackingEvent
 
 
 def shipments_visible_to(user) -> QuerySet[Cargo]:
@@ -21,3 +21,8 @@ def shipments_by_status() -> dict[str, int]:
     """How many shipments are in each status, every status named (zero included)."""
     counts = dict(Cargo.objects.order_by().values_list("status").annotate(n=Count("id")))
     return {status: counts.get(status, 0) for status, _ in Cargo.Status.choices}
+
+
+def tracking_history(shipment: Cargo) -> QuerySet[TrackingEvent]:
+    """A shipment's status changes, oldest first, with who made them."""
+    return TrackingEvent.objects.filter(cargo=shipment).select_related("actor")

@@ -17,8 +17,8 @@ from trades.serializers import TradeCancelSerializer, TradeSerializer
 
 from .access import may_update_shipment, stations_deciding
 from .filters import CargoFilter
-from .models import Cargo, TrackingEvent
-from .selectors import shipments_visible_to
+from .models import Cargo
+from .selectors import shipments_visible_to, tracking_history
 from .serializers import CargoSerializer, CargoUpdateSerializer, TrackingEventSerializer
 from .services import shipment_update, trade_cancel
 
@@ -88,7 +88,7 @@ class CargoViewSet(
     @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
     def events(self, request, shipment_id=None):
         shipment = self.get_object()
-        history = TrackingEvent.objects.filter(cargo=shipment).select_related("actor")
+        history = tracking_history(shipment)
         return Response(TrackingEventSerializer(history, many=True).data)
 
 
