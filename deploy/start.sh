@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Production start: migrate (one replica at a time), gather static files if needed, then serve
+# Production start: migrate (one replica at a time), gather static files, then serve
 # (deploy/serve.sh). The Docker image runs this; so can a plain machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,8 +14,8 @@ export PROMETHEUS_MULTIPROC_DIR="${PROMETHEUS_MULTIPROC_DIR:-/tmp/tradenet-metri
 rm -rf "$PROMETHEUS_MULTIPROC_DIR" && mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
 
 "$PYTHON" manage.py migrate_locked --verbosity 1
-if [ ! -f staticfiles/staticfiles.json ]; then
-  "$PYTHON" manage.py collectstatic --noinput --verbosity 0
-fi
+# Every start: it copies only what changed, and a manifest from an older version would make
+# the server refuse to start (tradenet/staticcheck.py). DJANGO_STATIC_ROOT says where.
+"$PYTHON" manage.py collectstatic --noinput --verbosity 0
 
 exec "$(dirname "$0")/serve.sh"
