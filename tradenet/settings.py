@@ -352,6 +352,10 @@ TRADENET_WEB_THREADS = int(os.environ.get("TRADENET_WEB_THREADS", "8"))
 # active one looks at the outbox when no commit has woken it.
 TRADENET_RELAY_STANDBY_SECONDS = float(os.environ.get("TRADENET_RELAY_STANDBY_SECONDS", "1"))
 TRADENET_RELAY_POLL_SECONDS = float(os.environ.get("TRADENET_RELAY_POLL_SECONDS", "1"))
+# Events for other systems: with TRADENET_AMQP_URL set (amqp://user:password@host:5672/vhost),
+# every committed event is published to this durable topic exchange (updates/exporters.py).
+TRADENET_AMQP_URL = os.environ.get("TRADENET_AMQP_URL", "")
+TRADENET_AMQP_EXCHANGE = os.environ.get("TRADENET_AMQP_EXCHANGE", "tradenet.events")
 # Who may read /metrics: these networks (default loopback and private ranges), or a scraper
 # sending `Authorization: Bearer $TRADENET_METRICS_TOKEN`.
 TRADENET_METRICS_ALLOWED_CIDRS = [

@@ -32,6 +32,8 @@ from tradenet.observability import REQUIRED_SERVICES, readiness, render_metrics
 from tradenet.serving import exit_with_parent
 
 from . import dbthreads, eventstream, grip, redis_feed
+from .exporters import configured as configured_exporters
+from .exporters import enabled_exporters, exports_lag
 from .hub import ReplayReset, events_after, hub
 from .limits import claim_stream, release_stream
 from .relay import relay
@@ -285,6 +287,15 @@ async def serve_ready(scope, receive, send) -> None:
     ready = all(checks.get(name) == "ok" for name in REQUIRED_SERVICES)
     degraded = sorted(name for name, state in checks.items() if state != "ok")
     body = {"ready": ready, "checks": checks, "degraded": degraded}
+    if ready and enabled_exporters():
+        # How far behind the exporters are: reported, not a reason to be unready (events wait
+        # in the log for them).
+        try:
+            body["exports"] = await asyncio.wait_for(
+                asyncio.get_running_loop().run_in_executor(None, exports_lag), timeout=1.5
+            )
+        except Exception as exc:
+            body["exports"] = {"error": f"{exc.__class__.__name__}"}
     await json_response(send, 200 if ready else 503, body)
 
 
@@ -352,6 +363,8 @@ class EventStreamRouter:
 
     async def _lifespan(self, receive, send) -> None:
         feed = None
+        # Every server process runs the configured exporters too; one of each is active.
+        exporters = configured_exporters()
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
@@ -364,6 +377,8 @@ class EventStreamRouter:
                 exit_with_parent()
                 # Every server process runs a relay; one is active, the others stand by.
                 relay.start()
+                for exporter in exporters:
+                    exporter.start()
                 if eventstream.redis_enabled():
                     feed = asyncio.get_running_loop().create_task(redis_feed.follow(hub.catch_up))
                 await send({"type": "lifespan.startup.complete"})
@@ -371,6 +386,8 @@ class EventStreamRouter:
                 hub.close_all()
                 if feed is not None:
                     feed.cancel()
+                for exporter in exporters:
+                    await asyncio.get_running_loop().run_in_executor(None, exporter.stop)
                 await asyncio.get_running_loop().run_in_executor(None, relay.stop)
                 await send({"type": "lifespan.shutdown.complete"})
                 return

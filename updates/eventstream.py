@@ -105,12 +105,26 @@ def move_outbox(cursor, limit: int) -> list[LogEntry]:
     return entries
 
 
-def trim(cursor) -> None:
-    """Delete events older than the retention (upstream trims on every append)."""
+def trim(cursor, keep_after: int | None = None) -> None:
+    """Delete events older than the retention (upstream trims on every append), but none after
+    `keep_after`: what an exporter has not carried yet stays, however old."""
     cursor.execute(
-        "DELETE FROM django_eventstream_event WHERE created < %s",
-        [timezone.now() - timedelta(minutes=upstream_storage.EVENT_TIMEOUT)],
+        "DELETE FROM django_eventstream_event WHERE created < %s AND eid <= %s",
+        [
+            timezone.now() - timedelta(minutes=upstream_storage.EVENT_TIMEOUT),
+            keep_after if keep_after is not None else 2**62,
+        ],
     )
+
+
+def read_batch(cursor, after: int, limit: int) -> list[LogEntry]:
+    """Stored events after `after`, oldest first, on a connection of the caller's own."""
+    cursor.execute(
+        "SELECT eid, type, data FROM django_eventstream_event WHERE channel = %s AND eid > %s "
+        "ORDER BY eid LIMIT %s",
+        [CHANNEL, after, limit],
+    )
+    return [_from_row(row) for row in cursor.fetchall()]
 
 
 def latest(cursor) -> LogEntry | None:

@@ -39,8 +39,7 @@ class StoredEvent:
     @classmethod
     def from_entry(cls, event: LogEntry) -> StoredEvent:
         envelope = json.loads(event.data)
-        payload = {**envelope["payload"], "published_at": envelope["published_at"]}
-        data = json.dumps(payload, separators=(",", ":"))
+        data = public_data(envelope)
         frame = f"id: {event.id}\nevent: {event.type}\ndata: {data}\n\n".encode()
         return cls(
             id=int(event.id),
@@ -49,6 +48,13 @@ class StoredEvent:
             shipment_id=envelope.get("shipment_id"),
             frame=frame,
         )
+
+
+def public_data(envelope: dict) -> str:
+    """An event's JSON as every consumer gets it (the stream's `data:`, the RabbitMQ body): its
+    payload and when it was published."""
+    payload = {**envelope["payload"], "published_at": envelope["published_at"]}
+    return json.dumps(payload, separators=(",", ":"))
 
 
 class ReplayReset(Exception):

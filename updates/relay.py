@@ -77,6 +77,21 @@ def deliver(entries: list[LogEntry]) -> None:
         eventstream.queue_in_process(entries)
 
 
+def exported_everywhere(cursor) -> int | None:
+    """The last event every configured exporter has carried (None: no exporter): the relay
+    trims nothing after it."""
+    from .exporters import enabled_exporters
+
+    names = enabled_exporters()
+    if not names:
+        return None
+    cursor.execute(
+        "SELECT COALESCE(min(last_id), 0) FROM updates_exportposition WHERE exporter = ANY(%s)",
+        [names],
+    )
+    return int(cursor.fetchone()[0])
+
+
 def relay_pending(limit: int = BATCH) -> list[LogEntry]:
     """Move and deliver everything committed in the outbox now, on Django's connection.
 
@@ -147,7 +162,7 @@ class Relay:
                 entries = move_batch(cursor)
                 self._batches += 1
                 if self._batches % TRIM_EVERY_BATCHES == 0:
-                    eventstream.trim(cursor)
+                    eventstream.trim(cursor, keep_after=exported_everywhere(cursor))
             self._deliver(entries, conn)
             if len(entries) == BATCH:
                 continue  # more are waiting

@@ -1,0 +1,255 @@
+"""Exporters: the committed event log, carried to other systems at least once and in order.
+
+The RabbitMQ feed (`AmqpExporter`, with TRADENET_AMQP_URL) publishes every event of the public
+log to a durable topic exchange: persistent messages, publisher confirms, the JSON body the
+stream carries, `message_id` = the stream's `id:`. Its routing key is the event type, then
+the codes of the stations the event concerns, seller or origin first:
+`trade.initiated.ceres-prime.sol-mars`, `inventory.changed.ceres-prime`; so `#.ceres-prime.#`
+binds everything about ceres-prime and `cargo.#` every shipment event.
+
+At least once, in order: the exporter reads the log after its position (`ExportPosition`, in
+PostgreSQL), publishes, waits for the broker's confirmations, and only then advances the
+position. After a crash of its process or an outage of the broker it resumes from there; what
+it sends again carries the same `message_id`, so consumers drop duplicates by it. The relay
+keeps events an exporter has not carried yet, however old (`eventstream.trim`).
+
+Every server process runs one per configured exporter, as it runs a relay; one is active per
+deployment (a PostgreSQL advisory lock of its own), the others stand by and take over when its
+process dies. pika's blocking connection, on this thread of its own: confirmations one publish
+at a time are simple to reason about and fast enough on a local network (aio-pika would need the
+event loop the streams live on; kombu adds a layer without confirmations being simpler).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import zlib
+
+import psycopg
+from django.conf import settings
+
+from tradenet.dbconn import conninfo
+
+from . import eventstream, notify
+from .eventstream import LogEntry
+from .hub import public_data
+
+logger = logging.getLogger(__name__)
+
+BATCH = 500
+RETRY_FIRST, RETRY_LAST = 0.5, 5.0
+
+
+def routing_key(entry: LogEntry) -> str:
+    """The event type, then the codes of the stations it concerns (seller or origin first)."""
+    stations = json.loads(entry.data).get("stations") or ()
+    return ".".join([entry.type, *stations])
+
+
+def position(cursor, exporter: str) -> int:
+    cursor.execute(
+        "INSERT INTO updates_exportposition (exporter, last_id, updated_at) "
+        "VALUES (%s, 0, now()) ON CONFLICT (exporter) DO NOTHING",
+        [exporter],
+    )
+    cursor.execute("SELECT last_id FROM updates_exportposition WHERE exporter = %s", [exporter])
+    return int(cursor.fetchone()[0])
+
+
+def advance(cursor, exporter: str, last_id: int) -> None:
+    cursor.execute(
+        "UPDATE updates_exportposition SET last_id = %s, updated_at = now() "
+        "WHERE exporter = %s AND last_id < %s",
+        [last_id, exporter, last_id],
+    )
+
+
+def lag(cursor, exporter: str) -> tuple[int, float]:
+    """(events not carried yet, age in seconds of the oldest of them)."""
+    cursor.execute(
+        "SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(e.created)), 0) "
+        "FROM django_eventstream_event e "
+        "WHERE e.channel = %s AND e.eid > COALESCE("
+        "  (SELECT last_id FROM updates_exportposition WHERE exporter = %s), 0)",
+        [eventstream.CHANNEL, exporter],
+    )
+    count, seconds = cursor.fetchone()
+    return int(count), float(seconds)
+
+
+def enabled_exporters() -> list[str]:
+    return ["amqp"] if settings.TRADENET_AMQP_URL else []
+
+
+def exports_lag() -> dict[str, dict[str, float]]:
+    """Each configured exporter's lag, on a short connection of its own (for /readyz)."""
+    params = {**conninfo("tradenet-readyz"), "connect_timeout": 1}
+    with psycopg.connect(**params, autocommit=True) as conn, conn.cursor() as cursor:
+        cursor.execute("SET statement_timeout = 1000")
+        report = {}
+        for name in enabled_exporters():
+            events, seconds = lag(cursor, name)
+            report[name] = {"lag_events": events, "lag_seconds": round(seconds, 3)}
+        return report
+
+
+def lag_figures(index: int):
+    """For /metrics: {exporter: events behind} (index 0) or {exporter: seconds behind} (1)."""
+    from django.db import connection
+
+    def read() -> dict[str, float]:
+        with connection.cursor() as cursor:
+            return {name: lag(cursor, name)[index] for name in enabled_exporters()}
+
+    return read
+
+
+class Exporter:
+    """One exporter's thread in one server process (active or standing by)."""
+
+    name = ""
+
+    def __init__(self):
+        self.active = False
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        # Its own advisory lock: one active per deployment, whichever process holds it.
+        self.lock_key = zlib.crc32(f"tradenet-export-{self.name}".encode())
+
+    def start(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._stop.clear()
+            self._thread = threading.Thread(
+                target=self._run, name=f"export-{self.name}", daemon=True
+            )
+            self._thread.start()
+
+    def stop(self, timeout: float = 5) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                params = conninfo(f"tradenet-export-{self.name}")
+                with psycopg.connect(autocommit=True, **params) as conn:
+                    if self._acquire(conn):
+                        self._serve(conn)
+            except Exception as exc:
+                if self.active:
+                    logger.warning("%s exporter lost its database (%s); retrying", self.name, exc)
+                self.active = False
+                self._stop.wait(1)
+            finally:
+                self.close()
+        self.active = False
+
+    def _acquire(self, conn) -> bool:
+        while not self._stop.is_set():
+            if conn.execute("SELECT pg_try_advisory_lock(%s)", [self.lock_key]).fetchone()[0]:
+                return True
+            self._stop.wait(settings.TRADENET_RELAY_STANDBY_SECONDS)
+        return False
+
+    def _serve(self, conn) -> None:
+        conn.execute(f"LISTEN {notify.CHANNEL}")  # the relay's: new events are in the log
+        self.active = True
+        logger.info("%s exporter active in this process", self.name)
+        delay = RETRY_FIRST
+        while not self._stop.is_set():
+            with conn.cursor() as cursor:
+                after = position(cursor, self.name)
+                entries = eventstream.read_batch(cursor, after, BATCH)
+            if not entries:
+                for _ in conn.notifies(timeout=settings.TRADENET_RELAY_POLL_SECONDS, stop_after=1):
+                    pass
+                continue
+            if entries[0].id != after + 1 and after > 0:
+                logger.error(
+                    "%s exporter: events %s to %s are no longer stored; carrying on from %s",
+                    self.name, after + 1, entries[0].id - 1, entries[0].id,
+                )  # fmt: skip
+            try:
+                self.send(entries)
+            except Exception as exc:
+                logger.warning(
+                    "%s exporter could not deliver (%s: %s); retrying in %.1f s from event %s",
+                    self.name, exc.__class__.__name__, exc, delay, entries[0].id,
+                )  # fmt: skip
+                self.close()
+                self._stop.wait(delay)
+                delay = min(delay * 2, RETRY_LAST)
+                continue
+            delay = RETRY_FIRST
+            with conn.cursor() as cursor:
+                advance(cursor, self.name, entries[-1].id)
+
+    def send(self, entries: list[LogEntry]) -> None:
+        """Deliver `entries`, in order; return only when the other side has confirmed them all."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Drop any connection to the other side (after a failure, or at the end)."""
+
+
+class AmqpExporter(Exporter):
+    name = "amqp"
+
+    def __init__(self):
+        super().__init__()
+        self._connection = None
+        self._channel = None
+
+    def _open(self):
+        import pika
+
+        if self._channel is not None and self._channel.is_open:
+            return self._channel
+        parameters = pika.URLParameters(settings.TRADENET_AMQP_URL)
+        parameters.connection_attempts = 1
+        parameters.socket_timeout = 5
+        parameters.blocked_connection_timeout = 30
+        self._connection = pika.BlockingConnection(parameters)
+        channel = self._connection.channel()
+        channel.exchange_declare(
+            exchange=settings.TRADENET_AMQP_EXCHANGE, exchange_type="topic", durable=True
+        )
+        channel.confirm_delivery()
+        self._channel = channel
+        return channel
+
+    def send(self, entries: list[LogEntry]) -> None:
+        import pika
+
+        channel = self._open()
+        for entry in entries:
+            envelope = json.loads(entry.data)
+            # In confirm mode each publish returns once the broker has taken responsibility for
+            # the message (written it, for a persistent one on a durable queue), else raises.
+            channel.basic_publish(
+                exchange=settings.TRADENET_AMQP_EXCHANGE,
+                routing_key=routing_key(entry),
+                body=public_data(envelope).encode(),
+                properties=pika.BasicProperties(
+                    content_type="application/json",
+                    delivery_mode=pika.DeliveryMode.Persistent,
+                    message_id=str(entry.id),
+                    type=entry.type,
+                    app_id="tradenet",
+                ),
+            )
+
+    def close(self) -> None:
+        connection, self._connection, self._channel = self._connection, None, None
+        if connection is not None and connection.is_open:
+            try:
+                connection.close()
+            except Exception:  # already broken: nothing to close cleanly
+                logger.debug("closing the AMQP connection failed", exc_info=True)
+
+
+def configured() -> list[Exporter]:
+    return [AmqpExporter()] if settings.TRADENET_AMQP_URL else []
