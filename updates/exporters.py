@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import zlib
 
 import psycopg
@@ -35,6 +34,7 @@ from tradenet.dbconn import conninfo
 from . import eventstream, notify
 from .eventstream import LogEntry
 from .hub import public_data
+from .singleton import SingletonWorker
 
 logger = logging.getLogger(__name__)
 
@@ -106,60 +106,23 @@ def lag_figures(index: int):
     return read
 
 
-class Exporter:
+class Exporter(SingletonWorker):
     """One exporter's thread in one server process (active or standing by)."""
 
     name = ""
 
     def __init__(self):
-        self.active = False
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__()
         # Its own advisory lock: one active per deployment, whichever process holds it.
         self.lock_key = zlib.crc32(f"tradenet-export-{self.name}".encode())
+        self.thread_name = f"{self.name} exporter"
+        self.application_name = f"tradenet-export-{self.name}"
 
-    def start(self) -> None:
-        if self._thread is None or not self._thread.is_alive():
-            self._stop.clear()
-            self._thread = threading.Thread(
-                target=self._run, name=f"export-{self.name}", daemon=True
-            )
-            self._thread.start()
-
-    def stop(self, timeout: float = 5) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                params = conninfo(f"tradenet-export-{self.name}")
-                with psycopg.connect(autocommit=True, **params) as conn:
-                    if self._acquire(conn):
-                        self._serve(conn)
-            except Exception as exc:
-                if self.active:
-                    logger.warning("%s exporter lost its database (%s); retrying", self.name, exc)
-                self.active = False
-                self._stop.wait(1)
-            finally:
-                self.close()
-        self.active = False
-
-    def _acquire(self, conn) -> bool:
-        while not self._stop.is_set():
-            if conn.execute("SELECT pg_try_advisory_lock(%s)", [self.lock_key]).fetchone()[0]:
-                return True
-            self._stop.wait(settings.TRADENET_RELAY_STANDBY_SECONDS)
-        return False
-
-    def _serve(self, conn) -> None:
+    def serve(self, conn) -> None:
         conn.execute(f"LISTEN {notify.CHANNEL}")  # the relay's: new events are in the log
-        self.active = True
         logger.info("%s exporter active in this process", self.name)
         delay = RETRY_FIRST
-        while not self._stop.is_set():
+        while not self.stopping.is_set():
             with conn.cursor() as cursor:
                 after = position(cursor, self.name)
                 entries = eventstream.read_batch(cursor, after, BATCH)
@@ -180,7 +143,7 @@ class Exporter:
                     self.name, exc.__class__.__name__, exc, delay, entries[0].id,
                 )  # fmt: skip
                 self.close()
-                self._stop.wait(delay)
+                self.stopping.wait(delay)
                 delay = min(delay * 2, RETRY_LAST)
                 continue
             delay = RETRY_FIRST
@@ -193,6 +156,9 @@ class Exporter:
 
     def close(self) -> None:
         """Drop any connection to the other side (after a failure, or at the end)."""
+
+    def disconnected(self) -> None:
+        self.close()
 
 
 class AmqpExporter(Exporter):

@@ -30,17 +30,15 @@ missed from storage; a Redis outage is handled the same way once Redis answers a
 from __future__ import annotations
 
 import logging
-import threading
 
-import psycopg
 from django.conf import settings
 from django.db import connection, transaction
 
-from tradenet.dbconn import conninfo
 from tradenet.events import OUTBOX_CHANNEL
 
 from . import eventstream, grip, notify
 from .eventstream import LogEntry
+from .singleton import SingletonWorker
 
 logger = logging.getLogger(__name__)
 
@@ -108,56 +106,24 @@ def relay_pending(limit: int = BATCH) -> list[LogEntry]:
         moved += entries
 
 
-class Relay:
+class Relay(SingletonWorker):
     """The relay thread of one server process (active or standing by)."""
 
-    def __init__(self, application_name: str = "tradenet-relay"):
-        self.application_name = application_name
-        self.active = False
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+    lock_key = RELAY_LOCK
+    thread_name = "outbox-relay"
+    application_name = "tradenet-relay"
+
+    def __init__(self):
+        super().__init__()
         self._transport_behind = False
         self._batches = 0
 
-    def start(self) -> None:
-        if self._thread is None or not self._thread.is_alive():
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="outbox-relay", daemon=True)
-            self._thread.start()
-
-    def stop(self, timeout: float = 5) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                with psycopg.connect(autocommit=True, **conninfo(self.application_name)) as conn:
-                    if self._acquire(conn):
-                        self._serve(conn)
-            except Exception as exc:
-                if self.active:
-                    logger.warning("outbox relay lost its database (%s); retrying in 1 s", exc)
-                self.active = False
-                self._stop.wait(1)
-        self.active = False
-
-    def _acquire(self, conn) -> bool:
-        standby = settings.TRADENET_RELAY_STANDBY_SECONDS
-        while not self._stop.is_set():
-            if conn.execute("SELECT pg_try_advisory_lock(%s)", [RELAY_LOCK]).fetchone()[0]:
-                return True
-            self._stop.wait(standby)
-        return False
-
-    def _serve(self, conn) -> None:
+    def serve(self, conn) -> None:
         conn.execute(f"LISTEN {OUTBOX_CHANNEL}")
-        self.active = True
         logger.info("outbox relay active in this process")
         self._announce_latest(conn)
         poll = settings.TRADENET_RELAY_POLL_SECONDS
-        while not self._stop.is_set():
+        while not self.stopping.is_set():
             with conn.transaction(), conn.cursor() as cursor:
                 entries = move_batch(cursor)
                 self._batches += 1

@@ -77,3 +77,17 @@ def galaxy():
         operator_grant(user=people[name], stations=[station])
     people["staff"] = UserFactory(username="staff", is_superuser=True)
     return {"stations": (ceres, vesta, titan), "people": people}
+
+
+MARKET_STATIONS = ("ceres-prime", "vesta-yards", "titan", "luna-gateway")
+
+
+@pytest.fixture
+def market():
+    """Four stations with ample water; the headers of a dispatch staff token."""
+    from tests.helpers import token_header
+
+    water = CommodityFactory(code="water")
+    for code in MARKET_STATIONS:
+        give_stock(StationFactory(code=code), water, 100_000)
+    return token_header(UserFactory(username="staff", is_superuser=True))

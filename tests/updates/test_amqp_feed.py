@@ -21,8 +21,7 @@ import httpx
 import pytest
 from django.db import connection
 
-from tests.factories import CommodityFactory, StationFactory, UserFactory, give_stock
-from tests.helpers import post_trade, token_header, wait_for
+from tests.helpers import post_trade, wait_for
 from tests.servers import free_port, server_env, uvicorn_server
 from tests.sse import SSEClient
 from updates.exporters import AmqpExporter
@@ -30,7 +29,6 @@ from updates.exporters import AmqpExporter
 pytestmark = pytest.mark.django_db(transaction=True)
 
 BROKER = ("127.0.0.1", 5672)
-STATIONS = ("ceres-prime", "titan", "vesta-yards")
 
 
 def broker_answers() -> bool:
@@ -52,14 +50,6 @@ def broker():
     if not broker_answers():
         pytest.skip(f"no RabbitMQ at {BROKER[0]}:{BROKER[1]} (guest/guest)")
     return f"tradenet.test.{uuid.uuid4().hex[:8]}"  # an exchange of the test's own
-
-
-@pytest.fixture
-def market():
-    water = CommodityFactory(code="water")
-    for code in STATIONS:
-        give_stock(StationFactory(code=code), water, 100_000)
-    return token_header(UserFactory(username="staff", is_superuser=True))
 
 
 class Consumer:

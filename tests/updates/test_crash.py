@@ -24,8 +24,7 @@ from django.db import connection
 
 from cargo.models import Cargo
 from inventory.models import StockMovement
-from tests.factories import CommodityFactory, StationFactory, UserFactory, give_stock
-from tests.helpers import assert_ledger_matches_levels, post_trade, token_header, wait_for
+from tests.helpers import assert_ledger_matches_levels, post_trade, wait_for
 from tests.servers import ROOT, free_port, server_env, start_script_settings, uvicorn_server
 from tests.sse import SSEClient
 from trades.models import Trade
@@ -34,14 +33,6 @@ from updates.relay import RELAY_LOCK
 pytestmark = pytest.mark.django_db(transaction=True)
 
 STATIONS = ("ceres-prime", "vesta-yards", "titan", "luna-gateway")
-
-
-@pytest.fixture
-def market():
-    water = CommodityFactory(code="water")
-    for code in STATIONS:
-        give_stock(StationFactory(code=code), water, 100_000)
-    return token_header(UserFactory(username="staff", is_superuser=True))
 
 
 @contextmanager
@@ -350,7 +341,8 @@ def test_workers_exit_when_their_master_is_killed_and_the_port_is_free_again(mar
         workers = [p for p in master.children(recursive=True) if "python" in p.name().lower()]
         master.kill()  # kill -9 of the master alone
         server.wait(10)
-        _, alive = psutil.wait_procs(workers, timeout=15)
+        # They finish their graceful shutdown first (up to its 10 s, and the relay's stop).
+        _, alive = psutil.wait_procs(workers, timeout=60)
         assert not alive, [p.pid for p in alive]
     with production_server(tmp_path, port):  # no EADDRINUSE: nothing holds the port
         assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10).status_code == 200
