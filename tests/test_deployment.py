@@ -81,14 +81,14 @@ class TestComposeFile:
             (shutil.copytree if source.is_dir() else shutil.copy)(source, tmp_path / name)
         shutil.copy(ROOT / ".env.example", tmp_path / ".env")
         done = subprocess.run(
-            ["docker-compose", "--profile", "edge", "config"],
+            ["docker-compose", "--profile", "edge", "--profile", "feed", "config"],
             cwd=tmp_path,
             capture_output=True,
             text=True,
         )
         assert done.returncode == 0, done.stderr
         resolved = yaml.safe_load(done.stdout)
-        assert set(resolved["services"]) == {"db", "redis", "app", "pushpin"}
+        assert set(resolved["services"]) == {"db", "redis", "app", "pushpin", "rabbitmq"}
         assert resolved["services"]["app"]["environment"]["REDIS_URL"] == "redis://redis:6379/0"
 
     def test_it_declares_images_healthchecks_volumes_and_the_edge_profile(self):
@@ -97,10 +97,11 @@ class TestComposeFile:
         assert services["db"]["image"] == "postgres:16"
         assert services["redis"]["image"] == "redis:7"
         assert services["pushpin"]["profiles"] == ["edge"]
+        assert services["rabbitmq"]["profiles"] == ["feed"]
         for name, service in services.items():
             assert "healthcheck" in service, name
         assert "readyz" in " ".join(services["app"]["healthcheck"]["test"])
-        assert set(compose["volumes"]) == {"pgdata", "redisdata"}
+        assert set(compose["volumes"]) == {"pgdata", "redisdata", "rabbitmqdata"}
         assert services["app"]["depends_on"]["db"]["condition"] == "service_healthy"
 
 
