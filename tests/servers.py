@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import httpx
+from django.conf import settings
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,7 +48,8 @@ def server_env(**extra: str) -> dict[str, str]:
     env = {
         **os.environ,
         "DATABASE_URL": database_url_of_tests(),
-        "DJANGO_SECRET_KEY": "test-server-" + "k" * 50,
+        # The test process's own key: what it signs or seals, the servers can read.
+        "DJANGO_SECRET_KEY": settings.SECRET_KEY,
         "DJANGO_DEBUG": "0",
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
         "DJANGO_SECURE_COOKIES": "0",

@@ -356,6 +356,28 @@ TRADENET_RELAY_POLL_SECONDS = float(os.environ.get("TRADENET_RELAY_POLL_SECONDS"
 # every committed event is published to this durable topic exchange (updates/exporters.py).
 TRADENET_AMQP_URL = os.environ.get("TRADENET_AMQP_URL", "")
 TRADENET_AMQP_EXCHANGE = os.environ.get("TRADENET_AMQP_EXCHANGE", "tradenet.events")
+# Signed webhooks (updates/webhooks.py): seconds to wait before each retry, comma-separated (the
+# default spans a day and a half: 9 retries); each wait varies by +-20 % (jitter).
+TRADENET_WEBHOOK_RETRY_SCHEDULE = [
+    float(seconds)
+    for seconds in env_list(
+        "TRADENET_WEBHOOK_RETRY_SCHEDULE", "5,30,120,600,1800,3600,10800,21600,86400"
+    )
+]
+TRADENET_WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("TRADENET_WEBHOOK_TIMEOUT_SECONDS", "10"))
+# An endpoint with no successful delivery for this long is disabled (its owner sees why).
+TRADENET_WEBHOOK_DISABLE_AFTER_HOURS = float(
+    os.environ.get("TRADENET_WEBHOOK_DISABLE_AFTER_HOURS", "120")
+)
+# After a rotation, the previous secret keeps signing for this long.
+TRADENET_WEBHOOK_SECRET_OVERLAP_HOURS = float(
+    os.environ.get("TRADENET_WEBHOOK_SECRET_OVERLAP_HOURS", "24")
+)
+# Targets on loopback, private, link-local or metadata addresses are refused unless this is on.
+TRADENET_WEBHOOK_ALLOW_PRIVATE = env_bool("TRADENET_WEBHOOK_ALLOW_PRIVATE", default=False)
+# Deliveries in flight at once per server process, and per endpoint.
+TRADENET_WEBHOOK_WORKERS = int(os.environ.get("TRADENET_WEBHOOK_WORKERS", "8"))
+TRADENET_WEBHOOK_PER_ENDPOINT = int(os.environ.get("TRADENET_WEBHOOK_PER_ENDPOINT", "2"))
 # Who may read /metrics: these networks (default loopback and private ranges), or a scraper
 # sending `Authorization: Bearer $TRADENET_METRICS_TOKEN`.
 TRADENET_METRICS_ALLOWED_CIDRS = [

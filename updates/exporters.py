@@ -80,7 +80,8 @@ def lag(cursor, exporter: str) -> tuple[int, float]:
 
 
 def enabled_exporters() -> list[str]:
-    return ["amqp"] if settings.TRADENET_AMQP_URL else []
+    """The exporters of this deployment: the webhooks' fan-out always, the feed when set."""
+    return (["amqp"] if settings.TRADENET_AMQP_URL else []) + ["webhooks"]
 
 
 def exports_lag() -> dict[str, dict[str, float]]:
@@ -217,5 +218,8 @@ class AmqpExporter(Exporter):
                 logger.debug("closing the AMQP connection failed", exc_info=True)
 
 
-def configured() -> list[Exporter]:
-    return [AmqpExporter()] if settings.TRADENET_AMQP_URL else []
+def configured() -> list[SingletonWorker]:
+    """The threads a server process runs beside its relay."""
+    from .webhooks import configured as webhook_workers
+
+    return ([AmqpExporter()] if settings.TRADENET_AMQP_URL else []) + webhook_workers()

@@ -10,6 +10,7 @@ from inventory.views import (
     StationViewSet,
 )
 from trades.views import TradeViewSet
+from updates.webhook_api import WebhookEndpointViewSet
 
 from .auth_views import ObtainTokenView, RevokeAllTokensView, RevokeTokenView
 
@@ -32,6 +33,7 @@ router.register(
 router.register("inventory", InventoryViewSet, basename="inventory")
 router.register("stations", StationViewSet, basename="station")
 router.register("commodities", CommodityViewSet, basename="commodity")
+router.register("webhooks", WebhookEndpointViewSet, basename="webhook")
 
 urlpatterns = [
     re_path(r"^auth/token/?$", ObtainTokenView.as_view(), name="auth-token"),

@@ -1,0 +1,253 @@
+"""Signed webhooks: registration and its rules, then live servers POSTing to real HTTP
+receivers: signatures a Standard Webhooks library verifies, only the owner's stations, retries,
+a slow endpoint that holds up no other, disabling, rotation, test events, redelivery."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from standardwebhooks import Webhook
+
+from inventory.services import operator_grant
+from tests.factories import CommodityFactory, StationFactory, UserFactory, give_stock
+from tests.helpers import post_trade, token_header, wait_for
+from tests.servers import server_env, uvicorn_server
+from tests.sse import SSEClient
+from updates import webhooks
+from updates.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+
+
+@pytest.fixture
+def operators(db):
+    ceres, titan, vesta = (StationFactory(code=c) for c in ("ceres-prime", "titan", "vesta-yards"))
+    water = CommodityFactory(code="water")
+    for station in (ceres, titan, vesta):
+        give_stock(station, water, 1000)
+    ana, bo = UserFactory(username="ana", is_staff=True), UserFactory(username="bo")
+    operator_grant(user=ana, stations=[ceres])
+    operator_grant(user=bo, stations=[titan])
+    return {"ana": ana, "bo": bo, "ceres": ceres, "titan": titan, "vesta": vesta}
+
+
+def test_an_operator_registers_endpoints_for_their_own_stations_only(api, operators, settings):
+    settings.TRADENET_WEBHOOK_ALLOW_PRIVATE = True
+    ana = api(operators["ana"])
+    made = ana.post(
+        "/api/webhooks/",
+        {"url": "http://127.0.0.1:9/hook", "stations": ["ceres-prime"],
+         "event_types": ["trade.initiated"]},
+        format="json",
+    )  # fmt: skip
+    assert made.status_code == 201, made.json()
+    assert made.json()["secret"].startswith("whsec_")
+    endpoint_id = made.json()["id"]
+    assert "secret" not in ana.get(f"/api/webhooks/{endpoint_id}/").json()  # shown once
+
+    foreign = ana.post(
+        "/api/webhooks/", {"url": "http://127.0.0.1:9/x", "stations": ["titan"]}, format="json"
+    )
+    assert foreign.status_code == 400
+    assert "titan" in foreign.json()["errors"]["stations"][0]
+    bad_type = ana.post(
+        "/api/webhooks/", {"url": "http://127.0.0.1:9/x", "event_types": ["nope"]}, format="json"
+    )
+    assert bad_type.status_code == 400 and "event_types" in json.dumps(bad_type.json())
+    # Another operator does not see it, let alone change it.
+    assert api(operators["bo"]).get(f"/api/webhooks/{endpoint_id}/").status_code == 404
+
+    settings.TRADENET_WEBHOOK_ALLOW_PRIVATE = False
+    for url in ("http://127.0.0.1/hook", "http://169.254.169.254/latest", "http://10.0.0.5/",
+                "http://localhost:8000/", "ftp://example.com/"):  # fmt: skip
+        refused = ana.post("/api/webhooks/", {"url": url}, format="json")
+        assert refused.status_code == 400, (url, refused.json())
+        assert "url" in refused.json()["errors"]
+
+
+class Receiver:
+    """A real HTTP server; what each path answers is set per test."""
+
+    def __init__(self):
+        self.received: list[tuple[str, dict, str, float]] = []
+        self.behaviour: dict[str, list[int]] = {}
+        self.slow: dict[str, float] = {}
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"])).decode()
+                delay = receiver.slow.get(self.path, 0)
+                if delay:
+                    time.sleep(delay)
+                plan = receiver.behaviour.get(self.path, [])
+                code = plan.pop(0) if plan else 200
+                receiver.received.append(
+                    (
+                        self.path,
+                        {k.lower(): v for k, v in self.headers.items()},
+                        body,
+                        time.monotonic(),
+                    )
+                )
+                self.send_response(code)
+                self.end_headers()
+                self.wfile.write(b"ok" if code < 300 else b"try again later")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def at(self, path: str) -> list[tuple[dict, str, float]]:
+        return [(h, b, t) for p, h, b, t in self.received if p == path]
+
+    def close(self):
+        self.server.shutdown()
+
+
+@pytest.fixture
+def receiver():
+    server = Receiver()
+    yield server
+    server.close()
+
+
+def live_env(**extra):
+    """Servers that may post to the loopback receivers, with short retries."""
+    settings = {
+        "TRADENET_WEBHOOK_ALLOW_PRIVATE": "1",
+        "TRADENET_WEBHOOK_RETRY_SCHEDULE": "0.5,0.5,0.5",
+        "TRADENET_WEBHOOK_TIMEOUT_SECONDS": "3",
+    }
+    return server_env(**{**settings, **extra})
+
+
+@pytest.mark.django_db(transaction=True)
+def test_signed_deliveries_of_the_owners_stations_with_retries_and_no_hold_up(
+    operators, receiver, settings
+):
+    settings.TRADENET_WEBHOOK_ALLOW_PRIVATE = True  # the receivers are on loopback
+    ana = operators["ana"]
+    _, secret = webhooks.endpoint_create(
+        owner=ana, url=f"{receiver.url}/ok", event_types=[], stations=[]
+    )
+    webhooks.endpoint_create(
+        owner=ana, url=f"{receiver.url}/flaky", event_types=["trade.initiated"], stations=[]
+    )
+    webhooks.endpoint_create(
+        owner=ana, url=f"{receiver.url}/slow", event_types=["trade.initiated"], stations=[]
+    )
+    receiver.behaviour["/flaky"] = [500, 503]
+    receiver.slow["/slow"] = 6  # longer than the 3 s timeout: every attempt fails, slowly
+    staff = token_header(UserFactory(username="staff", is_superuser=True))
+    with (
+        uvicorn_server(env=live_env()) as server,
+        SSEClient(f"{server}/api/updates/real-time/", headers=staff) as stream,
+    ):
+        started = time.monotonic()
+        ours = post_trade(server, staff, "ceres-prime", "titan").json()
+        post_trade(server, staff, "titan", "vesta-yards")  # not ana's business
+        for _ in range(2):
+            stream.next_of("trade.initiated", timeout=30)
+        ceres_ids = {m.id for m in stream.history if "ceres-prime" in json.dumps(m.json)}
+
+        def ids_at_ok():
+            return {headers["webhook-id"] for headers, _, _ in receiver.at("/ok")}
+
+        assert wait_for(lambda: ids_at_ok() >= ceres_ids, timeout=60), (ids_at_ok(), ceres_ids)
+        got = receiver.at("/ok")
+        # Signed as the Standard Webhooks spec says; the id is the stream's; only events about
+        # ana's station (its opening stock included), none of the titan -> vesta trade.
+        for headers, body, _ in got:
+            assert Webhook(secret).verify(body, headers)
+            assert "ceres-prime" in body, body
+        initiated = [json.loads(b) for h, b, _ in got if "transaction_id" in json.loads(b)]
+        assert {p["transaction_id"] for p in initiated} == {ours["transaction_id"]}
+        # The slow endpoint held up nobody: all of /ok arrived before its first answer.
+        assert max(t for _, _, t in got) - started < 6
+
+        # Retried until it answered 2xx, every attempt logged.
+        assert wait_for(
+            lambda: WebhookDelivery.objects.filter(
+                endpoint__url__endswith="/flaky", state="delivered"
+            ).exists(),
+            timeout=60,
+        )
+        flaky = WebhookDelivery.objects.get(endpoint__url__endswith="/flaky")
+        assert [a.status_code for a in flaky.attempt_log.all()] == [500, 503, 200]
+        assert flaky.attempt_log.last().response_excerpt == "ok"
+        # The slow one: given up after its retries, each attempt a timeout.
+        assert wait_for(
+            lambda: WebhookDelivery.objects.filter(
+                endpoint__url__endswith="/slow", state="failed"
+            ).exists(),
+            timeout=90,
+        )
+        slow_attempts = WebhookAttempt.objects.filter(delivery__endpoint__url__endswith="/slow")
+        assert slow_attempts.count() == 4
+        assert all("Timeout" in a.error for a in slow_attempts)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_disabling_rotation_test_events_and_redelivery(operators, receiver, settings):
+    settings.TRADENET_WEBHOOK_ALLOW_PRIVATE = True  # the receivers are on loopback
+    ana = operators["ana"]
+    down, _ = webhooks.endpoint_create(
+        owner=ana, url=f"{receiver.url}/down", event_types=[], stations=[]
+    )
+    receiver.behaviour["/down"] = [500] * 100
+    endpoint, old_secret = webhooks.endpoint_create(
+        owner=ana, url=f"{receiver.url}/ok", event_types=[], stations=[]
+    )
+    ana_token = token_header(ana)
+    env = live_env(
+        TRADENET_WEBHOOK_RETRY_SCHEDULE="0.3,0.3,0.3,0.3,0.3,0.3,0.3,0.3,0.3,0.3,0.3,0.3",
+        TRADENET_WEBHOOK_DISABLE_AFTER_HOURS="0.0005",  # under 2 s without a success
+    )
+    import httpx
+
+    with uvicorn_server(env=env) as server:
+        post_trade(server, token_header(UserFactory(username="s", is_superuser=True)),
+                   "ceres-prime", "titan")  # fmt: skip
+        assert wait_for(lambda: not WebhookEndpoint.objects.get(pk=down.pk).is_active, timeout=60)
+        shown = httpx.get(f"{server}/api/webhooks/{down.pk}/", headers=ana_token, timeout=10)
+        assert "no successful delivery since" in shown.json()["disabled_reason"]
+        assert "HTTP 500" in shown.json()["disabled_reason"]
+
+        rotated = httpx.post(
+            f"{server}/api/webhooks/{endpoint.pk}/rotate-secret/", headers=ana_token, timeout=10
+        )
+        new_secret = rotated.json()["secret"]
+        before = len(receiver.at("/ok"))
+        test = httpx.post(f"{server}/api/webhooks/{endpoint.pk}/test/", headers=ana_token,
+                          timeout=10)  # fmt: skip
+        assert test.status_code == 202
+        assert wait_for(lambda: len(receiver.at("/ok")) > before, timeout=30)
+        headers, body, _ = receiver.at("/ok")[-1]
+        assert headers["webhook-id"].startswith("test-")
+        assert len(headers["webhook-signature"].split(" ")) == 2  # during the overlap
+        assert Webhook(old_secret).verify(body, headers) and Webhook(new_secret).verify(
+            body, headers
+        )
+
+        log = httpx.get(f"{server}/api/webhooks/{endpoint.pk}/deliveries/", headers=ana_token,
+                        timeout=10).json()["results"]  # fmt: skip
+        first = log[-1]
+        assert first["state"] == "delivered" and first["attempt_log"][0]["status_code"] == 200
+        again = httpx.post(
+            f"{server}/api/webhooks/{endpoint.pk}/deliveries/{first['id']}/redeliver/",
+            headers=ana_token,
+            timeout=10,
+        )
+        assert again.status_code == 202
+        assert wait_for(
+            lambda: (
+                [h["webhook-id"] for h, _, _ in receiver.at("/ok")].count(first["message_id"]) == 2
+            ),
+            timeout=30,
+        )

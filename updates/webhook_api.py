@@ -1,0 +1,149 @@
+"""/api/webhooks/: an operator's endpoints, their delivery log, redelivery, a test event, and
+secret rotation. Every endpoint is its owner's (dispatch staff see all of them)."""
+
+from __future__ import annotations
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from inventory.access import acts_for_all_stations, may_act_for
+from inventory.models import Station
+from tradenet import events
+
+from . import webhooks
+from .models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+
+EVENT_TYPES = [*events.ORDER_IN_OPERATION, webhooks.TEST_EVENT]
+
+
+class WebhookEndpointSerializer(serializers.ModelSerializer):
+    event_types = serializers.ListField(
+        child=serializers.ChoiceField(choices=EVENT_TYPES), required=False, default=list
+    )
+    stations = serializers.SlugRelatedField(
+        slug_field="code", many=True, required=False, queryset=Station.objects.all()
+    )
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = (
+            "id", "url", "event_types", "stations", "is_active", "disabled_reason",
+            "failing_since", "created_at",
+        )  # fmt: skip
+        read_only_fields = ("disabled_reason", "failing_since", "created_at")
+
+    def validate_url(self, url: str) -> str:
+        try:
+            webhooks.check_target(url)
+        except webhooks.RefusedTarget as exc:
+            raise serializers.ValidationError(str(exc)) from None
+        return url
+
+    def validate_stations(self, stations):
+        user = self.context["request"].user
+        foreign = [s.code for s in stations if not may_act_for(user, s)]
+        if foreign:
+            raise serializers.ValidationError(
+                f"You do not operate {', '.join(sorted(foreign))}: an endpoint gets only the "
+                "events of stations its owner operates."
+            )
+        return stations
+
+
+class CreatedEndpointSerializer(WebhookEndpointSerializer):
+    secret = serializers.CharField(read_only=True, help_text="Shown this once.")
+
+    class Meta(WebhookEndpointSerializer.Meta):
+        fields = (*WebhookEndpointSerializer.Meta.fields, "secret")
+
+
+class AttemptSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = WebhookAttempt
+        fields = ("attempted_at", "status_code", "duration_ms", "response_excerpt", "error")
+
+
+class DeliverySerializer(serializers.ModelSerializer):
+    attempt_log = AttemptSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = WebhookDelivery
+        fields = (
+            "id", "message_id", "event_type", "state", "attempts", "next_attempt_at",
+            "created_at", "attempt_log",
+        )  # fmt: skip
+
+
+Secret = inline_serializer("WebhookSecret", fields={"secret": serializers.CharField()})
+
+
+class WebhookEndpointViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    serializer_class = WebhookEndpointSerializer
+    ordering_fields = ("created_at",)
+    ordering = ("-created_at", "-id")
+    filterset_fields = ("is_active",)
+
+    queryset = WebhookEndpoint.objects.none()  # for the schema; get_queryset scopes by owner
+
+    def get_queryset(self):
+        endpoints = WebhookEndpoint.objects.prefetch_related("stations")
+        if getattr(self, "swagger_fake_view", False):
+            return endpoints.none()
+        if acts_for_all_stations(self.request.user):
+            return endpoints
+        return endpoints.filter(owner=self.request.user)  # another's endpoint is a 404
+
+    @extend_schema(responses={201: CreatedEndpointSerializer})
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        endpoint, secret = webhooks.endpoint_create(owner=request.user, **serializer.validated_data)
+        body = CreatedEndpointSerializer(endpoint, context={"request": request}).data
+        return Response({**body, "secret": secret}, status=status.HTTP_201_CREATED)
+
+    def perform_update(self, serializer):
+        endpoint = serializer.save()
+        if serializer.validated_data.get("is_active") and endpoint.disabled_reason:
+            webhooks.endpoint_enable(endpoint=endpoint)
+
+    @extend_schema(request=None, responses={200: Secret})
+    @action(detail=True, methods=["post"], url_path="rotate-secret")
+    def rotate_secret(self, request, pk=None):
+        secret = webhooks.endpoint_rotate_secret(endpoint=self.get_object())
+        return Response({"secret": secret})
+
+    @extend_schema(request=None, responses={202: DeliverySerializer})
+    @action(detail=True, methods=["post"])
+    def test(self, request, pk=None):
+        delivery = webhooks.send_test_event(endpoint=self.get_object())
+        return Response(DeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(responses=DeliverySerializer(many=True), filters=False)
+    @action(detail=True, methods=["get"], filter_backends=[])
+    def deliveries(self, request, pk=None):
+        endpoint = self.get_object()
+        deliveries = endpoint.deliveries.prefetch_related("attempt_log").order_by("-id")
+        page = self.paginate_queryset(deliveries)
+        return self.get_paginated_response(DeliverySerializer(page, many=True).data)
+
+    @extend_schema(request=None, responses={202: DeliverySerializer})
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path=r"deliveries/(?P<delivery_id>\d+)/redeliver",
+        filter_backends=[],
+    )
+    def redeliver(self, request, pk=None, delivery_id=None):
+        delivery = get_object_or_404(self.get_object().deliveries, pk=delivery_id)
+        webhooks.redeliver(delivery=delivery)
+        return Response(DeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED)

@@ -1,0 +1,371 @@
+"""Signed webhooks: the committed events of an operator's stations, POSTed to their endpoints.
+
+Two steps, both in every server process, each active in one per deployment:
+
+1. `WebhookFanout`, an exporter (`updates.exporters`): reads the event log after its position
+   and writes one `WebhookDelivery` per matching endpoint, then advances the position. The rows
+   are the durable queue: a crash before the position moved writes them again, and the unique
+   (endpoint, message id) keeps one.
+2. `WebhookSender`: POSTs due deliveries on a pool of threads, at most a few at once per
+   endpoint, so one slow or dead endpoint never holds up the others or the relay. Each attempt
+   is logged; a failure is retried on TRADENET_WEBHOOK_RETRY_SCHEDULE (with jitter); an
+   endpoint with no success for TRADENET_WEBHOOK_DISABLE_AFTER_HOURS is disabled, and says why.
+
+Signatures follow the Standard Webhooks specification (`standardwebhooks`): `webhook-id` is the
+stream's event id (and the RabbitMQ `message_id`), `webhook-timestamp`, and `webhook-signature`
+with one `v1,` HMAC-SHA256 per valid secret (two during a rotation's overlap).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import ipaddress
+import json
+import logging
+import random
+import secrets
+import socket
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.db import close_old_connections, transaction
+from django.utils import timezone
+
+from inventory.access import station_access
+from inventory.models import Station
+
+from .eventstream import LogEntry
+from .exporters import Exporter
+from .hub import public_data
+from .models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from .singleton import SingletonWorker
+
+logger = logging.getLogger(__name__)
+
+TEST_EVENT = "webhook.test"
+EXCERPT = 500
+
+
+# Secrets
+
+
+def new_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+def _fernet():
+    from cryptography.fernet import Fernet
+
+    key = hashlib.sha256(f"{settings.SECRET_KEY}:webhook-secrets".encode()).digest()
+    return Fernet(base64.urlsafe_b64encode(key))
+
+
+def seal(secret: str) -> str:
+    """The secret encrypted with a key derived from SECRET_KEY (rotating SECRET_KEY means
+    rotating every endpoint's secret)."""
+    return _fernet().encrypt(secret.encode()).decode()
+
+
+def unseal(sealed: str) -> str:
+    return _fernet().decrypt(sealed.encode()).decode()
+
+
+# Targets
+
+
+class RefusedTarget(ValueError):
+    """A URL that webhooks may not be sent to."""
+
+
+def check_target(url: str) -> None:
+    """Refuse URLs that are not http(s), or whose host resolves to a loopback, private,
+    link-local, reserved or metadata address (unless TRADENET_WEBHOOK_ALLOW_PRIVATE)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise RefusedTarget("Use an http:// or https:// URL with a host.")
+    if settings.TRADENET_WEBHOOK_ALLOW_PRIVATE:
+        return
+    try:
+        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise RefusedTarget(f"{parts.hostname} does not resolve ({exc}).") from None
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0])
+        if not address.is_global or address.is_multicast:
+            raise RefusedTarget(
+                f"{parts.hostname} resolves to {address}, a loopback, private, link-local or "
+                "reserved address; webhooks go to public addresses only."
+            )
+
+
+# Registration and operations (the API and the admin call these)
+
+
+def endpoint_create(*, owner, url: str, event_types: list[str], stations, is_active=True):
+    """Register an endpoint; returns it and its secret, shown this once."""
+    check_target(url)
+    secret = new_secret()
+    endpoint = WebhookEndpoint.objects.create(
+        owner=owner,
+        url=url,
+        event_types=sorted(set(event_types)),
+        is_active=is_active,
+        secret_sealed=seal(secret),
+    )
+    endpoint.stations.set(stations)
+    return endpoint, secret
+
+
+def endpoint_rotate_secret(*, endpoint: WebhookEndpoint) -> str:
+    """A new secret; the current one keeps signing for TRADENET_WEBHOOK_SECRET_OVERLAP_HOURS."""
+    secret = new_secret()
+    endpoint.previous_secret_sealed = endpoint.secret_sealed
+    endpoint.previous_secret_until = timezone.now() + timedelta(
+        hours=settings.TRADENET_WEBHOOK_SECRET_OVERLAP_HOURS
+    )
+    endpoint.secret_sealed = seal(secret)
+    endpoint.save(
+        update_fields=["secret_sealed", "previous_secret_sealed", "previous_secret_until"]
+    )
+    return secret
+
+
+def endpoint_enable(*, endpoint: WebhookEndpoint) -> None:
+    endpoint.is_active, endpoint.disabled_reason, endpoint.failing_since = True, "", None
+    endpoint.save(update_fields=["is_active", "disabled_reason", "failing_since", "updated_at"])
+
+
+def send_test_event(*, endpoint: WebhookEndpoint) -> WebhookDelivery:
+    body = json.dumps(
+        {"message": "A test event from TradeNet.", "published_at": timezone.now().isoformat()}
+    )
+    return WebhookDelivery.objects.create(
+        endpoint=endpoint,
+        message_id=f"test-{uuid.uuid4().hex}",
+        event_type=TEST_EVENT,
+        body=body,
+        next_attempt_at=timezone.now(),
+    )
+
+
+def redeliver(*, delivery: WebhookDelivery) -> None:
+    delivery.state = WebhookDelivery.State.PENDING
+    delivery.next_attempt_at = timezone.now()
+    delivery.save(update_fields=["state", "next_attempt_at"])
+
+
+# Step 1: fan-out of the log into deliveries
+
+
+def _audience(endpoint: WebhookEndpoint) -> set[str] | None:
+    """Station codes whose events the endpoint gets (None: every station): the ones it names,
+    or all its owner operates, never beyond what the owner may read."""
+    access = station_access(endpoint.owner)
+    named = {station.code: station.pk for station in endpoint.stations.all()}
+    if access.all_stations or endpoint.owner.is_superuser:
+        return set(named) or None
+    readable = {code for code, pk in named.items() if pk in access.station_ids}
+    if named:
+        return readable
+    return set(Station.objects.filter(pk__in=access.station_ids).values_list("code", flat=True))
+
+
+def fan_out(entries: list[LogEntry]) -> int:
+    """Write a delivery for every (event, endpoint that wants it); returns how many."""
+    endpoints = list(
+        WebhookEndpoint.objects.filter(is_active=True)
+        .select_related("owner")
+        .prefetch_related("stations")
+    )
+    if not endpoints:
+        return 0
+    audiences = {endpoint.pk: _audience(endpoint) for endpoint in endpoints}
+    now = timezone.now()
+    rows = []
+    for entry in entries:
+        envelope = json.loads(entry.data)
+        stations = set(envelope.get("stations") or ())
+        body = public_data(envelope)
+        for endpoint in endpoints:
+            if endpoint.event_types and entry.type not in endpoint.event_types:
+                continue
+            audience = audiences[endpoint.pk]
+            if audience is not None and not (stations & audience):
+                continue
+            rows.append(
+                WebhookDelivery(
+                    endpoint=endpoint,
+                    message_id=str(entry.id),
+                    event_type=entry.type,
+                    body=body,
+                    next_attempt_at=now,
+                )
+            )
+    WebhookDelivery.objects.bulk_create(rows, ignore_conflicts=True)
+    return len(rows)
+
+
+class WebhookFanout(Exporter):
+    name = "webhooks"
+
+    def send(self, entries: list[LogEntry]) -> None:
+        try:
+            fan_out(entries)
+        finally:
+            close_old_connections()
+
+
+# Step 2: sending
+
+
+def sign_headers(endpoint: WebhookEndpoint, message_id: str, body: str) -> dict[str, str]:
+    from standardwebhooks import Webhook
+
+    now = timezone.now()
+    sealed = [endpoint.secret_sealed]
+    if endpoint.previous_secret_sealed and (endpoint.previous_secret_until or now) > now:
+        sealed.append(endpoint.previous_secret_sealed)
+    signatures = [Webhook(unseal(s)).sign(message_id, now, body) for s in sealed]
+    return {
+        "webhook-id": message_id,
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": " ".join(signatures),
+        "content-type": "application/json",
+        "user-agent": "TradeNet-Webhooks/1",
+    }
+
+
+def attempt(delivery_id: int) -> None:
+    """POST one due delivery and record the outcome (runs on a sender thread)."""
+    import httpx
+
+    try:
+        delivery = WebhookDelivery.objects.select_related("endpoint").get(pk=delivery_id)
+        endpoint = delivery.endpoint
+        status, excerpt, error = None, "", ""
+        started = time.monotonic()
+        try:
+            check_target(endpoint.url)  # again: what a name resolves to can change
+            answer = httpx.post(
+                endpoint.url,
+                content=delivery.body.encode(),
+                headers=sign_headers(endpoint, delivery.message_id, delivery.body),
+                timeout=settings.TRADENET_WEBHOOK_TIMEOUT_SECONDS,
+                follow_redirects=False,
+            )
+            status, excerpt = answer.status_code, answer.text[:EXCERPT]
+        except (httpx.HTTPError, RefusedTarget, OSError) as exc:
+            error = f"{exc.__class__.__name__}: {exc}"[:EXCERPT]
+        except Exception as exc:  # e.g. a secret sealed under another SECRET_KEY
+            logger.exception("webhook delivery %s could not be sent", delivery_id)
+            error = f"{exc.__class__.__name__}: {exc}"[:EXCERPT]
+        duration = int((time.monotonic() - started) * 1000)
+        record(delivery, endpoint, status, duration, excerpt, error)
+    except Exception:
+        logger.exception("webhook delivery %s failed unexpectedly", delivery_id)
+    finally:
+        close_old_connections()
+
+
+@transaction.atomic
+def record(delivery, endpoint, status, duration, excerpt, error) -> None:
+    WebhookAttempt.objects.create(
+        delivery=delivery,
+        status_code=status,
+        duration_ms=duration,
+        response_excerpt=excerpt,
+        error=error,
+    )
+    now = timezone.now()
+    delivery.attempts += 1
+    succeeded = status is not None and 200 <= status < 300
+    if succeeded:
+        delivery.state, delivery.next_attempt_at = WebhookDelivery.State.DELIVERED, None
+        WebhookEndpoint.objects.filter(pk=endpoint.pk).update(failing_since=None)
+    else:
+        schedule = settings.TRADENET_WEBHOOK_RETRY_SCHEDULE
+        if delivery.attempts > len(schedule):
+            delivery.state, delivery.next_attempt_at = WebhookDelivery.State.FAILED, None
+        else:
+            wait = schedule[delivery.attempts - 1] * random.uniform(0.8, 1.2)
+            delivery.next_attempt_at = now + timedelta(seconds=wait)
+        _note_failure(endpoint, now, status, error)
+    delivery.save(update_fields=["state", "attempts", "next_attempt_at"])
+
+
+def _note_failure(endpoint, now, status, error) -> None:
+    endpoint = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+    if endpoint.failing_since is None:
+        endpoint.failing_since = now
+        endpoint.save(update_fields=["failing_since"])
+        return
+    limit = timedelta(hours=settings.TRADENET_WEBHOOK_DISABLE_AFTER_HOURS)
+    if endpoint.is_active and now - endpoint.failing_since > limit:
+        last = f"HTTP {status}" if status is not None else error
+        endpoint.is_active = False
+        endpoint.disabled_reason = (
+            f"Disabled {now:%Y-%m-%d %H:%M} UTC: no successful delivery since "
+            f"{endpoint.failing_since:%Y-%m-%d %H:%M} UTC (last answer: {last})."
+        )[:500]
+        endpoint.save(update_fields=["is_active", "disabled_reason"])
+        logger.warning("webhook endpoint %s disabled: %s", endpoint.pk, endpoint.disabled_reason)
+
+
+class WebhookSender(SingletonWorker):
+    """Takes due deliveries and POSTs them on a pool of threads."""
+
+    lock_key = 0x5457484B  # "TWHK"
+    thread_name = "webhook-sender"
+    application_name = "tradenet-webhook-sender"
+
+    def serve(self, conn) -> None:
+        in_flight: dict[int, int] = {}  # delivery id -> endpoint id
+        lock = threading.Lock()
+        per_endpoint = settings.TRADENET_WEBHOOK_PER_ENDPOINT
+
+        def done(delivery_id):
+            with lock:
+                in_flight.pop(delivery_id, None)
+
+        with ThreadPoolExecutor(settings.TRADENET_WEBHOOK_WORKERS, "webhook") as pool:
+            while not self.stopping.is_set():
+                try:
+                    due = list(
+                        WebhookDelivery.objects.filter(
+                            state=WebhookDelivery.State.PENDING,
+                            next_attempt_at__lte=timezone.now(),
+                            endpoint__is_active=True,
+                        )
+                        .order_by("next_attempt_at")
+                        .values_list("pk", "endpoint_id")[:200]
+                    )
+                finally:
+                    close_old_connections()
+                with lock:
+                    busy: dict[int, int] = {}
+                    for endpoint_id in in_flight.values():
+                        busy[endpoint_id] = busy.get(endpoint_id, 0) + 1
+                    for delivery_id, endpoint_id in due:
+                        if delivery_id in in_flight:
+                            continue
+                        if busy.get(endpoint_id, 0) >= per_endpoint:
+                            continue  # this endpoint is slow: the others go first
+                        if len(in_flight) >= settings.TRADENET_WEBHOOK_WORKERS:
+                            break
+                        in_flight[delivery_id] = endpoint_id
+                        busy[endpoint_id] = busy.get(endpoint_id, 0) + 1
+                        pool.submit(attempt, delivery_id).add_done_callback(
+                            lambda _, d=delivery_id: done(d)
+                        )
+                conn.execute("SELECT 1")  # keeps the lock's connection checked
+                self.stopping.wait(0.2)
+
+
+def configured() -> list[SingletonWorker]:
+    return [WebhookFanout(), WebhookSender()]
