@@ -375,9 +375,8 @@ TRADENET_WEBHOOK_SECRET_OVERLAP_HOURS = float(
 )
 # Targets on loopback, private, link-local or metadata addresses are refused unless this is on.
 TRADENET_WEBHOOK_ALLOW_PRIVATE = env_bool("TRADENET_WEBHOOK_ALLOW_PRIVATE", default=False)
-# Deliveries in flight at once per server process, and per endpoint.
+# Endpoints served at once (one delivery each, in order) by the active sender.
 TRADENET_WEBHOOK_WORKERS = int(os.environ.get("TRADENET_WEBHOOK_WORKERS", "8"))
-TRADENET_WEBHOOK_PER_ENDPOINT = int(os.environ.get("TRADENET_WEBHOOK_PER_ENDPOINT", "2"))
 # Who may read /metrics: these networks (default loopback and private ranges), or a scraper
 # sending `Authorization: Bearer $TRADENET_METRICS_TOKEN`.
 TRADENET_METRICS_ALLOWED_CIDRS = [

@@ -96,8 +96,9 @@ class WebhookDelivery(models.Model):
             ),
         ]
         indexes = [
+            # Each endpoint's oldest pending delivery (updates.webhooks.HEADS).
             models.Index(
-                fields=["next_attempt_at"],
+                fields=["endpoint", "id"],
                 name="webhook_delivery_due_idx",
                 condition=models.Q(state="pending"),
             ),

@@ -6,8 +6,9 @@ Two steps, both in every server process, each active in one per deployment:
    and writes one `WebhookDelivery` per matching endpoint, then advances the position. The rows
    are the durable queue: a crash before the position moved writes them again, and the unique
    (endpoint, message id) keeps one.
-2. `WebhookSender`: POSTs due deliveries on a pool of threads, at most a few at once per
-   endpoint, so one slow or dead endpoint never holds up the others or the relay. Each attempt
+2. `WebhookSender`: POSTs due deliveries on a pool of threads, one at a time per endpoint and
+   in the log's order (a receiver that was down catches up in order), endpoints side by side,
+   so one slow or dead endpoint never holds up the others or the relay. Each attempt
    is logged; a failure is retried on TRADENET_WEBHOOK_RETRY_SCHEDULE (with jitter); an
    endpoint with no success for TRADENET_WEBHOOK_DISABLE_AFTER_HOURS is disabled, and says why.
 
@@ -317,53 +318,51 @@ def _note_failure(endpoint, now, status, error) -> None:
         logger.warning("webhook endpoint %s disabled: %s", endpoint.pk, endpoint.disabled_reason)
 
 
+# Each endpoint's next delivery: its oldest pending one. Deliveries go out one at a time per
+# endpoint, in the log's order, so a receiver that was down catches up in order; different
+# endpoints go out side by side, so one slow endpoint holds up only itself.
+HEADS = """
+SELECT id, endpoint_id FROM (
+    SELECT DISTINCT ON (d.endpoint_id) d.id, d.endpoint_id, d.next_attempt_at
+    FROM updates_webhookdelivery d
+    JOIN updates_webhookendpoint e ON e.id = d.endpoint_id AND e.is_active
+    WHERE d.state = 'pending'
+    ORDER BY d.endpoint_id, d.id
+) heads
+WHERE next_attempt_at <= now()
+ORDER BY next_attempt_at
+LIMIT 500
+"""
+
+
 class WebhookSender(SingletonWorker):
-    """Takes due deliveries and POSTs them on a pool of threads."""
+    """POSTs each endpoint's next due delivery on a pool of threads."""
 
     lock_key = 0x5457484B  # "TWHK"
     thread_name = "webhook-sender"
     application_name = "tradenet-webhook-sender"
 
     def serve(self, conn) -> None:
-        in_flight: dict[int, int] = {}  # delivery id -> endpoint id
+        in_flight: set[int] = set()  # endpoints with a delivery on its way
         lock = threading.Lock()
-        per_endpoint = settings.TRADENET_WEBHOOK_PER_ENDPOINT
 
-        def done(delivery_id):
+        def done(endpoint_id):
             with lock:
-                in_flight.pop(delivery_id, None)
+                in_flight.discard(endpoint_id)
 
         with ThreadPoolExecutor(settings.TRADENET_WEBHOOK_WORKERS, "webhook") as pool:
             while not self.stopping.is_set():
-                try:
-                    due = list(
-                        WebhookDelivery.objects.filter(
-                            state=WebhookDelivery.State.PENDING,
-                            next_attempt_at__lte=timezone.now(),
-                            endpoint__is_active=True,
-                        )
-                        .order_by("next_attempt_at")
-                        .values_list("pk", "endpoint_id")[:200]
-                    )
-                finally:
-                    close_old_connections()
+                due = conn.execute(HEADS).fetchall()
                 with lock:
-                    busy: dict[int, int] = {}
-                    for endpoint_id in in_flight.values():
-                        busy[endpoint_id] = busy.get(endpoint_id, 0) + 1
                     for delivery_id, endpoint_id in due:
-                        if delivery_id in in_flight:
+                        if endpoint_id in in_flight:
                             continue
-                        if busy.get(endpoint_id, 0) >= per_endpoint:
-                            continue  # this endpoint is slow: the others go first
                         if len(in_flight) >= settings.TRADENET_WEBHOOK_WORKERS:
                             break
-                        in_flight[delivery_id] = endpoint_id
-                        busy[endpoint_id] = busy.get(endpoint_id, 0) + 1
+                        in_flight.add(endpoint_id)
                         pool.submit(attempt, delivery_id).add_done_callback(
-                            lambda _, d=delivery_id: done(d)
+                            lambda _, e=endpoint_id: done(e)
                         )
-                conn.execute("SELECT 1")  # keeps the lock's connection checked
                 self.stopping.wait(0.2)
 
 

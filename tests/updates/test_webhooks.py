@@ -121,7 +121,7 @@ def live_env(**extra):
     """Servers that may post to the loopback receivers, with short retries."""
     settings = {
         "TRADENET_WEBHOOK_ALLOW_PRIVATE": "1",
-        "TRADENET_WEBHOOK_RETRY_SCHEDULE": "0.5,0.5,0.5",
+        "TRADENET_WEBHOOK_RETRY_SCHEDULE": "0.5,0.5,0.5,0.5",
         "TRADENET_WEBHOOK_TIMEOUT_SECONDS": "3",
     }
     return server_env(**{**settings, **extra})
@@ -142,7 +142,9 @@ def test_signed_deliveries_of_the_owners_stations_with_retries_and_no_hold_up(
     webhooks.endpoint_create(
         owner=ana, url=f"{receiver.url}/slow", event_types=["trade.initiated"], stations=[]
     )
-    receiver.behaviour["/flaky"] = [500, 503]
+    webhooks.endpoint_create(owner=ana, url=f"{receiver.url}/late", event_types=[], stations=[])
+    receiver.behaviour["/flaky"] = [500, 500, 500]  # then 200: the fourth attempt
+    receiver.behaviour["/late"] = [503] * 3  # down for a while
     receiver.slow["/slow"] = 6  # longer than the 3 s timeout: every attempt fails, slowly
     staff = token_header(UserFactory(username="staff", is_superuser=True))
     with (
@@ -179,8 +181,17 @@ def test_signed_deliveries_of_the_owners_stations_with_retries_and_no_hold_up(
             timeout=60,
         )
         flaky = WebhookDelivery.objects.get(endpoint__url__endswith="/flaky")
-        assert [a.status_code for a in flaky.attempt_log.all()] == [500, 503, 200]
+        assert [a.status_code for a in flaky.attempt_log.all()] == [500, 500, 500, 200]
         assert flaky.attempt_log.last().response_excerpt == "ok"
+        # The receiver that was down caught up, in the log's order.
+        assert wait_for(
+            lambda: {h["webhook-id"] for h, _, _ in receiver.at("/late")} >= ids_at_ok(),
+            timeout=60,
+        )
+        late = [int(h["webhook-id"]) for h, _, _ in receiver.at("/late")]
+        first_arrivals = list(dict.fromkeys(late))
+        assert first_arrivals == sorted(first_arrivals), late
+
         # The slow one: given up after its retries, each attempt a timeout.
         assert wait_for(
             lambda: WebhookDelivery.objects.filter(
@@ -189,7 +200,7 @@ def test_signed_deliveries_of_the_owners_stations_with_retries_and_no_hold_up(
             timeout=90,
         )
         slow_attempts = WebhookAttempt.objects.filter(delivery__endpoint__url__endswith="/slow")
-        assert slow_attempts.count() == 4
+        assert slow_attempts.count() == 5  # the first and four retries
         assert all("Timeout" in a.error for a in slow_attempts)
 
 
