@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from _common import (
@@ -39,12 +40,14 @@ from _common import (
     drop_database,
     log,
     manage,
+    percentile,
     production_env,
     recreate_database,
     shell,
     start_server,
     stop_server,
 )
+from _exports import RABBITMQ, ExportWatch, rabbitmq_answers
 
 BENCH_DB = "tradenet_bench_trades"
 HERE = Path(__file__).resolve().parent
@@ -224,7 +227,7 @@ def main() -> int:
     recreate_database(db, BENCH_DB)
     env = production_env(db, BENCH_DB)
     results: dict = {}
-    server = None
+    server = watch = None
     try:
         manage(env, "migrate", "--noinput", "-v0")
         seeded = shell(env, SEED)
@@ -244,6 +247,15 @@ def main() -> int:
         with admin_connection(db, BENCH_DB) as conn:
             conn.execute("DELETE FROM tradenet_outbox")  # pgbench's rows are not events
 
+        # The exports run as in production: the RabbitMQ feed (when a broker answers here) and
+        # a webhook endpoint of the dispatch staff user, i.e. every event, to a local receiver.
+        exchange = f"tradenet.bench.{os.getpid()}" if rabbitmq_answers() else None
+        watch = ExportWatch(exchange)
+        if exchange:
+            env = {**env, "TRADENET_AMQP_URL": RABBITMQ, "TRADENET_AMQP_EXCHANGE": exchange}
+        env = {**env, "TRADENET_WEBHOOK_ALLOW_PRIVATE": "1"}
+        shell(env, WEBHOOK.format(url=watch.webhook_url))
+
         port = args.port
         base_url = f"http://127.0.0.1:{port}"
         server = start_server(env, port, args.workers)
@@ -258,7 +270,11 @@ def main() -> int:
         )
         run_wrk(base_url, lua, args.clients, 3)  # warm-up
         log(f"API: wrk, {args.clients} clients, {args.seconds} s")
+        started = time.time()
         results["api"] = run_wrk(base_url, lua, args.clients, args.seconds)
+        ended = time.time()
+        time.sleep(5)  # the last exports arrive
+        results["exports"] = exports_report(db, watch, started, ended)
 
         if args.streams:
             log(f"connecting {args.streams} SSE clients")
@@ -269,6 +285,8 @@ def main() -> int:
             time.sleep(3)  # the last events reach the clients
             results["streams"] = check_streams(db, stop_streams(streams), connected_at)
     finally:
+        if watch is not None:
+            watch.close()
         if server is not None:
             stop_server(server)
         if not args.keep:
@@ -276,6 +294,40 @@ def main() -> int:
 
     report(results, args)
     return 0
+
+
+WEBHOOK = """
+from django.contrib.auth import get_user_model
+from updates.webhooks import endpoint_create
+endpoint_create(owner=get_user_model().objects.get(username="bench"), url={url!r},
+                event_types=[], stations=[])
+print(json.dumps({{}}))
+"""
+
+
+def exports_report(db: dict, watch: ExportWatch, start: float, end: float) -> dict:
+    """For each export: events committed during the run, how many arrived, and their lag."""
+    with admin_connection(db, BENCH_DB) as conn:
+        expected = conn.execute(
+            "SELECT count(*) FROM django_eventstream_event WHERE eid > 0 "
+            "AND (data::json #>> '{}')::json ->> 'published_at' BETWEEN %s AND %s",
+            [
+                datetime.fromtimestamp(start, UTC).isoformat(),
+                datetime.fromtimestamp(end, UTC).isoformat(),
+            ],
+        ).fetchone()[0]
+    report = {}
+    for name, lags in watch.between(start, end).items():
+        if name == "amqp" and not watch._consumer:
+            continue
+        log(f"{name}: {len(watch.lags[name])} events received in all")
+        report[name] = {
+            "expected": expected,
+            "received": len(lags),
+            "p50_ms": percentile(lags, 50) * 1000,
+            "p99_ms": percentile(lags, 99) * 1000,
+        }
+    return report
 
 
 def report(results: dict, args) -> None:
@@ -296,6 +348,11 @@ def report(results: dict, args) -> None:
                 f"{run['p50_ms']:6.1f}ms {run['p99_ms']:6.1f}ms {run['errors']:7d}"
             )
     lines.append(f"  round trips to PostgreSQL per trade: {results['round_trips']}")
+    for name, e in results.get("exports", {}).items():
+        lines.append(
+            f"  export {name:8}: {e['received']} of {e['expected']} events of the API run, "
+            f"commit -> received p50 {e['p50_ms']:.0f} ms, p99 {e['p99_ms']:.0f} ms"
+        )
     if "streams" in results:
         s = results["streams"]
         lines.append(
