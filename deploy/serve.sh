@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python}"
 
+# The master's pid (exec keeps it): its workers exit if it is gone (tradenet/serving.py).
+export TRADENET_SERVER_PID=$$
 exec "$PYTHON" -m uvicorn tradenet.asgi:application \
   --http tradenet.serving:GuardedHttpToolsProtocol \
   --host "${HOST:-0.0.0.0}" --port "${PORT:-8000}" \

@@ -101,7 +101,10 @@ def exit_with_parent() -> None:
 
     if not sys.platform.startswith("linux"):
         return
-    parent = os.getppid()
+    # The server's pid, as deploy/serve.sh recorded it before exec'ing uvicorn: a worker that
+    # starts after its master died (so is already an orphan) must notice too.
+    recorded = os.environ.get("TRADENET_SERVER_PID", "")
+    parent = int(recorded) if recorded.isdigit() else os.getppid()
     libc = ctypes.CDLL(None, use_errno=True)
     pr_set_pdeathsig = 1
     libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
