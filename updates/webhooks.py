@@ -31,6 +31,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -257,7 +258,9 @@ def _client():
 
 def drain(endpoint_id: int, limit: int = 500) -> None:
     """Deliver an endpoint's due deliveries, oldest first, until one fails (it waits for its
-    retry, and the later ones behind it) or none is due (runs on a sender thread)."""
+    retry, and the later ones behind it) or none is due (runs on a sender thread). Outcomes are
+    written for up to 50 POSTs at a time: a crash before they are written means those are sent
+    again, with the same webhook-id (at least once)."""
     try:
         sent = 0
         while sent < limit:
@@ -266,22 +269,39 @@ def drain(endpoint_id: int, limit: int = 500) -> None:
                 .filter(endpoint_id=endpoint_id, state=WebhookDelivery.State.PENDING)
                 .order_by("id")[:50]
             )
-            if not batch:
-                return
+            outcomes = []
             for delivery in batch:
                 if delivery.next_attempt_at > timezone.now() or not delivery.endpoint.is_active:
-                    return
-                if not attempt(delivery):
-                    return
-                sent += 1
+                    break
+                outcome = post(delivery)
+                outcomes.append((delivery, outcome))
+                if not outcome.succeeded:
+                    break
+            if outcomes:
+                record(outcomes)
+                sent += len(outcomes)
+            if len(outcomes) < len(batch) or not outcomes or not outcomes[-1][1].succeeded:
+                return
     except Exception:
         logger.exception("webhook deliveries of endpoint %s failed unexpectedly", endpoint_id)
     finally:
         close_old_connections()
 
 
-def attempt(delivery: WebhookDelivery) -> bool:
-    """POST one delivery and record the outcome; whether it was delivered."""
+@dataclass(frozen=True)
+class Outcome:
+    status: int | None
+    duration_ms: int
+    excerpt: str
+    error: str
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+
+def post(delivery: WebhookDelivery) -> Outcome:
+    """POST one delivery, signed; what came back."""
     import httpx
 
     endpoint = delivery.endpoint
@@ -302,41 +322,46 @@ def attempt(delivery: WebhookDelivery) -> bool:
     except Exception as exc:  # e.g. a secret sealed under another SECRET_KEY
         logger.exception("webhook delivery %s could not be sent", delivery.pk)
         error = f"{exc.__class__.__name__}: {exc}"[:EXCERPT]
-    duration = int((time.monotonic() - started) * 1000)
-    return record(delivery, endpoint, status, duration, excerpt, error)
+    return Outcome(status, int((time.monotonic() - started) * 1000), excerpt, error)
 
 
 @transaction.atomic
-def record(delivery, endpoint, status, duration, excerpt, error) -> bool:
-    # The log of an attempt need not wait for the disk: if PostgreSQL crashed before it was
-    # written, the delivery would simply be sent again (at least once, same webhook-id). It
-    # keeps a busy endpoint from being paced by commit flushes.
+def record(outcomes: list[tuple[WebhookDelivery, Outcome]]) -> None:
+    """Write the attempts and the deliveries' new states, in one transaction."""
+    # The log of attempts need not wait for the disk: if PostgreSQL crashed before it was
+    # written, the deliveries would simply be sent again (at least once, same webhook-id).
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL synchronous_commit TO OFF")
-    WebhookAttempt.objects.create(
-        delivery=delivery,
-        status_code=status,
-        duration_ms=duration,
-        response_excerpt=excerpt,
-        error=error,
+    WebhookAttempt.objects.bulk_create(
+        WebhookAttempt(
+            delivery=delivery,
+            status_code=outcome.status,
+            duration_ms=outcome.duration_ms,
+            response_excerpt=outcome.excerpt,
+            error=outcome.error,
+        )
+        for delivery, outcome in outcomes
     )
     now = timezone.now()
-    delivery.attempts += 1
-    succeeded = status is not None and 200 <= status < 300
-    if succeeded:
-        delivery.state, delivery.next_attempt_at = WebhookDelivery.State.DELIVERED, None
-        if endpoint.failing_since is not None:
-            WebhookEndpoint.objects.filter(pk=endpoint.pk).update(failing_since=None)
-    else:
-        schedule = settings.TRADENET_WEBHOOK_RETRY_SCHEDULE
-        if delivery.attempts > len(schedule):
+    schedule = settings.TRADENET_WEBHOOK_RETRY_SCHEDULE
+    for delivery, outcome in outcomes:
+        delivery.attempts += 1
+        if outcome.succeeded:
+            delivery.state, delivery.next_attempt_at = WebhookDelivery.State.DELIVERED, None
+        elif delivery.attempts > len(schedule):
             delivery.state, delivery.next_attempt_at = WebhookDelivery.State.FAILED, None
         else:
             wait = schedule[delivery.attempts - 1] * random.uniform(0.8, 1.2)
             delivery.next_attempt_at = now + timedelta(seconds=wait)
-        _note_failure(endpoint, now, status, error)
-    delivery.save(update_fields=["state", "attempts", "next_attempt_at"])
-    return succeeded
+    WebhookDelivery.objects.bulk_update(
+        [delivery for delivery, _ in outcomes], ["state", "attempts", "next_attempt_at"]
+    )
+    endpoint, last = outcomes[-1][0].endpoint, outcomes[-1][1]
+    if last.succeeded:
+        if endpoint.failing_since is not None:
+            WebhookEndpoint.objects.filter(pk=endpoint.pk).update(failing_since=None)
+    else:
+        _note_failure(endpoint, now, last.status, last.error)
 
 
 def _note_failure(endpoint, now, status, error) -> None:
