@@ -21,6 +21,8 @@ class DeliveryInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 class EndpointForm(forms.ModelForm):
+    url = forms.URLField(max_length=2000, assume_scheme="https")
+
     class Meta:
         model = WebhookEndpoint
         fields = ("url", "event_types", "stations", "is_active")
