@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+from contextlib import contextmanager
 
 from django.conf import settings
 from django.db import connection
@@ -40,3 +41,16 @@ def conninfo(application_name: str = "tradenet-events-listener") -> dict:
         if key in options:
             params[key] = options[key]
     return {k: v for k, v in params.items() if v not in (None, "")}
+
+
+@contextmanager
+def probe_connection(seconds: int = 1):
+    """A short connection of its own, never the pool's, that gives up after `seconds` to
+    connect and per statement: for probes that must answer while the pool is starved or the
+    database away (/readyz)."""
+    import psycopg
+
+    params = {**conninfo("tradenet-readyz"), "connect_timeout": seconds}
+    with psycopg.connect(**params, autocommit=True) as conn:
+        conn.execute(f"SET statement_timeout = {int(seconds * 1000)}")
+        yield conn

@@ -123,15 +123,11 @@ def readiness() -> dict[str, str]:
     the pool that requests and streams wait on, so /readyz answers within about a second even
     while the pool is starved or the database is away.
     """
-    import psycopg
-
-    from tradenet.dbconn import conninfo
+    from tradenet.dbconn import probe_connection
 
     checks = {}
     try:
-        params = {**conninfo("tradenet-readyz"), "connect_timeout": 1}
-        with psycopg.connect(**params, autocommit=True) as conn:
-            conn.execute("SET statement_timeout = 1000")
+        with probe_connection() as conn:
             conn.execute("SELECT 1")
         checks["postgresql"] = "ok"
     except Exception as exc:

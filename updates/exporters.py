@@ -27,10 +27,9 @@ import json
 import logging
 import zlib
 
-import psycopg
 from django.conf import settings
 
-from tradenet.dbconn import conninfo
+from tradenet.dbconn import probe_connection
 
 from . import eventstream, notify
 from .eventstream import LogEntry
@@ -87,9 +86,7 @@ def enabled_exporters() -> list[str]:
 
 def exports_lag() -> dict[str, dict[str, float]]:
     """Each configured exporter's lag, on a short connection of its own (for /readyz)."""
-    params = {**conninfo("tradenet-readyz"), "connect_timeout": 1}
-    with psycopg.connect(**params, autocommit=True) as conn, conn.cursor() as cursor:
-        cursor.execute("SET statement_timeout = 1000")
+    with probe_connection() as conn, conn.cursor() as cursor:
         report = {}
         for name in enabled_exporters():
             events, seconds = lag(cursor, name)
@@ -124,9 +121,11 @@ class Exporter(SingletonWorker):
         conn.execute(f"LISTEN {notify.CHANNEL}")  # the relay's: new events are in the log
         logger.info("%s exporter active in this process", self.name)
         delay = RETRY_FIRST
+        with conn.cursor() as cursor:
+            # Read once: while this thread holds the lock, it is the only one to move it.
+            after = position(cursor, self.name)
         while not self.stopping.is_set():
             with conn.cursor() as cursor:
-                after = position(cursor, self.name)
                 entries = eventstream.read_batch(cursor, after, BATCH)
             if not entries:
                 for _ in conn.notifies(timeout=settings.TRADENET_RELAY_POLL_SECONDS, stop_after=1):
@@ -151,6 +150,7 @@ class Exporter(SingletonWorker):
             delay = RETRY_FIRST
             with conn.cursor() as cursor:
                 advance(cursor, self.name, entries[-1].id)
+            after = entries[-1].id
 
     def send(self, entries: list[LogEntry]) -> None:
         """Deliver `entries`, in order; return only when the other side has confirmed them all."""
