@@ -263,6 +263,10 @@ OPERATOR_PERMISSIONS = [
     ("inventory", "commodity", ["view"]),
     ("inventory", "stocklevel", ["view"]),
     ("inventory", "stockmovement", ["view"]),
+    # Their own webhook endpoints and what was delivered to them.
+    ("updates", "webhookendpoint", ["add", "change", "delete", "view"]),
+    ("updates", "webhookdelivery", ["view"]),
+    ("updates", "webhookattempt", ["view"]),
 ]
 
 

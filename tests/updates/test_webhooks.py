@@ -262,3 +262,27 @@ def test_disabling_rotation_test_events_and_redelivery(operators, receiver, sett
             ),
             timeout=30,
         )
+
+
+def test_an_operator_manages_their_endpoints_in_the_admin(client, operators, settings):
+    settings.TRADENET_WEBHOOK_ALLOW_PRIVATE = True
+    webhooks.endpoint_create(owner=operators["bo"], url="http://127.0.0.1:9/bo", event_types=[],
+                             stations=[])  # fmt: skip
+    client.force_login(operators["ana"])
+    assert client.get("/admin/updates/webhookendpoint/add/").status_code == 200
+    added = client.post(
+        "/admin/updates/webhookendpoint/add/",
+        {"url": "http://127.0.0.1:9/ana", "event_types": "[]", "stations": [operators["ceres"].pk],
+         "is_active": "on",
+         # the inline's management form, as the page sends it
+         "deliveries-TOTAL_FORMS": "0", "deliveries-INITIAL_FORMS": "0",
+         "deliveries-MIN_NUM_FORMS": "0", "deliveries-MAX_NUM_FORMS": "0"},
+    )  # fmt: skip
+    assert added.status_code == 302, added.content.decode()[-3000:]
+    mine = WebhookEndpoint.objects.get(url="http://127.0.0.1:9/ana")
+    assert mine.owner == operators["ana"] and webhooks.unseal(mine.secret_sealed).startswith(
+        "whsec_"
+    )
+    listing = client.get("/admin/updates/webhookendpoint/").content.decode()
+    assert "127.0.0.1:9/ana" in listing and "127.0.0.1:9/bo" not in listing
+    assert client.get("/admin/updates/webhookdelivery/").status_code == 200
