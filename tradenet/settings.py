@@ -375,8 +375,13 @@ TRADENET_WEBHOOK_SECRET_OVERLAP_HOURS = float(
 )
 # Targets on loopback, private, link-local or metadata addresses are refused unless this is on.
 TRADENET_WEBHOOK_ALLOW_PRIVATE = env_bool("TRADENET_WEBHOOK_ALLOW_PRIVATE", default=False)
-# Endpoints served at once (one delivery each, in order) by the active sender.
-TRADENET_WEBHOOK_WORKERS = int(os.environ.get("TRADENET_WEBHOOK_WORKERS", "8"))
+# Deliveries on their way at once: to one endpoint (never two about the same station), and in
+# all (the active sender's one event loop).
+TRADENET_WEBHOOK_IN_FLIGHT = int(os.environ.get("TRADENET_WEBHOOK_IN_FLIGHT", "16"))
+TRADENET_WEBHOOK_MAX_IN_FLIGHT = int(os.environ.get("TRADENET_WEBHOOK_MAX_IN_FLIGHT", "256"))
+# Web workers run this much nicer than the server's main process, where the exporters run
+# (tradenet/serve.py), so that a saturated CPU delays requests rather than exports. 0: equal.
+TRADENET_WORKER_NICENESS = int(os.environ.get("TRADENET_WORKER_NICENESS", "5"))
 # Who may read /metrics: these networks (default loopback and private ranges), or a scraper
 # sending `Authorization: Bearer $TRADENET_METRICS_TOKEN`.
 TRADENET_METRICS_ALLOWED_CIDRS = [

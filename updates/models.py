@@ -4,6 +4,7 @@ across every server process."""
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models.functions import Now
 
@@ -82,6 +83,9 @@ class WebhookDelivery(models.Model):
     message_id = models.CharField(max_length=64)  # webhook-id: the stream's event id
     event_type = models.CharField(max_length=64)
     body = models.TextField()  # the JSON the stream carries
+    # The codes of the stations the event concerns: a delivery waits while an earlier one to
+    # the same endpoint about any of them is on its way (each station's events in order).
+    stations = ArrayField(models.CharField(max_length=64), default=list, blank=True)
     state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
@@ -96,7 +100,7 @@ class WebhookDelivery(models.Model):
             ),
         ]
         indexes = [
-            # Each endpoint's oldest pending delivery (updates.webhooks.HEADS).
+            # Each endpoint's pending deliveries in order (updates.webhooks.CANDIDATES).
             models.Index(
                 fields=["endpoint", "id"],
                 name="webhook_delivery_due_idx",

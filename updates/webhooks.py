@@ -20,6 +20,7 @@ with one `v1,` HMAC-SHA256 per valid secret (two during a rotation's overlap).
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import ipaddress
 import json
@@ -30,7 +31,6 @@ import socket
 import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlsplit
@@ -41,16 +41,18 @@ from django.utils import timezone
 
 from inventory.access import station_access
 from inventory.models import Station
+from tradenet.dbconn import conninfo
 
 from .eventstream import LogEntry
 from .exporters import Exporter
 from .hub import public_data
-from .models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from .models import WebhookDelivery, WebhookEndpoint
 from .singleton import SingletonWorker
 
 logger = logging.getLogger(__name__)
 
 TEST_EVENT = "webhook.test"
+WAKE_CHANNEL = "tradenet_webhooks"
 EXCERPT = 500
 
 
@@ -147,19 +149,22 @@ def send_test_event(*, endpoint: WebhookEndpoint) -> WebhookDelivery:
     body = json.dumps(
         {"message": "A test event from TradeNet.", "published_at": timezone.now().isoformat()}
     )
-    return WebhookDelivery.objects.create(
+    delivery = WebhookDelivery.objects.create(
         endpoint=endpoint,
         message_id=f"test-{uuid.uuid4().hex}",
         event_type=TEST_EVENT,
         body=body,
         next_attempt_at=timezone.now(),
     )
+    transaction.on_commit(wake_sender)
+    return delivery
 
 
 def redeliver(*, delivery: WebhookDelivery) -> None:
     delivery.state = WebhookDelivery.State.PENDING
     delivery.next_attempt_at = timezone.now()
     delivery.save(update_fields=["state", "next_attempt_at"])
+    transaction.on_commit(wake_sender)
 
 
 # Step 1: fan-out of the log into deliveries
@@ -192,7 +197,8 @@ def fan_out(entries: list[LogEntry]) -> int:
     rows = []
     for entry in entries:
         envelope = json.loads(entry.data)
-        stations = set(envelope.get("stations") or ())
+        codes = list(envelope.get("stations") or ())
+        stations = set(codes)
         body = public_data(envelope)
         for endpoint in endpoints:
             if endpoint.event_types and entry.type not in endpoint.event_types:
@@ -206,11 +212,20 @@ def fan_out(entries: list[LogEntry]) -> int:
                     message_id=str(entry.id),
                     event_type=entry.type,
                     body=body,
+                    stations=codes,
                     next_attempt_at=now,
                 )
             )
     WebhookDelivery.objects.bulk_create(rows, ignore_conflicts=True)
+    if rows:
+        wake_sender()
     return len(rows)
+
+
+def wake_sender() -> None:
+    """Tell the active sender (in whichever process) that deliveries are due."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"NOTIFY {WAKE_CHANNEL}")
 
 
 class WebhookFanout(Exporter):
@@ -224,72 +239,61 @@ class WebhookFanout(Exporter):
 
 
 # Step 2: sending
+#
+# Each endpoint gets several deliveries on their way at once (TRADENET_WEBHOOK_IN_FLIGHT), so
+# its rate is not one round trip per event; but a delivery never overtakes an earlier one to the
+# same endpoint about any of the same stations: each station's events arrive in the log's order,
+# one at a time, while events of stations with nothing in common go side by side. A failure
+# pauses the endpoint: nothing after its failed delivery goes out until that one's retry is due;
+# a retry goes alone, and when it succeeds the endpoint's other waiting retries are due at once,
+# so a receiver that was down catches up in order.
+
+# Each endpoint's pending deliveries, oldest first, where the oldest is due (an endpoint whose
+# oldest waits for its retry is paused, and costs one index probe).
+CANDIDATES = """
+SELECT d.id, d.endpoint_id, d.message_id, d.event_type, d.stations, d.attempts,
+       d.next_attempt_at <= now() AS due,
+       e.url, e.secret_sealed, e.previous_secret_sealed, e.previous_secret_until > now(), d.body
+FROM updates_webhookendpoint e
+CROSS JOIN LATERAL (
+    SELECT * FROM updates_webhookdelivery d
+    WHERE d.endpoint_id = e.id AND d.state = 'pending'
+    ORDER BY d.id LIMIT %s
+) d
+WHERE e.is_active AND (
+    SELECT h.next_attempt_at <= now() FROM updates_webhookdelivery h
+    WHERE h.endpoint_id = e.id AND h.state = 'pending' ORDER BY h.id LIMIT 1
+)
+ORDER BY d.endpoint_id, d.id
+LIMIT %s
+"""
 
 
-def sign_headers(endpoint: WebhookEndpoint, message_id: str, body: str) -> dict[str, str]:
-    from standardwebhooks import Webhook
+@dataclass
+class Pending:
+    """A pending delivery as the sender sees it."""
 
-    now = timezone.now()
-    sealed = [endpoint.secret_sealed]
-    if endpoint.previous_secret_sealed and (endpoint.previous_secret_until or now) > now:
-        sealed.append(endpoint.previous_secret_sealed)
-    signatures = [Webhook(unseal(s)).sign(message_id, now, body) for s in sealed]
-    return {
-        "webhook-id": message_id,
-        "webhook-timestamp": str(int(now.timestamp())),
-        "webhook-signature": " ".join(signatures),
-        "content-type": "application/json",
-        "user-agent": "TradeNet-Webhooks/1",
-    }
+    id: int
+    endpoint_id: int
+    message_id: str
+    event_type: str
+    stations: list[str]
+    attempts: int
+    due: bool
+    url: str
+    secrets_sealed: tuple[str, ...]
+    body: str = ""
 
-
-_clients = threading.local()
-
-
-def _client():
-    """This sender thread's HTTP client: connections to an endpoint are kept alive between
-    its deliveries (a busy endpoint gets hundreds a second)."""
-    import httpx
-
-    if getattr(_clients, "client", None) is None:
-        _clients.client = httpx.Client(follow_redirects=False)
-    return _clients.client
-
-
-def drain(endpoint_id: int, limit: int = 500) -> None:
-    """Deliver an endpoint's due deliveries, oldest first, until one fails (it waits for its
-    retry, and the later ones behind it) or none is due (runs on a sender thread). Outcomes are
-    written for up to 50 POSTs at a time: a crash before they are written means those are sent
-    again, with the same webhook-id (at least once)."""
-    try:
-        sent = 0
-        while sent < limit:
-            batch = list(
-                WebhookDelivery.objects.select_related("endpoint")
-                .filter(endpoint_id=endpoint_id, state=WebhookDelivery.State.PENDING)
-                .order_by("id")[:50]
-            )
-            outcomes = []
-            for delivery in batch:
-                if delivery.next_attempt_at > timezone.now() or not delivery.endpoint.is_active:
-                    break
-                outcome = post(delivery)
-                outcomes.append((delivery, outcome))
-                if not outcome.succeeded:
-                    break
-            if outcomes:
-                record(outcomes)
-                sent += len(outcomes)
-            if len(outcomes) < len(batch) or not outcomes or not outcomes[-1][1].succeeded:
-                return
-    except Exception:
-        logger.exception("webhook deliveries of endpoint %s failed unexpectedly", endpoint_id)
-    finally:
-        close_old_connections()
+    @classmethod
+    def from_row(cls, row) -> Pending:
+        *fields, sealed, previous, previous_valid, body = row
+        secrets_sealed = (sealed, previous) if previous and previous_valid else (sealed,)
+        return cls(*fields, secrets_sealed, body)
 
 
 @dataclass(frozen=True)
 class Outcome:
+    started_at: object
     status: int | None
     duration_ms: int
     excerpt: str
@@ -300,134 +304,333 @@ class Outcome:
         return self.status is not None and 200 <= self.status < 300
 
 
-def post(delivery: WebhookDelivery) -> Outcome:
-    """POST one delivery, signed; what came back."""
-    import httpx
+def choose(
+    candidates: list[Pending],
+    flying: list[Pending],
+    window: int,
+    settled: dict[int, bool] | None = None,
+) -> list[Pending]:
+    """Of one endpoint's pending deliveries (oldest first), those to send now, given the ones on
+    their way: in order, up to `window` on their way at once, none overtaking an earlier one
+    about any of its stations, nothing past a delivery waiting for its retry, a retry alone.
+    `settled` (delivery id: succeeded) are outcomes the candidates' reading may not show yet."""
+    if any(p.attempts for p in flying):
+        return []  # a retry probes the endpoint alone
+    settled = settled or {}
+    busy = {code for p in flying for code in p.stations}
+    flying_ids = {p.id for p in flying}
+    chosen: list[Pending] = []
+    for delivery in candidates:
+        if delivery.id in flying_ids or settled.get(delivery.id):
+            continue
+        if not delivery.due or delivery.id in settled:
+            break  # paused behind a delivery waiting for its retry
+        if delivery.attempts:
+            if not flying and not chosen:
+                chosen.append(delivery)
+            break
+        if len(flying) + len(chosen) >= window:
+            break
+        if busy.intersection(delivery.stations):
+            busy.update(delivery.stations)  # and whatever comes later about them waits too
+            continue
+        busy.update(delivery.stations)
+        chosen.append(delivery)
+    return chosen
 
-    endpoint = delivery.endpoint
+
+class Signer:
+    """Standard Webhooks signatures, with each secret unsealed once (not per delivery)."""
+
+    def __init__(self):
+        self._keys: dict[str, object] = {}
+
+    def headers(self, delivery: Pending, now) -> dict[str, str]:
+        from standardwebhooks import Webhook
+
+        signatures = []
+        for sealed in delivery.secrets_sealed:
+            if sealed not in self._keys:
+                if len(self._keys) > 10_000:
+                    self._keys.clear()
+                self._keys[sealed] = Webhook(unseal(sealed))
+            signatures.append(self._keys[sealed].sign(delivery.message_id, now, delivery.body))
+        return {
+            "webhook-id": delivery.message_id,
+            "webhook-timestamp": str(int(now.timestamp())),
+            "webhook-signature": " ".join(signatures),
+            "content-type": "application/json",
+            "user-agent": "TradeNet-Webhooks/1",
+        }
+
+
+async def check_target_async(url: str) -> None:
+    """`check_target` without blocking the sender's loop on name resolution."""
+    import asyncio
+
+    if settings.TRADENET_WEBHOOK_ALLOW_PRIVATE:
+        return
+    await asyncio.get_running_loop().run_in_executor(None, check_target, url)
+
+
+async def post(session, signer: Signer, delivery: Pending) -> Outcome:
+    """POST one delivery, signed; what came back (never raises)."""
+    import asyncio
+
+    import aiohttp
+
+    started_at, started = timezone.now(), time.monotonic()
     status, excerpt, error = None, "", ""
-    started = time.monotonic()
+    limit = settings.TRADENET_WEBHOOK_TIMEOUT_SECONDS
     try:
-        check_target(endpoint.url)  # again: what a name resolves to can change
-        answer = _client().post(
-            endpoint.url,
-            content=delivery.body.encode(),
-            headers=sign_headers(endpoint, delivery.message_id, delivery.body),
-            timeout=settings.TRADENET_WEBHOOK_TIMEOUT_SECONDS,
-            follow_redirects=False,
-        )
-        status, excerpt = answer.status_code, answer.text[:EXCERPT]
-    except (httpx.HTTPError, RefusedTarget, OSError) as exc:
-        error = f"{exc.__class__.__name__}: {exc}"[:EXCERPT]
+        async with asyncio.timeout(limit):  # the whole attempt, however slowly it drips
+            await check_target_async(delivery.url)  # again: what a name resolves to can change
+            async with session.post(
+                delivery.url,
+                data=delivery.body.encode(),
+                headers=signer.headers(delivery, started_at),
+                allow_redirects=False,
+            ) as answer:
+                status = answer.status
+                excerpt = (await answer.content.read(EXCERPT)).decode("utf-8", "replace")
+    except TimeoutError:
+        status, error = None, f"Timeout: no complete answer within {limit:g} s"
+    except (aiohttp.ClientError, RefusedTarget, OSError) as exc:
+        status, error = None, f"{exc.__class__.__name__}: {exc}"[:EXCERPT]
     except Exception as exc:  # e.g. a secret sealed under another SECRET_KEY
-        logger.exception("webhook delivery %s could not be sent", delivery.pk)
-        error = f"{exc.__class__.__name__}: {exc}"[:EXCERPT]
-    return Outcome(status, int((time.monotonic() - started) * 1000), excerpt, error)
+        logger.exception("webhook delivery %s could not be sent", delivery.id)
+        status, error = None, f"{exc.__class__.__name__}: {exc}"[:EXCERPT]
+    return Outcome(started_at, status, int((time.monotonic() - started) * 1000), excerpt, error)
 
 
-@transaction.atomic
-def record(outcomes: list[tuple[WebhookDelivery, Outcome]]) -> None:
-    """Write the attempts and the deliveries' new states, in one transaction."""
-    # The log of attempts need not wait for the disk: if PostgreSQL crashed before it was
-    # written, the deliveries would simply be sent again (at least once, same webhook-id).
-    with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL synchronous_commit TO OFF")
-    WebhookAttempt.objects.bulk_create(
-        WebhookAttempt(
-            delivery=delivery,
-            status_code=outcome.status,
-            duration_ms=outcome.duration_ms,
-            response_excerpt=outcome.excerpt,
-            error=outcome.error,
-        )
-        for delivery, outcome in outcomes
-    )
+async def record(conn, finished: list[tuple[Pending, Outcome]]) -> None:
+    """Write the attempts, the deliveries' new states and their endpoints' health, in one
+    transaction."""
+    if not finished:
+        return
     now = timezone.now()
     schedule = settings.TRADENET_WEBHOOK_RETRY_SCHEDULE
-    for delivery, outcome in outcomes:
-        delivery.attempts += 1
+    states, next_at = [], []
+    for delivery, outcome in finished:
+        attempts = delivery.attempts + 1
         if outcome.succeeded:
-            delivery.state, delivery.next_attempt_at = WebhookDelivery.State.DELIVERED, None
-        elif delivery.attempts > len(schedule):
-            delivery.state, delivery.next_attempt_at = WebhookDelivery.State.FAILED, None
+            states.append(WebhookDelivery.State.DELIVERED.value)
+            next_at.append(None)
+        elif attempts > len(schedule):
+            states.append(WebhookDelivery.State.FAILED.value)
+            next_at.append(None)
         else:
-            wait = schedule[delivery.attempts - 1] * random.uniform(0.8, 1.2)
-            delivery.next_attempt_at = now + timedelta(seconds=wait)
-    WebhookDelivery.objects.bulk_update(
-        [delivery for delivery, _ in outcomes], ["state", "attempts", "next_attempt_at"]
+            states.append(WebhookDelivery.State.PENDING.value)
+            wait = schedule[attempts - 1] * random.uniform(0.8, 1.2)
+            next_at.append(now + timedelta(seconds=wait))
+    ids = [d.id for d, _ in finished]
+    failing = sorted({d.endpoint_id for d, o in finished if not o.succeeded})
+    answering = sorted({d.endpoint_id for d, _ in finished} - set(failing))
+    async with conn.transaction():
+        # The log of attempts need not wait for the disk: if PostgreSQL crashed before it was
+        # written, the deliveries would simply be sent again (at least once, same webhook-id).
+        await conn.execute("SET LOCAL synchronous_commit TO OFF")
+        await conn.execute(
+            "INSERT INTO updates_webhookattempt "
+            "(delivery_id, attempted_at, status_code, duration_ms, response_excerpt, error) "
+            "SELECT * FROM unnest(%s::bigint[], %s::timestamptz[], %s::int[], %s::int[], "
+            "%s::text[], %s::text[])",
+            [
+                ids,
+                [o.started_at for _, o in finished],
+                [o.status for _, o in finished],
+                [o.duration_ms for _, o in finished],
+                [o.excerpt.replace("\x00", "") for _, o in finished],
+                [o.error.replace("\x00", "") for _, o in finished],
+            ],
+        )
+        await conn.execute(
+            "UPDATE updates_webhookdelivery d "
+            "SET state = v.state, attempts = d.attempts + 1, next_attempt_at = v.next_at "
+            "FROM unnest(%s::bigint[], %s::text[], %s::timestamptz[]) AS v(id, state, next_at) "
+            "WHERE d.id = v.id",
+            [ids, states, next_at],
+        )
+        if answering:
+            # Back after failing: its other waiting retries need not sit out their backoff.
+            recovered = await conn.execute(
+                "UPDATE updates_webhookendpoint SET failing_since = NULL "
+                "WHERE id = ANY(%s) AND failing_since IS NOT NULL RETURNING id",
+                [answering],
+            )
+            recovered = await recovered.fetchall()
+            if recovered:
+                await conn.execute(
+                    "UPDATE updates_webhookdelivery SET next_attempt_at = now() "
+                    "WHERE endpoint_id = ANY(%s) AND state = 'pending' AND next_attempt_at > now()",
+                    [[row[0] for row in recovered]],
+                )
+        if failing:
+            last = {d.endpoint_id: o for d, o in finished if not o.succeeded}
+            await _note_failures(conn, now, last)
+
+
+async def _note_failures(conn, now, last: dict[int, Outcome]) -> None:
+    """Failing endpoints: since when; disabled (saying why) once that is too long ago."""
+    await conn.execute(
+        "UPDATE updates_webhookendpoint SET failing_since = %s "
+        "WHERE id = ANY(%s) AND failing_since IS NULL",
+        [now, sorted(last)],
     )
-    endpoint, last = outcomes[-1][0].endpoint, outcomes[-1][1]
-    if last.succeeded:
-        if endpoint.failing_since is not None:
-            WebhookEndpoint.objects.filter(pk=endpoint.pk).update(failing_since=None)
-    else:
-        _note_failure(endpoint, now, last.status, last.error)
-
-
-def _note_failure(endpoint, now, status, error) -> None:
-    endpoint = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
-    if endpoint.failing_since is None:
-        endpoint.failing_since = now
-        endpoint.save(update_fields=["failing_since"])
-        return
     limit = timedelta(hours=settings.TRADENET_WEBHOOK_DISABLE_AFTER_HOURS)
-    if endpoint.is_active and now - endpoint.failing_since > limit:
-        last = f"HTTP {status}" if status is not None else error
-        endpoint.is_active = False
-        endpoint.disabled_reason = (
+    overdue = await conn.execute(
+        "SELECT id, failing_since FROM updates_webhookendpoint "
+        "WHERE id = ANY(%s) AND is_active AND failing_since < %s",
+        [sorted(last), now - limit],
+    )
+    for endpoint_id, failing_since in await overdue.fetchall():
+        outcome = last[endpoint_id]
+        answer = f"HTTP {outcome.status}" if outcome.status is not None else outcome.error
+        reason = (
             f"Disabled {now:%Y-%m-%d %H:%M} UTC: no successful delivery since "
-            f"{endpoint.failing_since:%Y-%m-%d %H:%M} UTC (last answer: {last})."
+            f"{failing_since:%Y-%m-%d %H:%M} UTC (last answer: {answer})."
         )[:500]
-        endpoint.save(update_fields=["is_active", "disabled_reason"])
-        logger.warning("webhook endpoint %s disabled: %s", endpoint.pk, endpoint.disabled_reason)
-
-
-# Each endpoint's next delivery: its oldest pending one. Deliveries go out one at a time per
-# endpoint, in the log's order, so a receiver that was down catches up in order; different
-# endpoints go out side by side, so one slow endpoint holds up only itself.
-HEADS = """
-SELECT id, endpoint_id FROM (
-    SELECT DISTINCT ON (d.endpoint_id) d.id, d.endpoint_id, d.next_attempt_at
-    FROM updates_webhookdelivery d
-    JOIN updates_webhookendpoint e ON e.id = d.endpoint_id AND e.is_active
-    WHERE d.state = 'pending'
-    ORDER BY d.endpoint_id, d.id
-) heads
-WHERE next_attempt_at <= now()
-ORDER BY next_attempt_at
-LIMIT 500
-"""
+        await conn.execute(
+            "UPDATE updates_webhookendpoint SET is_active = false, disabled_reason = %s, "
+            "updated_at = %s WHERE id = %s",
+            [reason, now, endpoint_id],
+        )
+        logger.warning("webhook endpoint %s disabled: %s", endpoint_id, reason)
 
 
 class WebhookSender(SingletonWorker):
-    """POSTs each endpoint's next due delivery on a pool of threads."""
+    """POSTs due deliveries from one event loop, many on their way at once, each endpoint's
+    chosen by `choose` from what it last read of the queue. Three things run side by side so that
+    none waits for another: reading the queue (a thread on the lock's connection, which LISTENs:
+    when the fan-out announces deliveries, and every `idle_seconds` for retries coming due),
+    sending (the loop), and writing outcomes (a second connection). The next delivery about a
+    station leaves as soon as the previous one is answered, not after a read or a write."""
 
     lock_key = 0x5457484B  # "TWHK"
     thread_name = "webhook-sender"
     application_name = "tradenet-webhook-sender"
+    lookahead = 200  # pending deliveries per endpoint held in memory
+    lookahead_total = 5000
+    idle_seconds = 0.25
 
     def serve(self, conn) -> None:
-        in_flight: set[int] = set()  # endpoints with a delivery on its way
-        lock = threading.Lock()
+        import asyncio
 
-        def done(endpoint_id):
-            with lock:
-                in_flight.discard(endpoint_id)
+        conn.execute(f"LISTEN {WAKE_CHANNEL}")
+        asyncio.run(self._serve(conn))
 
-        with ThreadPoolExecutor(settings.TRADENET_WEBHOOK_WORKERS, "webhook") as pool:
+    async def _serve(self, conn) -> None:
+        import asyncio
+
+        import aiohttp
+        import psycopg
+
+        loop = asyncio.get_running_loop()
+        wake, write = asyncio.Event(), asyncio.Event()
+        signer = Signer()
+        queue: dict[int, list[Pending]] = {}  # endpoint: its pending deliveries, as last read
+        flying: dict[asyncio.Task, Pending] = {}
+        unwritten: dict[int, tuple[Pending, Outcome]] = {}  # answered, outcome not written yet
+        written: dict[int, tuple[int, bool]] = {}  # id: (write number, succeeded), recent
+        writes = 0
+        over = threading.Event()
+
+        def answered(task: asyncio.Task) -> None:
+            delivery = flying.pop(task)
+            outcome = task.result()
+            unwritten[delivery.id] = (delivery, outcome)
+            write.set()
+            wake.set()
+
+        def taken_in(seen: int, rows: list) -> None:  # on the loop
+            nonlocal queue
+            fresh: dict[int, list[Pending]] = {}
+            for row in rows:
+                delivery = Pending.from_row(row)
+                fresh.setdefault(delivery.endpoint_id, []).append(delivery)
+            queue = fresh
+            # Outcomes written before this reading began are in it: forget them.
+            for delivery_id in [i for i, (n, _) in written.items() if n <= seen]:
+                del written[delivery_id]
+            wake.set()
+
+        def read_queue() -> None:
+            """On a thread of its own, with the lock's connection, which LISTENs: read the
+            queue when the fan-out announces deliveries, and every `idle_seconds` (retries
+            coming due, failures written)."""
+            while not (self.stopping.is_set() or over.is_set()):
+                seen = writes  # before the reading: what was written by then is in it
+                rows = conn.execute(CANDIDATES, [self.lookahead, self.lookahead_total]).fetchall()
+                loop.call_soon_threadsafe(taken_in, seen, rows)
+                for _ in conn.notifies(timeout=self.idle_seconds, stop_after=1):
+                    pass
+
+        async def writer(connection) -> None:
+            nonlocal writes
+            while True:
+                await write.wait()
+                write.clear()
+                batch = list(unwritten.values())
+                if batch:
+                    await record(connection, batch)
+                    writes += 1
+                    for delivery, outcome in batch:
+                        del unwritten[delivery.id]
+                        written[delivery.id] = (writes, outcome.succeeded)
+
+        params = conninfo(self.application_name)
+        # aiohttp rather than httpx: its pool stays cheap with hundreds of requests on their
+        # way (httpx's async pool took a core of its own at 64). No cookies carried between
+        # endpoints, no proxy from the environment.
+        session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=None),
+            cookie_jar=aiohttp.DummyCookieJar(),
+            auto_decompress=False,
+        )
+        outcomes = await psycopg.AsyncConnection.connect(autocommit=True, **params)
+        helpers = [
+            loop.run_in_executor(None, read_queue),
+            asyncio.ensure_future(writer(outcomes)),
+        ]
+        try:
             while not self.stopping.is_set():
-                due = conn.execute(HEADS).fetchall()
-                with lock:
-                    for _head, endpoint_id in due:
-                        if endpoint_id in in_flight:
-                            continue
-                        if len(in_flight) >= settings.TRADENET_WEBHOOK_WORKERS:
-                            break
-                        in_flight.add(endpoint_id)
-                        pool.submit(drain, endpoint_id).add_done_callback(
-                            lambda _, e=endpoint_id: done(e)
-                        )
-                self.stopping.wait(0.2)
+                for helper in helpers:
+                    if helper.done():
+                        helper.result()  # raises what broke it
+                        raise RuntimeError("a webhook sender helper ended")
+                wake.clear()  # what happens from here on wakes the wait below
+                settled = {i: ok for i, (_, ok) in written.items()}
+                settled.update({i: o.succeeded for i, (_, o) in unwritten.items()})
+                room = settings.TRADENET_WEBHOOK_MAX_IN_FLIGHT - len(flying)
+                on_their_way: dict[int, list[Pending]] = {}
+                for delivery in flying.values():
+                    on_their_way.setdefault(delivery.endpoint_id, []).append(delivery)
+                for endpoint_id, pending in queue.items():
+                    if room <= 0:
+                        break
+                    chosen = choose(
+                        pending,
+                        on_their_way.get(endpoint_id, []),
+                        settings.TRADENET_WEBHOOK_IN_FLIGHT,
+                        settled,
+                    )[:room]
+                    room -= len(chosen)
+                    for delivery in chosen:
+                        task = asyncio.create_task(post(session, signer, delivery))
+                        flying[task] = delivery
+                        task.add_done_callback(answered)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), self.idle_seconds)
+            if flying:  # stopping: what is on its way is let finish and written down
+                await asyncio.wait(list(flying), timeout=settings.TRADENET_WEBHOOK_TIMEOUT_SECONDS)
+            if unwritten:
+                await record(outcomes, list(unwritten.values()))
+        finally:
+            over.set()  # the reading thread ends within idle_seconds
+            for task in [*helpers[1:], *flying]:
+                task.cancel()
+            await session.close()
+            await outcomes.close()
 
 
 def configured() -> list[SingletonWorker]:

@@ -16,8 +16,9 @@ from tests.sse import SSEClient, close_all
 pytestmark = pytest.mark.django_db(transaction=True)
 CLIENTS = 60
 # The streams' database threads, the NOTIFY listener, one request in flight at most, and the
-# webhooks' two workers (fan-out and sender: a connection each): none of it grows with clients.
-BOUND = settings.TRADENET_SSE_DB_THREADS + 2 + 2
+# webhooks' workers (the fan-out's connection, the sender's two: reading the queue, writing
+# outcomes): none of it grows with clients.
+BOUND = settings.TRADENET_SSE_DB_THREADS + 2 + 3
 
 
 def stats(base, headers) -> dict:

@@ -67,6 +67,41 @@ def test_an_operator_registers_endpoints_for_their_own_stations_only(api, operat
         assert "url" in refused.json()["errors"]
 
 
+def pending(id, *stations, attempts=0, due=True):
+    return webhooks.Pending(id, 1, str(id), "inventory.changed", list(stations), attempts, due,
+                            "http://receiver/hook", ("sealed",))  # fmt: skip
+
+
+def ids(deliveries):
+    return [d.id for d in deliveries]
+
+
+def test_what_goes_out_at_once_keeps_each_stations_events_in_order():
+    queue = [pending(1, "ceres"), pending(2, "titan"), pending(3, "ceres", "titan"),
+             pending(4, "vesta"), pending(5, "ceres")]  # fmt: skip
+    # Side by side unless they share a station with an earlier one not yet answered.
+    assert ids(webhooks.choose(queue, [], window=16)) == [1, 2, 4]
+    # 1 answered (settled), 2 still on its way: 3 is about titan too, and 5 comes after 3.
+    assert ids(webhooks.choose(queue, [queue[1]], window=16, settled={1: True})) == [4]
+    assert ids(webhooks.choose(queue, [], window=16, settled={1: True, 2: True})) == [3, 4]
+    # No more on their way than the window.
+    assert ids(webhooks.choose(queue, [queue[3]], window=2)) == [1]
+    # An event with no station (a test event) waits for nothing.
+    assert ids(webhooks.choose([pending(7)], [pending(6)], window=16)) == [7]
+
+
+def test_a_failure_pauses_the_endpoint_and_its_retry_goes_alone():
+    waiting = [pending(1, "ceres", attempts=1, due=False), pending(2, "titan")]
+    assert webhooks.choose(waiting, [], window=16) == []  # nothing overtakes a retry
+    due = [pending(1, "ceres", attempts=1), pending(2, "titan")]
+    assert ids(webhooks.choose(due, [], window=16)) == [1]  # the retry, alone
+    assert webhooks.choose(due[1:], [due[0]], window=16) == []  # while it is on its way
+    # An answer not written down yet counts: a failure pauses, a success is skipped.
+    fresh = [pending(1, "ceres"), pending(2, "titan")]
+    assert webhooks.choose(fresh, [], window=16, settled={1: False}) == []
+    assert ids(webhooks.choose(fresh, [], window=16, settled={1: True})) == [2]
+
+
 class Receiver:
     """A real HTTP server; what each path answers is set per test."""
 
@@ -74,14 +109,24 @@ class Receiver:
         self.received: list[tuple[str, dict, str, float]] = []
         self.behaviour: dict[str, list[int]] = {}
         self.slow: dict[str, float] = {}
+        self.at_once: dict[str, int] = {}  # most requests of a path being answered at once
+        self._busy: dict[str, int] = {}
+        self._lock = threading.Lock()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"])).decode()
+                with receiver._lock:
+                    receiver._busy[self.path] = receiver._busy.get(self.path, 0) + 1
+                    receiver.at_once[self.path] = max(
+                        receiver.at_once.get(self.path, 0), receiver._busy[self.path]
+                    )
                 delay = receiver.slow.get(self.path, 0)
                 if delay:
                     time.sleep(delay)
+                with receiver._lock:
+                    receiver._busy[self.path] -= 1
                 plan = receiver.behaviour.get(self.path, [])
                 code = plan.pop(0) if plan else 200
                 receiver.received.append(
@@ -286,3 +331,49 @@ def test_an_operator_manages_their_endpoints_in_the_admin(client, operators, set
     listing = client.get("/admin/updates/webhookendpoint/").content.decode()
     assert "127.0.0.1:9/ana" in listing and "127.0.0.1:9/bo" not in listing
     assert client.get("/admin/updates/webhookdelivery/").status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_endpoint_gets_several_at_once_and_each_stations_events_in_order(receiver, settings):
+    settings.TRADENET_WEBHOOK_ALLOW_PRIVATE = True
+    water = CommodityFactory(code="water")
+    stations = [StationFactory(code=f"st-{n}") for n in range(8)]
+    for station in stations:
+        give_stock(station, water, 1000)
+    staff = UserFactory(username="dispatch", is_superuser=True)
+    webhooks.endpoint_create(owner=staff, url=f"{receiver.url}/all", event_types=[], stations=[])
+    receiver.slow["/all"] = 0.4  # a receiver that takes its time: the others go side by side
+    receiver.behaviour["/all"] = [503] * 2  # and down at first: the catch-up keeps the order
+    headers = token_header(staff)
+    with uvicorn_server(env=live_env()) as server:
+        # Four trades between stations with nothing in common, then two that link them.
+        pairs = [(0, 1), (2, 3), (4, 5), (6, 7), (1, 2), (5, 6)]
+        for seller, buyer in pairs:
+            placed = post_trade(server, headers, f"st-{seller}", f"st-{buyer}")
+            assert placed.status_code == 201, placed.json()
+        expected = set(
+            WebhookDelivery.objects.filter(event_type__startswith="trade").values_list(
+                "message_id", flat=True
+            )
+        )
+        assert len(expected) == len(pairs)
+
+        def arrived():
+            return [(h["webhook-id"], json.loads(b)) for h, b, _ in receiver.at("/all")]
+
+        assert wait_for(lambda: expected <= {i for i, _ in arrived()}, timeout=60)
+        assert wait_for(
+            lambda: not WebhookDelivery.objects.filter(state="pending").exists(), timeout=60
+        )
+    assert receiver.at_once["/all"] > 1  # several on their way at once
+    firsts = {}
+    for message_id, _ in arrived():
+        firsts.setdefault(message_id, len(firsts))
+    # Each station's events arrived in the log's order (first arrivals; retries aside).
+    for station in stations:
+        about = [
+            int(d.message_id)
+            for d in WebhookDelivery.objects.filter(stations__contains=[station.code])
+        ]
+        order = sorted(about, key=lambda message_id: firsts[str(message_id)])
+        assert order == sorted(about), (station.code, order)
