@@ -274,6 +274,7 @@ def main() -> int:
         results["api"] = run_wrk(base_url, lua, args.clients, args.seconds)
         ended = time.time()
         time.sleep(5)  # the last exports arrive
+        watch.collect()
         results["exports"] = exports_report(db, watch, started, ended)
 
         if args.streams:

@@ -8,7 +8,8 @@ PYTHON="${PYTHON:-python}"
 
 # The master's pid (exec keeps it): its workers exit if it is gone (tradenet/serving.py).
 export TRADENET_SERVER_PID=$$
-exec "$PYTHON" -m uvicorn tradenet.asgi:application \
+# tradenet.serve: uvicorn, with the exporters in its main process (why: its docstring).
+exec "$PYTHON" -m tradenet.serve tradenet.asgi:application \
   --http tradenet.serving:GuardedHttpToolsProtocol \
   --host "${HOST:-0.0.0.0}" --port "${PORT:-8000}" \
   --workers "${WEB_CONCURRENCY:-4}" \

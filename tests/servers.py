@@ -86,7 +86,7 @@ def uvicorn_server(
     timeout: float = 30,
     ready_path: str = "/api/schema/",
 ):
-    """Start `uvicorn tradenet.asgi:application` and yield its base URL; stop it on exit."""
+    """Start uvicorn as deploy/serve.sh does (`python -m tradenet.serve`); yield its base URL."""
     port = free_port()
     # TRADENET_KEEP_SERVER_LOGS=1 keeps the servers' logs in the temp folder, for debugging.
     log = tempfile.NamedTemporaryFile(  # noqa: SIM115
@@ -96,7 +96,7 @@ def uvicorn_server(
         delete=not os.environ.get("TRADENET_KEEP_SERVER_LOGS"),
     )
     cmd = [
-        sys.executable, "-m", "uvicorn", "tradenet.asgi:application",
+        sys.executable, "-m", "tradenet.serve", "tradenet.asgi:application",
         "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
         "--no-access-log", "--timeout-graceful-shutdown", "5",
         # The protocol deploy/serve.sh runs, with its header and body-read limits.

@@ -17,6 +17,7 @@ import hmac
 import ipaddress
 import json
 import logging
+import os
 import re
 import signal
 import threading
@@ -363,8 +364,9 @@ class EventStreamRouter:
 
     async def _lifespan(self, receive, send) -> None:
         feed = None
-        # Every server process runs the configured exporters too; one of each is active.
-        exporters = configured_exporters()
+        # The exporters run in the server's main process (tradenet/serve.py), beside its
+        # workers; served some other way, every server process runs them. One of each is active.
+        exporters = [] if os.environ.get("TRADENET_EXPORTS_IN_MAIN") else configured_exporters()
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
@@ -375,6 +377,11 @@ class EventStreamRouter:
                     return
                 _end_streams_on_shutdown_signals(asyncio.get_running_loop())
                 exit_with_parent()
+                if os.environ.get("TRADENET_EXPORTS_IN_MAIN") and settings.TRADENET_WORKER_NICENESS:
+                    # The exports' process goes first when the CPU is short: with a busy write
+                    # path saturating the machine, requests wait a little longer instead of
+                    # committed events reaching other systems seconds late (README).
+                    os.nice(settings.TRADENET_WORKER_NICENESS)
                 # Every server process runs a relay; one is active, the others stand by.
                 relay.start()
                 for exporter in exporters:
