@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 from rest_framework import serializers
 
 from .models import Commodity, Station, StockLevel, StockMovement
@@ -84,3 +86,56 @@ class MovementSerializer(serializers.ModelSerializer):
             "reason",
             "created_at",
         )
+
+
+class AsOfQuerySerializer(serializers.Serializer):
+    as_of = serializers.DateTimeField(
+        help_text="An ISO 8601 time; the station's levels as they stood then (UTC if no offset)."
+    )
+
+
+class HistoryQuerySerializer(serializers.Serializer):
+    commodity = serializers.SlugRelatedField(slug_field="code", queryset=Commodity.objects.all())
+    start = serializers.DateTimeField(required=False, help_text="Default: 7 days before end.")
+    end = serializers.DateTimeField(required=False, help_text="Default: now.")
+    interval = serializers.ChoiceField(choices=["hour", "day"], default="hour")
+
+    def validate(self, data):
+        from django.utils import timezone
+
+        from .selectors import INTERVALS, MAX_POINTS
+
+        data["end"] = data.get("end") or timezone.now()
+        if data["end"].year > 9000:
+            raise serializers.ValidationError({"end": ["end must be before the year 9000."]})
+        if data.get("start") is None and data["end"].year < 2:
+            raise serializers.ValidationError({"end": ["end must be after the year 1."]})
+        data["start"] = data.get("start") or data["end"] - timedelta(days=7)
+        if data["start"] >= data["end"]:
+            raise serializers.ValidationError({"start": ["start must be before end."]})
+        points = (data["end"] - data["start"]) / INTERVALS[data["interval"]]
+        if points > MAX_POINTS:
+            raise serializers.ValidationError(
+                {
+                    "interval": [
+                        f"That is {points:.0f} points; at most {MAX_POINTS} per request: a "
+                        "shorter span or a longer interval."
+                    ]
+                }
+            )
+        return data
+
+
+class HistoryPointSerializer(serializers.Serializer):
+    at = serializers.DateTimeField()
+    on_hand = serializers.IntegerField()
+    incoming = serializers.IntegerField()
+
+
+class StockHistorySerializer(serializers.Serializer):
+    station = serializers.CharField()
+    commodity = serializers.CharField()
+    interval = serializers.CharField()
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+    points = HistoryPointSerializer(many=True)

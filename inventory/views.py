@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from django.db import transaction
 from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
@@ -14,13 +17,16 @@ from tradenet.api.pagination import CodeCursorPagination, NewestFirstCursorPagin
 from .access import acts_for_all_stations, may_act_for, visible_to
 from .filters import MovementFilter, StationFilter
 from .models import Commodity, Station, StockMovement
-from .selectors import inventories_visible_to, ledger_of
+from .selectors import inventories_visible_to, ledger_of, levels_as_of, stock_history
 from .serializers import (
     AdjustmentSerializer,
+    AsOfQuerySerializer,
     CommoditySerializer,
+    HistoryQuerySerializer,
     MovementSerializer,
     StationInventorySerializer,
     StationSerializer,
+    StockHistorySerializer,
 )
 from .services import stock_adjust
 
@@ -108,8 +114,55 @@ class InventoryViewSet(ETagMixin, viewsets.ReadOnlyModelViewSet):
             )
         return Response(MovementSerializer(movement).data, status=status.HTTP_201_CREATED)
 
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "as_of",
+                OpenApiTypes.DATETIME,
+                description="The levels as they stood at this ISO 8601 time, from the ledger.",
+            )
+        ]
+    )
     def retrieve(self, request, *args, **kwargs):
-        return with_etag(request, Response(self.get_serializer(self.get_object()).data))
+        station = self.get_object()
+        if "as_of" not in request.query_params:
+            return with_etag(request, Response(self.get_serializer(station).data))
+        query = AsOfQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        levels = levels_as_of(station, query.validated_data["as_of"])
+        data = {
+            "station": station.code,
+            "name": station.name,
+            "kind": station.kind,
+            "quantity": sum(level.on_hand for level in levels),
+            "items": [asdict(level) for level in levels],
+            "as_of": query.validated_data["as_of"],
+        }
+        return with_etag(request, Response(data))
+
+    @extend_schema(
+        summary="A station's level of one commodity over time, from the ledger",
+        parameters=[HistoryQuerySerializer],
+        responses={200: StockHistorySerializer},
+    )
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
+    def history(self, request, station_code=None):
+        station = self.get_object()
+        query = HistoryQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        q = query.validated_data
+        points = stock_history(
+            station, q["commodity"], start=q["start"], end=q["end"], interval=q["interval"]
+        )
+        data = {
+            "station": station.code,
+            "commodity": q["commodity"].code,
+            "interval": q["interval"],
+            "start": q["start"],
+            "end": q["end"],
+            "points": [asdict(point) for point in points],
+        }
+        return Response(StockHistorySerializer(data).data)
 
 
 @extend_schema_view(
