@@ -52,6 +52,23 @@ class ShipmentForm(forms.ModelForm):
         return cleaned
 
 
+class OverdueFilter(admin.SimpleListFilter):
+    """In transit past the ETA (`Cargo.objects.overdue()`): the operations summary links here."""
+
+    title = "overdue"
+    parameter_name = "overdue"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Overdue"), ("no", "Not overdue")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.overdue()
+        if self.value() == "no":
+            return queryset.not_overdue()
+        return queryset
+
+
 @admin.register(Cargo)
 class CargoAdmin(DomainErrorMessagesMixin, StationScopedAdminMixin, admin.ModelAdmin):
     station_lookups = ("origin", "destination")
@@ -68,7 +85,7 @@ class CargoAdmin(DomainErrorMessagesMixin, StationScopedAdminMixin, admin.ModelA
         "departed_at",
         "delivered_at",
     )
-    list_filter = ("status", "origin", "destination", "eta")
+    list_filter = ("status", OverdueFilter, "origin", "destination", "eta")
     search_fields = ("shipment_id", "trade__transaction_id", "origin__code", "destination__code")
     list_select_related = ("trade", "origin", "destination")
     readonly_fields = (
