@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from updates.views import home, live_page
+from updates.views import galaxy_map, galaxy_map_data, home, live_page, station_page
 
 admin.site.site_header = "TradeNet operations"
 admin.site.site_title = "TradeNet"
@@ -11,6 +11,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("tradenet.api.urls")),
     path("live/", live_page, name="live"),
+    path("map/", galaxy_map, name="map"),
+    path("map/data/", galaxy_map_data, name="map-data"),
+    path("stations/<slug:code>/", station_page, name="station"),
     path("", home, name="home"),
 ]
 

@@ -1,9 +1,13 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+from django.http import JsonResponse
+from django.shortcuts import get_object_or_404, render
 
-from inventory.access import acts_for_all_stations, stations_for
+from inventory.access import acts_for_all_stations, stations_for, visible_to
+from inventory.models import Station
+
+from .galaxy import map_state, station_dashboard
 
 
 @login_required
@@ -20,3 +24,24 @@ def home(request):
     return render(
         request, "updates/home.html", {"all_stations": acts_for_all_stations(request.user)}
     )
+
+
+@login_required
+def galaxy_map(request):
+    """The galaxy map: every station, the caller's shipments on their way, live."""
+    return render(request, "updates/map.html", {"state": map_state(request.user)})
+
+
+@login_required
+def galaxy_map_data(request):
+    """The map's state as JSON: what the page starts from, and reloads after a stream reset."""
+    return JsonResponse(map_state(request.user))
+
+
+@login_required
+def station_page(request, code: str):
+    """A station's dashboard, for its operators and dispatch staff (others: 404)."""
+    station = get_object_or_404(visible_to(Station.objects.all(), request.user, "pk"), code=code)
+    context = station_dashboard(station, request.user)
+    context["commodity_codes"] = [level.commodity.code for level in context["levels"]]
+    return render(request, "updates/station.html", context)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-
 import httpx
 import pytest
 
@@ -12,41 +10,6 @@ from tests.factories import CommodityFactory, StationFactory, UserFactory, give_
 from tests.helpers import post_trade, token_header
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-@pytest.fixture
-def browser_page(monkeypatch):
-    if not shutil.which("chromium"):
-        pytest.skip(
-            "Chromium is not installed: apt-get install chromium (scripts/ensure-test-tools)"
-        )
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API keeps an event loop on this thread; the ORM calls the test makes
-    # meanwhile are ordinary blocking calls, which Django would otherwise refuse there.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        try:
-            yield browser.new_page()
-        finally:
-            browser.close()
-            # ORM calls made while Playwright's loop ran used a connection of their own.
-            from django.db import connections
-
-            connections.close_all()
 
 
 @pytest.fixture
