@@ -207,8 +207,8 @@ def main() -> int:
             cwd=ROOT, env=env, check=True,
         )  # fmt: skip
         server = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "tradenet.asgi:application", "--host", "127.0.0.1",
-             "--port", str(args.port), "--workers", "1", "--no-access-log",
+            [sys.executable, "-m", "tradenet.serve", "tradenet.asgi:application",
+             "--host", "127.0.0.1", "--port", str(args.port), "--workers", "1", "--no-access-log",
              "--backlog", "4096", "--timeout-graceful-shutdown", "5"],
             cwd=ROOT, env=env,
         )  # fmt: skip

@@ -283,13 +283,16 @@ def alive(pid: int) -> bool:
 
 
 def server_processes(port: int) -> list[int]:
-    """The uvicorn master serving `port` and its workers."""
+    """The server's main process serving `port` (uvicorn's, run by `tradenet.serve`) and its
+    workers."""
     masters, parents = [], {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             with contextlib.suppress(OSError):
                 command = (entry / "cmdline").read_bytes().split(b"\0")
-                if b"uvicorn" in b" ".join(command) and str(port).encode() in command:
+                line = b" ".join(command)
+                serving = b"uvicorn" in line or b"tradenet.serve" in line
+                if serving and str(port).encode() in command:
                     masters.append(int(entry.name))
                 status = (entry / "status").read_text()
                 parents[int(entry.name)] = int(status.split("PPid:")[1].split()[0])

@@ -537,6 +537,8 @@ class WebhookSender(SingletonWorker):
 
         def answered(task: asyncio.Task) -> None:
             delivery = flying.pop(task)
+            if task.cancelled():  # stopped mid-way: it stays pending, and goes again
+                return
             outcome = task.result()
             unwritten[delivery.id] = (delivery, outcome)
             write.set()
@@ -588,10 +590,8 @@ class WebhookSender(SingletonWorker):
             auto_decompress=False,
         )
         outcomes = await psycopg.AsyncConnection.connect(autocommit=True, **params)
-        helpers = [
-            loop.run_in_executor(None, read_queue),
-            asyncio.ensure_future(writer(outcomes)),
-        ]
+        writing = asyncio.ensure_future(writer(outcomes))
+        helpers = [loop.run_in_executor(None, read_queue), writing]
         try:
             while not self.stopping.is_set():
                 for helper in helpers:
@@ -623,8 +623,11 @@ class WebhookSender(SingletonWorker):
                     await asyncio.wait_for(wake.wait(), self.idle_seconds)
             if flying:  # stopping: what is on its way is let finish and written down
                 await asyncio.wait(list(flying), timeout=settings.TRADENET_WEBHOOK_TIMEOUT_SECONDS)
-            if unwritten:
-                await record(outcomes, list(unwritten.values()))
+            write.set()
+            for _ in range(100):  # by the writer, which may be writing a batch right now
+                if not unwritten or writing.done():
+                    break
+                await asyncio.sleep(0.05)
         finally:
             over.set()  # the reading thread ends within idle_seconds
             for task in [*helpers[1:], *flying]:

@@ -351,12 +351,9 @@ def test_an_endpoint_gets_several_at_once_and_each_stations_events_in_order(rece
         for seller, buyer in pairs:
             placed = post_trade(server, headers, f"st-{seller}", f"st-{buyer}")
             assert placed.status_code == 201, placed.json()
-        expected = set(
-            WebhookDelivery.objects.filter(event_type__startswith="trade").values_list(
-                "message_id", flat=True
-            )
-        )
-        assert len(expected) == len(pairs)
+        trade_deliveries = WebhookDelivery.objects.filter(event_type__startswith="trade")
+        assert wait_for(lambda: trade_deliveries.count() == len(pairs), timeout=60)
+        expected = set(trade_deliveries.values_list("message_id", flat=True))
 
         def arrived():
             return [(h["webhook-id"], json.loads(b)) for h, b, _ in receiver.at("/all")]
