@@ -38,6 +38,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
+from psycopg.types.json import Jsonb
 
 from inventory.access import station_access
 from inventory.models import Station
@@ -183,16 +184,47 @@ def _audience(endpoint: WebhookEndpoint) -> set[str] | None:
     return set(Station.objects.filter(pk__in=access.station_ids).values_list("code", flat=True))
 
 
-def fan_out(entries: list[LogEntry]) -> int:
+# What makes the endpoints' audiences change: endpoints, their stations, operators' stations.
+# Read for every batch (one statement); the audiences are worked out again when it changes, and
+# at least every AUDIENCE_SECONDS (a change of someone's permissions, which it does not see).
+AUDIENCE_VERSION = """
+SELECT (SELECT count(*) || ':' || coalesce(max(id), 0) || ':' || coalesce(max(updated_at)::text, '')
+        FROM updates_webhookendpoint WHERE is_active),
+       (SELECT count(*) || ':' || coalesce(max(id), 0) FROM updates_webhookendpoint_stations),
+       (SELECT count(*) || ':' || coalesce(max(id), 0) FROM inventory_station_operators)
+"""
+AUDIENCE_SECONDS = 1.0
+
+
+class Audiences:
+    """The active endpoints and the station codes each may receive, worked out again only when
+    what they depend on has changed."""
+
+    def __init__(self):
+        self.version, self.read_at = None, 0.0
+        self.endpoints: list[WebhookEndpoint] = []
+        self.of: dict[int, set[str] | None] = {}
+
+    def current(self) -> tuple[list[WebhookEndpoint], dict[int, set[str] | None]]:
+        with connection.cursor() as cursor:
+            cursor.execute(AUDIENCE_VERSION)
+            version = cursor.fetchone()
+        if version != self.version or time.monotonic() - self.read_at > AUDIENCE_SECONDS:
+            self.endpoints = list(
+                WebhookEndpoint.objects.filter(is_active=True)
+                .select_related("owner")
+                .prefetch_related("stations")
+            )
+            self.of = {endpoint.pk: _audience(endpoint) for endpoint in self.endpoints}
+            self.version, self.read_at = version, time.monotonic()
+        return self.endpoints, self.of
+
+
+def fan_out(entries: list[LogEntry], audiences: Audiences | None = None) -> int:
     """Write a delivery for every (event, endpoint that wants it); returns how many."""
-    endpoints = list(
-        WebhookEndpoint.objects.filter(is_active=True)
-        .select_related("owner")
-        .prefetch_related("stations")
-    )
+    endpoints, audience_of = (audiences or Audiences()).current()
     if not endpoints:
         return 0
-    audiences = {endpoint.pk: _audience(endpoint) for endpoint in endpoints}
     now = timezone.now()
     rows = []
     for entry in entries:
@@ -203,21 +235,22 @@ def fan_out(entries: list[LogEntry]) -> int:
         for endpoint in endpoints:
             if endpoint.event_types and entry.type not in endpoint.event_types:
                 continue
-            audience = audiences[endpoint.pk]
+            audience = audience_of[endpoint.pk]
             if audience is not None and not (stations & audience):
                 continue
-            rows.append(
-                WebhookDelivery(
-                    endpoint=endpoint,
-                    message_id=str(entry.id),
-                    event_type=entry.type,
-                    body=body,
-                    stations=codes,
-                    next_attempt_at=now,
-                )
-            )
-    WebhookDelivery.objects.bulk_create(rows, ignore_conflicts=True)
+            rows.append((endpoint.pk, str(entry.id), entry.type, body, codes))
     if rows:
+        # One statement for the batch (the ORM's bulk_create took most of this thread's time).
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO updates_webhookdelivery (endpoint_id, message_id, event_type, body, "
+                "stations, state, attempts, next_attempt_at, created_at) "
+                "SELECT e, m, t, b, ARRAY(SELECT jsonb_array_elements_text(s)), 'pending', 0, "
+                "%s, %s FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], "
+                "%s::jsonb[]) AS r(e, m, t, b, s) ON CONFLICT DO NOTHING",
+                [now, now, *map(list, zip(*[(e, m, t, b, Jsonb(s)) for e, m, t, b, s in rows],
+                                          strict=True))],
+            )  # fmt: skip
         wake_sender()
     return len(rows)
 
@@ -231,9 +264,13 @@ def wake_sender() -> None:
 class WebhookFanout(Exporter):
     name = "webhooks"
 
+    def __init__(self):
+        super().__init__()
+        self.audiences = Audiences()
+
     def send(self, entries: list[LogEntry]) -> None:
         try:
-            fan_out(entries)
+            fan_out(entries, self.audiences)
         finally:
             close_old_connections()
 
