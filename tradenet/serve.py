@@ -1,14 +1,14 @@
-"""The server's main process: uvicorn's supervisor, and the exporters beside it.
+"""The server's main process: uvicorn's supervisor, and the delivery threads beside it.
 
 `python -m tradenet.serve <uvicorn's options>` (deploy/serve.sh) runs uvicorn exactly as
-`python -m uvicorn` would, after starting the exporters (the RabbitMQ feed and the webhooks,
-`updates.exporters`) on threads of this process. With several workers, this process only
-supervises them, so the exporters have an interpreter to themselves: in a worker they shared
-its lock with the threads running views, and under write load got too little of it to keep up
-(README, "Events for other systems"). The workers, which inherit TRADENET_EXPORTS_IN_MAIN,
-leave the exporters to this process; one of each is active per deployment as before (an
-advisory lock), so several servers stand by for each other. Nothing extra to start: the
-process count is uvicorn's.
+`python -m uvicorn` would, after starting the relay and the exporters (the RabbitMQ feed and
+the webhooks; `updates.delivery`) on threads of this process. With several workers, this
+process only supervises them, so those threads have an interpreter to themselves: in a worker
+they shared its lock with the threads running views, and under write load got too little of it
+to keep up (README, "Serving model"). The workers, which inherit TRADENET_DELIVERY_IN_MAIN,
+leave them to this process; one of each is active per deployment as before (an advisory lock),
+so several servers stand by for each other. Nothing extra to start: the process count is
+uvicorn's.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import os
 
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tradenet.settings")
-    os.environ["TRADENET_EXPORTS_IN_MAIN"] = "1"
+    os.environ["TRADENET_DELIVERY_IN_MAIN"] = "1"
 
     import django
 
@@ -26,16 +26,16 @@ def main() -> None:
 
     import uvicorn
 
-    from updates.exporters import configured
+    from updates.delivery import delivery_workers
 
-    exporters = configured()
-    for exporter in exporters:
-        exporter.start()
+    workers = delivery_workers()
+    for worker in workers:
+        worker.start()
     try:
         uvicorn.main()  # uvicorn's own command line; it exits when the server stops
     finally:
-        for exporter in exporters:
-            exporter.stop()
+        for worker in workers:
+            worker.stop()
 
 
 if __name__ == "__main__":

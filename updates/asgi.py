@@ -33,11 +33,10 @@ from tradenet.observability import REQUIRED_SERVICES, readiness, render_metrics
 from tradenet.serving import exit_with_parent
 
 from . import dbthreads, eventstream, grip, redis_feed
-from .exporters import configured as configured_exporters
+from .delivery import delivery_workers, in_main_process
 from .exporters import enabled_exporters, exports_lag
 from .hub import ReplayReset, events_after, hub
 from .limits import claim_stream, release_stream
-from .relay import relay
 from .scopes import StreamRefused, authenticate, resolve
 
 logger = logging.getLogger(__name__)
@@ -364,9 +363,9 @@ class EventStreamRouter:
 
     async def _lifespan(self, receive, send) -> None:
         feed = None
-        # The exporters run in the server's main process (tradenet/serve.py), beside its
-        # workers; served some other way, every server process runs them. One of each is active.
-        exporters = [] if os.environ.get("TRADENET_EXPORTS_IN_MAIN") else configured_exporters()
+        # The relay and the exporters run in the server's main process (tradenet/serve.py),
+        # beside its workers; served some other way, every server process runs them.
+        workers = [] if in_main_process() else delivery_workers()
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
@@ -377,15 +376,14 @@ class EventStreamRouter:
                     return
                 _end_streams_on_shutdown_signals(asyncio.get_running_loop())
                 exit_with_parent()
-                if os.environ.get("TRADENET_EXPORTS_IN_MAIN") and settings.TRADENET_WORKER_NICENESS:
-                    # The exports' process goes first when the CPU is short: with a busy write
-                    # path saturating the machine, requests wait a little longer instead of
-                    # committed events reaching other systems seconds late (README).
+                if in_main_process() and settings.TRADENET_WORKER_NICENESS:
+                    # The delivery threads' process goes first when the CPU is short: with a
+                    # busy write path saturating the machine, requests wait a little longer
+                    # instead of committed events reaching streams and other systems seconds
+                    # late (README, "Serving model").
                     os.nice(settings.TRADENET_WORKER_NICENESS)
-                # Every server process runs a relay; one is active, the others stand by.
-                relay.start()
-                for exporter in exporters:
-                    exporter.start()
+                for worker in workers:  # one of each active per deployment
+                    worker.start()
                 if eventstream.redis_enabled():
                     feed = asyncio.get_running_loop().create_task(redis_feed.follow(hub.catch_up))
                 await send({"type": "lifespan.startup.complete"})
@@ -393,8 +391,7 @@ class EventStreamRouter:
                 hub.close_all()
                 if feed is not None:
                     feed.cancel()
-                for exporter in exporters:
-                    await asyncio.get_running_loop().run_in_executor(None, exporter.stop)
-                await asyncio.get_running_loop().run_in_executor(None, relay.stop)
+                for worker in workers:
+                    await asyncio.get_running_loop().run_in_executor(None, worker.stop)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
