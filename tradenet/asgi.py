@@ -7,8 +7,10 @@ thread-sensitive executor) and costs about twice the CPU per request; measured i
 ("Serving model").
 """
 
+import contextlib
 import os
 import sys
+import threading
 
 from a2wsgi import WSGIMiddleware
 from django.conf import settings
@@ -21,8 +23,30 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tradenet.settings")
 # commit -> client p99 under write load went from 0.4 s to 3.8 s (README, "Serving model").
 sys.setswitchinterval(0.001)
 
+_thread = threading.local()
+
+
+def nicer_view_threads(wsgi_application):
+    """Each thread running views runs TRADENET_VIEW_THREAD_NICENESS nicer than the rest of the
+    process (Linux sets niceness per thread): when the write path saturates the CPU, requests
+    wait a little longer, and the event loop (streams), the relay and the exporters do not fall
+    seconds behind (README, "Serving model")."""
+    niceness = settings.TRADENET_VIEW_THREAD_NICENESS
+
+    def application(environ, start_response):
+        if niceness and not getattr(_thread, "niced", False):
+            _thread.niced = True
+            with contextlib.suppress(OSError, AttributeError):
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
+        return wsgi_application(environ, start_response)
+
+    return application
+
+
 django_application = WSGIMiddleware(
-    get_wsgi_application(), workers=settings.TRADENET_WEB_THREADS, send_queue_size=10
+    nicer_view_threads(get_wsgi_application()),
+    workers=settings.TRADENET_WEB_THREADS,
+    send_queue_size=10,
 )
 
 from updates.asgi import EventStreamRouter  # noqa: E402  (needs the apps loaded)

@@ -1,14 +1,13 @@
-"""The server's main process: uvicorn's supervisor, and the delivery threads beside it.
+"""The server's main process: uvicorn's supervisor, and the exporters beside it.
 
 `python -m tradenet.serve <uvicorn's options>` (deploy/serve.sh) runs uvicorn exactly as
-`python -m uvicorn` would, after starting the relay and the exporters (the RabbitMQ feed and
-the webhooks; `updates.delivery`) on threads of this process. With several workers, this
-process only supervises them, so those threads have an interpreter to themselves: in a worker
-they shared its lock with the threads running views, and under write load got too little of it
-to keep up (README, "Serving model"). The workers, which inherit TRADENET_DELIVERY_IN_MAIN,
-leave them to this process; one of each is active per deployment as before (an advisory lock),
-so several servers stand by for each other. Nothing extra to start: the process count is
-uvicorn's.
+`python -m uvicorn` would, after starting the exporters (the RabbitMQ feed and the webhooks;
+`updates.delivery`) on threads of this process. With several workers, this process only
+supervises them, so the exporters have an interpreter to themselves: in a worker they shared
+its lock with the threads running views, and under write load got too little of it to keep up
+(README, "Serving model"). The workers, which inherit TRADENET_DELIVERY_IN_MAIN, leave them to
+this process; one of each is active per deployment as before (an advisory lock), so several
+servers stand by for each other. Nothing extra to start: the process count is uvicorn's.
 """
 
 from __future__ import annotations
@@ -26,9 +25,9 @@ def main() -> None:
 
     import uvicorn
 
-    from updates.delivery import delivery_workers
+    from updates.delivery import main_process_workers
 
-    workers = delivery_workers()
+    workers = main_process_workers()
     for worker in workers:
         worker.start()
     try:

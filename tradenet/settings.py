@@ -379,9 +379,9 @@ TRADENET_WEBHOOK_ALLOW_PRIVATE = env_bool("TRADENET_WEBHOOK_ALLOW_PRIVATE", defa
 # all (the active sender's one event loop).
 TRADENET_WEBHOOK_IN_FLIGHT = int(os.environ.get("TRADENET_WEBHOOK_IN_FLIGHT", "16"))
 TRADENET_WEBHOOK_MAX_IN_FLIGHT = int(os.environ.get("TRADENET_WEBHOOK_MAX_IN_FLIGHT", "256"))
-# Web workers run this much nicer than the server's main process, where the exporters run
-# (tradenet/serve.py), so that a saturated CPU delays requests rather than exports. 0: equal.
-TRADENET_WORKER_NICENESS = int(os.environ.get("TRADENET_WORKER_NICENESS", "5"))
+# The threads running views run this much nicer than the rest (the event loop and its streams,
+# the relay, the exporters), so that a saturated CPU delays requests rather than events. 0: equal.
+TRADENET_VIEW_THREAD_NICENESS = int(os.environ.get("TRADENET_VIEW_THREAD_NICENESS", "5"))
 # Who may read /metrics: these networks (default loopback and private ranges), or a scraper
 # sending `Authorization: Bearer $TRADENET_METRICS_TOKEN`.
 TRADENET_METRICS_ALLOWED_CIDRS = [

@@ -17,7 +17,6 @@ import hmac
 import ipaddress
 import json
 import logging
-import os
 import re
 import signal
 import threading
@@ -33,7 +32,7 @@ from tradenet.observability import REQUIRED_SERVICES, readiness, render_metrics
 from tradenet.serving import exit_with_parent
 
 from . import dbthreads, eventstream, grip, redis_feed
-from .delivery import delivery_workers, in_main_process
+from .delivery import server_process_workers
 from .exporters import enabled_exporters, exports_lag
 from .hub import ReplayReset, events_after, hub
 from .limits import claim_stream, release_stream
@@ -363,9 +362,8 @@ class EventStreamRouter:
 
     async def _lifespan(self, receive, send) -> None:
         feed = None
-        # The relay and the exporters run in the server's main process (tradenet/serve.py),
-        # beside its workers; served some other way, every server process runs them.
-        workers = [] if in_main_process() else delivery_workers()
+        # The relay; the exporters too, unless the server's main process runs them.
+        workers = server_process_workers()
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
@@ -376,12 +374,6 @@ class EventStreamRouter:
                     return
                 _end_streams_on_shutdown_signals(asyncio.get_running_loop())
                 exit_with_parent()
-                if in_main_process() and settings.TRADENET_WORKER_NICENESS:
-                    # The delivery threads' process goes first when the CPU is short: with a
-                    # busy write path saturating the machine, requests wait a little longer
-                    # instead of committed events reaching streams and other systems seconds
-                    # late (README, "Serving model").
-                    os.nice(settings.TRADENET_WORKER_NICENESS)
                 for worker in workers:  # one of each active per deployment
                     worker.start()
                 if eventstream.redis_enabled():

@@ -1,7 +1,7 @@
-"""The threads that carry committed events on, beside the requests: the relay (outbox -> event
-log, Redis, Pushpin) and the exporters (RabbitMQ, webhooks). One of each is active per
-deployment; they run in the server's main process (tradenet/serve.py), or, served some other
-way, in every server process."""
+"""The threads that carry committed events on, beside the requests, one of each active per
+deployment: the relay (outbox -> event log, Redis, Pushpin), in every worker, beside the
+streams it hands events to; the exporters (RabbitMQ, webhooks), in the server's main process
+(tradenet/serve.py), or, served some other way, in every server process."""
 
 from __future__ import annotations
 
@@ -14,10 +14,11 @@ from .singleton import SingletonWorker
 IN_MAIN = "TRADENET_DELIVERY_IN_MAIN"
 
 
-def delivery_workers() -> list[SingletonWorker]:
-    return [relay, *configured_exporters()]
+def main_process_workers() -> list[SingletonWorker]:
+    """What the server's main process runs."""
+    return configured_exporters()
 
 
-def in_main_process() -> bool:
-    """Whether the server's main process runs them (so this worker does not)."""
-    return bool(os.environ.get(IN_MAIN))
+def server_process_workers() -> list[SingletonWorker]:
+    """What each worker runs: the relay, and the exporters unless the main process runs them."""
+    return [relay] + ([] if os.environ.get(IN_MAIN) else configured_exporters())
