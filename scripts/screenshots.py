@@ -52,7 +52,8 @@ def main() -> int:
         except Exception:
             sys.exit("No shipment on the map after a minute: is demo_traffic running?")
         page.wait_for_timeout(3000)  # a few more arrive and move
-        page.click(f'[data-station="{args.station}"] circle')
+        page.focus(f'[data-station="{args.station}"]')  # neighbours may cover it at this scale
+        page.keyboard.press("Enter")
         page.wait_for_selector("#panel-stock table", timeout=15_000)
         page.screenshot(path=str(OUT / "map.png"))
 

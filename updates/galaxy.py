@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, Q
+from django.db.models import Q
 
 from cargo.models import Cargo
 from cargo.selectors import shipments_visible_to
@@ -10,7 +10,6 @@ from cargo.services import shipment_event_payload
 from inventory.access import acts_for_all_stations, visible_to
 from inventory.models import Commodity, Station, StockLevel
 from inventory.selectors import ledger_of
-from trades.models import TradeLine
 from trades.selectors import trades_visible_to
 
 ON_THE_MAP = (Cargo.Status.PENDING, Cargo.Status.IN_TRANSIT)
@@ -29,14 +28,10 @@ def map_state(user) -> dict:
     the caller's own."""
     stations = list(Station.objects.order_by("code").values("code", "name", "kind", "x", "y", "z"))
     own = set(visible_to(Station.objects.all(), user, "pk").values_list("code", flat=True))
-    lines = TradeLine.objects.select_related("commodity")
-    shipments = (
-        shipments_visible_to(user)
-        .filter(status__in=ON_THE_MAP)
-        .select_related("trade", "origin", "destination")
-        .prefetch_related(Prefetch("trade__lines", queryset=lines))
-        .order_by("-created_at")[:MAX_SHIPMENTS]
-    )
+    # shipments_visible_to brings the trades, the stations and the lines with commodities.
+    shipments = (shipments_visible_to(user).filter(status__in=ON_THE_MAP).order_by("-created_at"))[
+        :MAX_SHIPMENTS
+    ]
     return {
         "stations": [{**station, "own": station["code"] in own} for station in stations],
         "shipments": [shipment_on_map(shipment) for shipment in shipments],

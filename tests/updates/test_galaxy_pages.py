@@ -53,6 +53,11 @@ def sign_in(page, server, path):
     page.wait_for_selector("body[data-stream=live]", timeout=15_000)
 
 
+def station_position(page, code: str) -> tuple[float, float]:
+    mark = page.locator(f'[data-station="{code}"] g.mark')
+    return float(mark.get_attribute("data-x")), float(mark.get_attribute("data-y"))
+
+
 def position(locator) -> tuple[float, float]:
     x, y = re.match(
         r"translate\(([-\d.]+),([-\d.]+)\)", locator.get_attribute("transform")
@@ -64,11 +69,16 @@ def test_the_map_draws_every_station_and_a_shipment_from_order_to_arrival(
     stream_server, galaxy_of_ana, browser_page
 ):
     page, headers = browser_page, galaxy_of_ana["headers"]
+    earlier = post_trade(stream_server, headers, "ceres-prime", "titan", 2).json()
+    post_trade(stream_server, galaxy_of_ana["dispatch"], "titan", "vesta-yards", 1)  # not hers
     requested = []
     page.on("request", lambda request: requested.append(request.url))
     sign_in(page, stream_server, "/map/")
 
     assert page.locator("[data-station]").count() == Station.objects.count() == 5
+    # What was on its way before the page opened is drawn; only what ana may read.
+    assert page.locator("[data-shipment]").count() == 1
+    assert page.locator(f'[data-shipment="{earlier["cargo"]["shipment_id"]}"]').count() == 1
     assert page.locator('[data-station="io-outpost"] polygon').count() == 1  # marked by kind
     assert "own" in page.get_attribute('[data-station="ceres-prime"]', "class")
 
@@ -79,8 +89,7 @@ def test_the_map_draws_every_station_and_a_shipment_from_order_to_arrival(
     mark.wait_for(state="attached", timeout=10_000)
     assert time.monotonic() - answered < 2, "the shipment took over 2 s to appear"
     assert mark.get_attribute("data-status") == "pending"
-    origin = page.locator('[data-station="ceres-prime"] circle')
-    at_origin = (float(origin.get_attribute("cx")), float(origin.get_attribute("cy")))
+    at_origin = station_position(page, "ceres-prime")
     assert position(mark) == pytest.approx(at_origin, abs=0.01)
 
     # Departs, with an ETA a minute away: it moves along its route as time passes.
@@ -94,8 +103,7 @@ def test_the_map_draws_every_station_and_a_shipment_from_order_to_arrival(
     time.sleep(2.5)
     later = position(mark)
     assert later != pytest.approx(first, abs=1e-4)
-    destination = page.locator('[data-station="vesta-yards"] circle')
-    to = (float(destination.get_attribute("cx")), float(destination.get_attribute("cy")))
+    to = station_position(page, "vesta-yards")
     # Moving towards vesta-yards: nearer than it was.
     assert abs(later[0] - to[0]) + abs(later[1] - to[1]) < abs(first[0] - to[0]) + abs(
         first[1] - to[1]
@@ -114,7 +122,7 @@ def test_the_map_draws_every_station_and_a_shipment_from_order_to_arrival(
     # The panel of one's own station: stock, its shipments, recent trades.
     page.click('[data-station="ceres-prime"] circle')
     page.wait_for_selector('#panel-stock tr[data-commodity="water"]', timeout=10_000)
-    assert "96" in page.inner_text('#panel-stock tr[data-commodity="water"]')
+    assert "94" in page.inner_text('#panel-stock tr[data-commodity="water"]')  # 100 - 2 - 4
     assert page.locator(f'#panel-shipments [data-panel-shipment="{shipment_id}"]').count() == 1
     page.wait_for_selector(f'#panel-trades [data-panel-trade="{placed.json()["transaction_id"]}"]')
     # Another's station: its place and name, not its stock.

@@ -57,14 +57,17 @@
       const group = el("g", { "data-station": data.code, "data-kind": data.kind, tabindex: "0",
                               role: "button", "aria-label": data.name + " (" + data.code + ")" }, layers.stations);
       if (data.own) group.classList.add("own");
+      // Drawn at the origin of a group placed at the station and scaled with the view, so a
+      // mark keeps its size on screen as one zooms in (close neighbours come apart).
+      const mark = el("g", { class: "mark", "data-x": x, "data-y": y }, group);
       if (data.kind === "outpost") {
-        el("polygon", { points: [x, y - 1.1, x - 1, y + 0.7, x + 1, y + 0.7].join(" ") }, group);
+        el("polygon", { points: "0,-1.1 -1,0.7 1,0.7" }, mark);
       } else {
-        el("circle", { cx: x, cy: y, r: data.kind === "planet" ? 1.1 : 0.8 }, group);
+        el("circle", { cx: 0, cy: 0, r: data.kind === "planet" ? 1.1 : 0.8 }, mark);
       }
       const title = el("title", {}, group);
       title.textContent = data.name + " (" + data.code + ") · " + data.kind;
-      const label = el("text", { x: x + 1.4, y: y + 0.7, class: "label" + (data.own ? " own" : "") }, group);
+      const label = el("text", { x: 1.4, y: 0.7, class: "label" + (data.own ? " own" : "") }, mark);
       label.textContent = data.code;
       group.addEventListener("click", () => select(data.code));
       group.addEventListener("keydown", (e) => { if (e.key === "Enter") select(data.code); });
@@ -128,10 +131,12 @@
     shipments.delete(id);
   }
 
+  let markScale = 1;
+
   function place(entry, now) {
     const where = placement(entry.data, now);
     if (!where) return;
-    entry.el.setAttribute("transform", "translate(" + where.x.toFixed(3) + "," + where.y.toFixed(3) + ")");
+    entry.el.setAttribute("transform", "translate(" + where.x.toFixed(3) + "," + where.y.toFixed(3) + ") scale(" + markScale.toFixed(4) + ")");
     entry.el.classList.toggle("overdue", where.overdue);
     const visible = shown(entry.data);
     entry.el.style.display = visible ? "" : "none";
@@ -149,9 +154,24 @@
     if (selected) fillShipments(selected);
   }
 
+  // The first view frames where most stations are (the 5th to 95th percentile of each axis):
+  // one far-off colony would otherwise squeeze everything else into a corner. Zoom out for it.
+  function fitView() {
+    const xs = [...stations.values()].map((s) => s.x).sort((a, b) => a - b);
+    const ys = [...stations.values()].map((s) => s.y).sort((a, b) => a - b);
+    if (!xs.length) return;
+    const at = (list, q) => list[Math.min(list.length - 1, Math.max(0, Math.round(q * (list.length - 1))))];
+    const x0 = at(xs, 0.05), x1 = at(xs, 0.95), y0 = at(ys, 0.05), y1 = at(ys, 0.95);
+    const side = Math.max(x1 - x0, y1 - y0, 1) * 1.3;
+    view = { x: (x0 + x1) / 2 - side / 2, y: (y0 + y1) / 2 - side / 2, w: side, h: side };
+  }
+
   function loadState(newState) {
+    const first = stations.size === 0;
     state = newState;
     drawStations();
+    if (first) fitView();
+    applyView();
     shipments.forEach((_, id) => removeShipment(id));
     state.shipments.forEach(upsertShipment);
     if (selected && stations.has(selected)) stations.get(selected).el.classList.add("selected");
@@ -163,6 +183,12 @@
   function applyView() {
     svg.setAttribute("viewBox", [view.x, view.y, view.w, view.h].join(" "));
     svg.classList.toggle("show-labels", view.w < 45);
+    markScale = view.w / 110;
+    layers.stations.querySelectorAll("g.mark").forEach((mark) => {
+      mark.setAttribute("transform", "translate(" + mark.dataset.x + "," + mark.dataset.y + ") scale(" + markScale.toFixed(4) + ")");
+    });
+    const now = Date.now();
+    shipments.forEach((entry) => place(entry, now));
   }
   function toView(event) {
     const box = svg.getBoundingClientRect();
@@ -174,7 +200,7 @@
     event.preventDefault();
     const [px, py] = toView(event);
     const factor = event.deltaY < 0 ? 0.8 : 1.25;
-    const w = Math.min(400, Math.max(2, view.w * factor));
+    const w = Math.min(400, Math.max(0.0005, view.w * factor));
     const k = w / view.w;
     view = { x: px - (px - view.x) * k, y: py - (py - view.y) * k, w, h: view.h * k };
     applyView();
