@@ -31,6 +31,7 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlsplit
@@ -112,8 +113,11 @@ def check_target(url: str) -> None:
 # Registration and operations (the API and the admin call these)
 
 
-def endpoint_create(*, owner, url: str, event_types: list[str], stations, is_active=True):
-    """Register an endpoint; returns it and its secret, shown this once."""
+def endpoint_create(
+    *, owner, url: str, event_types: Iterable[str] = (), stations: Iterable = (), is_active=True
+):
+    """Register an endpoint; returns it and its secret, shown this once. No event types: all of
+    them; no stations: every station the owner operates."""
     check_target(url)
     secret = new_secret()
     endpoint = WebhookEndpoint.objects.create(

@@ -46,6 +46,10 @@ def test_an_operator_registers_endpoints_for_their_own_stations_only(api, operat
     assert made.json()["secret"].startswith("whsec_")
     endpoint_id = made.json()["id"]
     assert "secret" not in ana.get(f"/api/webhooks/{endpoint_id}/").json()  # shown once
+    # Only a URL: every event type, every station ana operates.
+    bare = ana.post("/api/webhooks/", {"url": "http://127.0.0.1:9/all"}, format="json")
+    assert bare.status_code == 201, bare.json()
+    assert bare.json()["event_types"] == [] and bare.json()["stations"] == []
 
     foreign = ana.post(
         "/api/webhooks/", {"url": "http://127.0.0.1:9/x", "stations": ["titan"]}, format="json"
