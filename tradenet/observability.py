@@ -23,7 +23,11 @@ request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id
 access_log = logging.getLogger("tradenet.access")
 
 # Process-local metrics; with PROMETHEUS_MULTIPROC_DIR set (several workers), prometheus_client
-# aggregates them across the workers' files.
+# aggregates them across the workers' files. It writes there as soon as a metric is made and
+# fails with a traceback if the directory is missing (deploy/start.sh makes it; a manage.py
+# command run with the production environment before the first start did not find it).
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
 HTTP_REQUESTS = Counter(
     "tradenet_http_requests_total", "HTTP requests answered", ["method", "status"]
 )
