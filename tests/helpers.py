@@ -53,3 +53,15 @@ def assert_ledger_matches_levels() -> None:
     for lvl in levels:
         assert lvl.on_hand == sums.get((lvl.station_id, lvl.commodity_id, "on_hand"), 0), lvl
         assert lvl.incoming == sums.get((lvl.station_id, lvl.commodity_id, "incoming"), 0), lvl
+
+
+def sign_in_to_live_page(page, server, path: str, username: str = "ana") -> None:
+    """A browser opens a page signed out, is sent to the admin's sign-in form, signs in with the
+    factories' password and lands on the page, whose event stream goes live."""
+    page.goto(f"{server}{path}")
+    assert "/admin/login/" in page.url  # signed-out visitors are sent to sign in
+    page.fill("#id_username", username)
+    page.fill("#id_password", "pw-correct-horse-42")
+    page.click("input[type=submit]")
+    page.wait_for_url(f"{server}{path}")
+    page.wait_for_selector("body[data-stream=live]", timeout=15_000)

@@ -17,7 +17,6 @@ import os
 
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tradenet.settings")
-    os.environ["TRADENET_DELIVERY_IN_MAIN"] = "1"
 
     import django
 
@@ -25,7 +24,9 @@ def main() -> None:
 
     import uvicorn
 
-    from updates.delivery import main_process_workers
+    from updates.delivery import IN_MAIN, main_process_workers
+
+    os.environ[IN_MAIN] = "1"  # before uvicorn starts the workers, which inherit it
 
     workers = main_process_workers()
     for worker in workers:

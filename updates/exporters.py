@@ -13,12 +13,13 @@ position. After a crash of its process or an outage of the broker it resumes fro
 it sends again carries the same `message_id`, so consumers drop duplicates by it. The relay
 keeps events an exporter has not carried yet, however old (`eventstream.trim`).
 
-Every server process runs one per configured exporter, as it runs a relay; one is active per
-deployment (a PostgreSQL advisory lock of its own), the others stand by and take over when its
-process dies. The client is aio-pika, on an event loop of the exporter's own thread: it
-publishes a batch in order on one channel and waits for all the broker's confirmations at once
-(pika's blocking channel waits for each confirmation before the next publish, which could not
-keep up with a busy write path: 6 s behind in the benchmark).
+The server's main process (`tradenet.serve`; every server process when served otherwise) runs
+one per configured exporter (`updates.delivery`); one is active per deployment (a PostgreSQL
+advisory lock of its own), the others stand by and take over when its process dies. The
+client is aio-pika, on an event loop of the exporter's own thread: it publishes a batch in
+order on one channel and waits for all the broker's confirmations at once (pika's blocking
+channel waits for each confirmation before the next publish, which could not keep up with a
+busy write path: 6 s behind in the benchmark).
 """
 
 from __future__ import annotations

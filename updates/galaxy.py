@@ -7,7 +7,7 @@ from django.db.models import Q
 from cargo.models import Cargo
 from cargo.selectors import shipments_visible_to
 from cargo.services import shipment_event_payload
-from inventory.access import acts_for_all_stations, visible_to
+from inventory.access import stations_for
 from inventory.models import Commodity, Station, StockLevel
 from inventory.selectors import ledger_of
 from trades.selectors import trades_visible_to
@@ -27,7 +27,7 @@ def map_state(user) -> dict:
     way that `user` may read (pending or in transit), the commodities, and which stations are
     the caller's own."""
     stations = list(Station.objects.order_by("code").values("code", "name", "kind", "x", "y", "z"))
-    own = set(visible_to(Station.objects.all(), user, "pk").values_list("code", flat=True))
+    own = set(stations_for(user).values_list("code", flat=True))
     # shipments_visible_to brings the trades, the stations and the lines with commodities.
     shipments = (shipments_visible_to(user).filter(status__in=ON_THE_MAP).order_by("-created_at"))[
         :MAX_SHIPMENTS
@@ -36,7 +36,6 @@ def map_state(user) -> dict:
         "stations": [{**station, "own": station["code"] in own} for station in stations],
         "shipments": [shipment_on_map(shipment) for shipment in shipments],
         "commodities": list(Commodity.objects.order_by("code").values_list("code", flat=True)),
-        "all_stations": acts_for_all_stations(user),
     }
 
 
@@ -55,9 +54,12 @@ def station_dashboard(station: Station, user) -> dict:
     )
     return {
         "station": station,
-        "levels": StockLevel.objects.filter(station=station)
-        .select_related("commodity")
-        .order_by("commodity__code"),
+        # A list: the page goes over it twice (the table and the chart's commodities).
+        "levels": list(
+            StockLevel.objects.filter(station=station)
+            .select_related("commodity")
+            .order_by("commodity__code")
+        ),
         "shipments": shipments,
         "trades": trades,
         "ledger": ledger_of(station)[:20],

@@ -4,8 +4,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, render
 
-from inventory.access import acts_for_all_stations, stations_for, visible_to
-from inventory.models import Station
+from inventory.access import acts_for_all_stations, stations_for
 
 from .galaxy import map_state, station_dashboard
 
@@ -41,7 +40,5 @@ def galaxy_map_data(request):
 @login_required
 def station_page(request, code: str):
     """A station's dashboard, for its operators and dispatch staff (others: 404)."""
-    station = get_object_or_404(visible_to(Station.objects.all(), request.user, "pk"), code=code)
-    context = station_dashboard(station, request.user)
-    context["commodity_codes"] = [level.commodity.code for level in context["levels"]]
-    return render(request, "updates/station.html", context)
+    station = get_object_or_404(stations_for(request.user), code=code)
+    return render(request, "updates/station.html", station_dashboard(station, request.user))

@@ -15,11 +15,9 @@ import pytest
 from inventory.models import Station, StockMovement
 from inventory.services import operator_grant
 from tests.factories import CommodityFactory, StationFactory, UserFactory, give_stock
-from tests.helpers import post_trade, token_header
+from tests.helpers import post_trade, sign_in_to_live_page, token_header
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-PASSWORD = "pw-correct-horse-42"  # the factories' password
 
 
 @pytest.fixture
@@ -43,16 +41,6 @@ def galaxy_of_ana():
             "stations": stations}  # fmt: skip
 
 
-def sign_in(page, server, path):
-    page.goto(f"{server}{path}")
-    assert "/admin/login/" in page.url  # signed-out visitors are sent to sign in
-    page.fill("#id_username", "ana")
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    page.wait_for_url(f"{server}{path}")
-    page.wait_for_selector("body[data-stream=live]", timeout=15_000)
-
-
 def station_position(page, code: str) -> tuple[float, float]:
     mark = page.locator(f'[data-station="{code}"] g.mark')
     return float(mark.get_attribute("data-x")), float(mark.get_attribute("data-y"))
@@ -73,7 +61,7 @@ def test_the_map_draws_every_station_and_a_shipment_from_order_to_arrival(
     post_trade(stream_server, galaxy_of_ana["dispatch"], "titan", "vesta-yards", 1)  # not hers
     requested = []
     page.on("request", lambda request: requested.append(request.url))
-    sign_in(page, stream_server, "/map/")
+    sign_in_to_live_page(page, stream_server, "/map/")
 
     assert page.locator("[data-station]").count() == Station.objects.count() == 5
     # What was on its way before the page opened is drawn; only what ana may read.
@@ -154,7 +142,7 @@ def test_the_station_page_charts_the_ledger_and_stays_live(
 
     requested = []
     page.on("request", lambda request: requested.append(request.url))
-    sign_in(page, stream_server, "/stations/ceres-prime/")
+    sign_in_to_live_page(page, stream_server, "/stations/ceres-prime/")
     page.wait_for_selector("#chart[data-commodity=ore]", timeout=15_000)  # the first, at first
     page.select_option("#chart-commodity", "water")
     page.wait_for_selector("#chart[data-commodity=water]", timeout=15_000)

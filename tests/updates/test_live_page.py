@@ -7,7 +7,7 @@ import pytest
 
 from inventory.services import operator_grant
 from tests.factories import CommodityFactory, StationFactory, UserFactory, give_stock
-from tests.helpers import post_trade, token_header
+from tests.helpers import post_trade, sign_in_to_live_page, token_header
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -29,13 +29,7 @@ def test_live_page_shows_a_trade_made_through_the_api(
 ):
     page = browser_page
 
-    page.goto(f"{stream_server}/live/")
-    assert "/admin/login/" in page.url  # signed-out visitors are sent to sign in
-    page.fill("#id_username", "ana")
-    page.fill("#id_password", "pw-correct-horse-42")
-    page.click("input[type=submit]")
-    page.wait_for_url(f"{stream_server}/live/")
-    page.wait_for_selector("body[data-stream=live]", timeout=15_000)
+    sign_in_to_live_page(page, stream_server, "/live/")
     assert page.locator("#station-filter option[value=ceres-prime]").count() == 1
 
     # Every asset is served by us: nothing from another origin.
