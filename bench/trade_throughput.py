@@ -61,7 +61,7 @@ from inventory.seeding import generate_stations, load_galaxy, read_galaxy_file
 from pathlib import Path
 import random
 load_galaxy(read_galaxy_file(Path("inventory/data/galaxy.json")))
-generate_stations(200, rng=random.Random(7))
+generate_stations(200, seed=7)
 stations, commodities = list(Station.objects.all()), list(Commodity.objects.all())
 held = set(StockLevel.objects.values_list("station_id", "commodity_id"))
 stock_open([(s, c, 10**9) for s in stations for c in commodities if (s.pk, c.pk) not in held])

@@ -49,6 +49,8 @@ class ShipmentForm(forms.ModelForm):
             )
         if target and target not in services.allowed_transitions(shipment):
             raise forms.ValidationError({"status": f"{shipment.status} cannot become {target}."})
+        if "eta" in self.changed_data and cleaned.get("eta"):
+            services.shipment_check_eta(shipment=shipment, eta=cleaned["eta"], status=target)
         return cleaned
 
 
@@ -124,7 +126,9 @@ class CargoAdmin(DomainErrorMessagesMixin, StationScopedAdminMixin, admin.ModelA
             shipment=Cargo.objects.get(pk=obj.pk),
             actor=request.user,
             status=form.cleaned_data["status"],
-            eta=form.cleaned_data["eta"],
+            # Only what the operator changed: an untouched ETA field would otherwise undo the
+            # new ETA a departure sets.
+            eta=form.cleaned_data["eta"] if "eta" in form.changed_data else None,
             location_note=form.cleaned_data["location_note"],
             note=form.cleaned_data.get("note", ""),
         )

@@ -3,7 +3,7 @@ from django.contrib.postgres.search import SearchVectorExact
 from django.db.models import Q
 from django.db.models.functions import Upper
 
-from tradenet.api.filters import ChoicesFilter, CodeFilter
+from tradenet.api.filters import ChoicesFilter, CodeFilter, FilterSet, StrictBooleanFilter
 from tradenet.text import text_vector, words_query
 from trades.models import Trade
 
@@ -12,14 +12,16 @@ from .models import Cargo
 STATION = "inventory.Station"
 
 
-class CargoFilter(django_filters.FilterSet):
+class CargoFilter(FilterSet):
     status = ChoicesFilter(choices=Cargo.Status.choices)
     origin = CodeFilter(model=STATION, fields=("origin_id",), label="Origin code")
     destination = CodeFilter(model=STATION, fields=("destination_id",), label="Destination code")
     station = CodeFilter(
         model=STATION, fields=("origin_id", "destination_id"), label="Origin or destination code"
     )
-    overdue = django_filters.BooleanFilter(method="filter_overdue", label="In transit past its ETA")
+    overdue = StrictBooleanFilter(
+        method="filter_overdue", label="In transit past its ETA (true/false/1/0)"
+    )
     search = django_filters.CharFilter(
         method="filter_search",
         label="A shipment id, a transaction id, or words of the location note (all, whole)",

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from tradenet.api.serializers import StrictInputSerializer
+
 from .models import Cargo, TrackingEvent
 
 
@@ -39,8 +41,10 @@ class CargoSerializer(serializers.ModelSerializer):
         return shipment.is_overdue
 
 
-class CargoUpdateSerializer(serializers.Serializer):
+class CargoUpdateSerializer(StrictInputSerializer):
     """What a client may change on a shipment. Unknown fields are refused, not ignored."""
+
+    aliases = {"ETA": "eta"}  # the original system's field name
 
     status = serializers.ChoiceField(choices=Cargo.Status.choices, required=False)
     eta = serializers.DateTimeField(required=False)
@@ -51,22 +55,6 @@ class CargoUpdateSerializer(serializers.Serializer):
         allow_blank=True,
         help_text="Goes into the tracking history.",
     )
-
-    def to_internal_value(self, data):
-        if isinstance(data, dict) and "ETA" in data and "eta" not in data:
-            # The original system's field name.
-            data = {**data, "eta": data["ETA"]}
-            data.pop("ETA")
-        if isinstance(data, dict):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError(
-                    {
-                        name: ["Unknown field; allowed: status, eta, location_note, note."]
-                        for name in unknown
-                    }
-                )
-        return super().to_internal_value(data)
 
     def validate(self, attrs):
         if not attrs:

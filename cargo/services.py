@@ -9,9 +9,10 @@ tracking history gets its row, or nothing happens.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -140,6 +141,8 @@ def _lock(**lookup) -> Cargo:
 
 
 def _apply(locked: Cargo, actor, status, eta, location_note, note: str) -> None:
+    if eta is not None and eta != locked.eta:
+        shipment_check_eta(shipment=locked, eta=eta, status=status)
     changed = []
     if status is not None and status != locked.status:
         _transition(locked, status, actor, note or location_note or "")
@@ -153,6 +156,28 @@ def _apply(locked: Cargo, actor, status, eta, location_note, note: str) -> None:
     if changed:
         locked.save(update_fields=[*changed, "updated_at"])
         events.announce(_event(events.CARGO_UPDATED, locked))
+
+
+def shipment_check_eta(*, shipment: Cargo, eta: datetime, status: str | None = None) -> None:
+    """An ETA is a moment the goods can still arrive: never before they departed, and, while
+    they wait to depart, not in the past (the shipment would be overdue the moment it left).
+    Checked before anything changes, so a refused ETA leaves the shipment as it was."""
+    now = timezone.now()
+    becomes = status or shipment.status
+    departing = becomes == Status.IN_TRANSIT and shipment.status == Status.PENDING
+    departed = now if departing else shipment.departed_at
+    when = f"{eta.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+    if departed is not None and eta < departed:
+        since = f"{departed.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+        raise ValidationError(
+            {"eta": [f"The ETA {when} is before the shipment departed ({since})."]},
+            code="eta_before_departure",
+        )
+    if becomes == Status.PENDING and eta < now:
+        raise ValidationError(
+            {"eta": [f"The ETA {when} is in the past, and the shipment has not left yet."]},
+            code="eta_in_past",
+        )
 
 
 def _transition(shipment: Cargo, status: str, actor, note: str) -> None:

@@ -154,6 +154,8 @@ def _upsert(model, rows, fields, section, report, counter, progress) -> dict:
         except ValidationError as exc:
             field, messages = next(iter(exc.message_dict.items()))
             raise SeedError(section, number, field, " ".join(messages)) from None
+        if model is Station:
+            _refuse_taken_position(obj, number)
         obj.save()
         result[obj.code] = obj
         setattr(
@@ -164,35 +166,85 @@ def _upsert(model, rows, fields, section, report, counter, progress) -> dict:
     return result
 
 
-def generate_stations(
-    count: int, *, rng: random.Random, progress: Progress = _no_progress
-) -> SeedReport:
-    """Add `count` generated stations (gen-00001, ...) after any generated before, with stock."""
-    taken = Station.objects.filter(code__startswith="gen-").count()
-    commodities = list(Commodity.objects.all())
-    kinds = [k for k, _ in Station.Kind.choices]
-    stations = [
-        Station(
-            code=f"gen-{taken + i:05d}",
-            name=f"Generated {kinds[i % 3].title()} {taken + i}",
-            kind=kinds[i % 3],
-            x=round(rng.uniform(-500, 500), 3),
-            y=round(rng.uniform(-500, 500), 3),
-            z=round(rng.uniform(-50, 50), 3),
+def _refuse_taken_position(station: Station, number: int) -> None:
+    """Two stations at one position would be one point on the map and zero light-years apart."""
+    other = (
+        Station.objects.filter(x=station.x, y=station.y, z=station.z)
+        .exclude(code=station.code)
+        .values_list("code", flat=True)
+        .first()
+    )
+    if other is not None:
+        raise SeedError(
+            "stations",
+            number,
+            "x",
+            f"{other} is already at ({station.x}, {station.y}, {station.z})",
         )
-        for i in range(1, count + 1)
-    ]
-    report = SeedReport(stations_created=count)
+
+
+def generate_stations(
+    count: int, *, seed: int = 0, progress: Progress = _no_progress
+) -> SeedReport:
+    """Upsert `count` generated stations, gen-<seed>-00001 to gen-<seed>-<count>, with stock.
+
+    Each station is drawn from its own random stream (seed and number), so running the same
+    command again upserts the same stations with the same opening stock (recorded once), and a
+    larger count keeps the smaller one's stations. A drawn position another station already
+    holds is drawn again: no two stations share a position.
+    """
+    commodities = list(Commodity.objects.order_by("code"))
+    kinds = [k for k, _ in Station.Kind.choices]
+    codes = [f"gen-{seed}-{i:05d}" for i in range(1, count + 1)]
+    taken = set(Station.objects.exclude(code__in=codes).values_list("x", "y", "z"))
+    stations, stock = [], {}
+    for number, code in enumerate(codes, start=1):
+        rng = random.Random(f"{seed}/{number}")
+        position = _free_position(rng, taken)
+        taken.add(position)
+        kind = kinds[number % 3]
+        stations.append(
+            Station(
+                code=code,
+                name=f"Generated {kind.title()} {seed}-{number}",
+                kind=kind,
+                x=position[0],
+                y=position[1],
+                z=position[2],
+            )
+        )
+        stock[code] = [
+            (commodity, rng.choice([100, 250, 500, 1000]))
+            for commodity in commodities
+            if rng.random() < 0.6
+        ]
+    existing = set(Station.objects.filter(code__in=codes).values_list("code", flat=True))
+    report = SeedReport(stations_created=len(set(codes) - existing), stations_updated=len(existing))
     batch = 200
     with transaction.atomic():
         batches = range(0, len(stations), batch)
         for start in progress(batches, f"stations (x{batch})", len(batches)):
-            created = Station.objects.bulk_create(stations[start : start + batch])
+            saved = Station.objects.bulk_create(
+                stations[start : start + batch],
+                update_conflicts=True,
+                unique_fields=["code"],
+                update_fields=["name", "kind", "x", "y", "z"],
+            )
             entries = [
-                (station, commodity, rng.choice([100, 250, 500, 1000]))
-                for station in created
-                for commodity in commodities
-                if rng.random() < 0.6
+                (station, commodity, quantity)
+                for station in saved
+                for commodity, quantity in stock[station.code]
             ]
             report.stock_recorded += stock_open(entries)
     return report
+
+
+def _free_position(rng: random.Random, taken: set) -> tuple[float, float, float]:
+    while True:
+        position = (
+            round(rng.uniform(-500, 500), 3),
+            round(rng.uniform(-500, 500), 3),
+            round(rng.uniform(-50, 50), 3),
+        )
+        if position not in taken:
+            return position

@@ -4,6 +4,8 @@ from datetime import timedelta
 
 from rest_framework import serializers
 
+from tradenet.api.serializers import JSONIntegerField, StrictInputSerializer
+
 from .models import Commodity, Station, StockLevel, StockMovement
 
 MAX_ADJUSTMENT = 1_000_000_000
@@ -48,9 +50,9 @@ class StationInventorySerializer(serializers.ModelSerializer):
         return sum(level.on_hand for level in station.stock_levels.all())
 
 
-class AdjustmentSerializer(serializers.Serializer):
+class AdjustmentSerializer(StrictInputSerializer):
     commodity = serializers.SlugRelatedField(slug_field="code", queryset=Commodity.objects.all())
-    delta = serializers.IntegerField(
+    delta = JSONIntegerField(
         min_value=-MAX_ADJUSTMENT,
         max_value=MAX_ADJUSTMENT,
         help_text="Change of on_hand: positive adds, negative removes. Not zero.",

@@ -53,12 +53,25 @@ def test_revoke_all_ends_every_session(ceres_op):
     assert b.get("/api/trades/").status_code == 401
 
 
-def test_wrong_password_is_400_without_saying_which_part(ceres_op):
+def test_wrong_password_is_400_invalid_grant_in_plain_words(ceres_op):
+    """As an OAuth 2 token endpoint answers wrong credentials (RFC 6749, 5.2), without saying
+    which of the two was wrong, and without an internal field name."""
     response = obtain(APIClient(), password="wrong")
     assert response.status_code == 400
-    assert response.json()["errors"]["non_field_errors"] == [
-        "Unable to sign in with those credentials."
-    ]
+    assert response.json() == {"message": "Wrong username or password.", "code": "invalid_grant"}
+
+
+def test_unknown_user_reads_the_same_as_a_wrong_password(db):
+    response = obtain(APIClient(), username="nobody", password="wrong")
+    assert response.status_code == 400
+    assert response.json()["message"] == "Wrong username or password."
+
+
+def test_missing_password_names_the_field(db):
+    response = APIClient().post("/api/auth/token/", {"username": "ana"}, format="json")
+    assert response.status_code == 400
+    assert response.json()["errors"] == {"password": ["This field is required."]}
+    assert response.json()["message"] == "password: This field is required."
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ from whitenoise.middleware import WhiteNoiseMiddleware
 
 from tradenet.dbconn import check_pool
 from tradenet.text import UNSTORABLE
+from tradenet.views import SERVER_ERROR, is_api
 
 logger = logging.getLogger(__name__)
 
@@ -88,3 +89,20 @@ class DatabaseUnavailableMiddleware(BothModesMiddleware):
         check_pool()
         page = render_to_string("tradenet/503.html", request=None)
         return HttpResponse(page, status=503, headers={"Retry-After": "5"})
+
+
+class ApiExceptionsAsJsonMiddleware(BothModesMiddleware):
+    """An exception that escapes a view under /api/ (DRF's handler answers all it knows) is a
+    JSON 500 in the error shape, logged with its traceback, with DEBUG on too."""
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if not is_api(request) or isinstance(exception, OperationalError | InterfaceError):
+            return None  # pages have Django's handling; DatabaseUnavailableMiddleware the 503
+        logger.error(
+            "Internal Server Error: %s", request.path, exc_info=exception,
+            extra={"status_code": 500, "request": request},
+        )  # fmt: skip
+        return JsonResponse(SERVER_ERROR, status=500)

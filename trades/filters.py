@@ -3,14 +3,14 @@ from django.db.models import Exists, OuterRef, Q
 from django.db.models.functions import Upper
 
 from inventory.models import Station
-from tradenet.api.filters import ChoicesFilter, CodeFilter, UTCIsoDateTimeFromToRangeFilter
+from tradenet.api.filters import ChoicesFilter, CodeFilter, FilterSet, UTCIsoDateTimeFilter
 
 from .models import Trade, TradeLine
 
 STATION = "inventory.Station"
 
 
-class TradeFilter(django_filters.FilterSet):
+class TradeFilter(FilterSet):
     seller = CodeFilter(model=STATION, fields=("seller_id",), label="Seller code")
     buyer = CodeFilter(model=STATION, fields=("buyer_id",), label="Buyer code")
     station = CodeFilter(
@@ -18,14 +18,28 @@ class TradeFilter(django_filters.FilterSet):
     )
     status = ChoicesFilter(choices=Trade.Status.choices)
     commodity = django_filters.CharFilter(method="filter_commodity", label="Commodity code")
-    created = UTCIsoDateTimeFromToRangeFilter(field_name="created_at")
+    created_after = UTCIsoDateTimeFilter(
+        field_name="created_at", lookup_expr="gte", label="Created at or after (ISO 8601)"
+    )
+    created_before = UTCIsoDateTimeFilter(
+        field_name="created_at", lookup_expr="lte", label="Created at or before (ISO 8601)"
+    )
     search = django_filters.CharFilter(
         method="filter_search", label="A transaction id, or a station code (seller or buyer)"
     )
 
     class Meta:
         model = Trade
-        fields = ("seller", "buyer", "station", "status", "commodity", "created", "search")
+        fields = (
+            "seller",
+            "buyer",
+            "station",
+            "status",
+            "commodity",
+            "created_after",
+            "created_before",
+            "search",
+        )
 
     def filter_commodity(self, queryset, name, value):
         # EXISTS rather than a join: no duplicate trades, and the cursor stays exact.

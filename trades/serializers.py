@@ -7,6 +7,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from inventory.models import Commodity, Station
+from tradenet.api.serializers import JSONIntegerField, StrictInputSerializer
 
 from .models import Trade, TradeLine
 from .services import MAX_LINE_QUANTITY, MAX_UNIT_PRICE, LineSpec, trade_validate
@@ -57,15 +58,15 @@ class TradeSerializer(serializers.ModelSerializer):
         return str(trade.total.quantize(Decimal("0.01")))
 
 
-class TradeLineInputSerializer(serializers.Serializer):
+class TradeLineInputSerializer(StrictInputSerializer):
     commodity = serializers.SlugField(max_length=64)
-    quantity = serializers.IntegerField(min_value=1, max_value=MAX_LINE_QUANTITY)
+    quantity = JSONIntegerField(min_value=1, max_value=MAX_LINE_QUANTITY)
     unit_price = serializers.DecimalField(
         max_digits=14, decimal_places=2, min_value=Decimal("0"), max_value=MAX_UNIT_PRICE
     )
 
 
-class TradeCreateSerializer(serializers.Serializer):
+class TradeCreateSerializer(StrictInputSerializer):
     """A new trade. Stations and commodities are named by code and resolved in one query each,
     whatever the number of lines."""
 
@@ -114,5 +115,5 @@ class TradeCreateSerializer(serializers.Serializer):
         return [self._spec(item) for item in self.validated_data["items"]]
 
 
-class TradeCancelSerializer(serializers.Serializer):
+class TradeCancelSerializer(StrictInputSerializer):
     note = serializers.CharField(max_length=255, required=False, allow_blank=True)

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.http import JsonResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 
 from inventory.access import acts_for_all_stations, stations_for
+from tradenet.views import not_found_page
 
 from .galaxy import map_state, station_dashboard
 
@@ -40,5 +41,7 @@ def galaxy_map_data(request):
 @login_required
 def station_page(request, code: str):
     """A station's dashboard, for its operators and dispatch staff (others: 404)."""
-    station = get_object_or_404(stations_for(request.user), code=code)
+    station = stations_for(request.user).filter(code=code).first()
+    if station is None:
+        return not_found_page(request)
     return render(request, "updates/station.html", station_dashboard(station, request.user))

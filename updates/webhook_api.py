@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from inventory.access import acts_for_all_stations, may_act_for
 from inventory.models import Station
 from tradenet import events
+from tradenet.api.serializers import StrictModelInputSerializer
 
 from . import webhooks
 from .models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
@@ -19,7 +20,7 @@ from .models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 EVENT_TYPES = [*events.ORDER_IN_OPERATION, webhooks.TEST_EVENT]
 
 
-class WebhookEndpointSerializer(serializers.ModelSerializer):
+class WebhookEndpointSerializer(StrictModelInputSerializer):
     event_types = serializers.ListField(
         child=serializers.ChoiceField(choices=EVENT_TYPES), required=False, default=list
     )

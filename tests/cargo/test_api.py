@@ -109,7 +109,11 @@ def test_cargo_list_filters(api, ceres_op, stocked_ceres, vesta, water):
 
     late = make_trade(stocked_ceres, vesta, (water, 1)).cargo
     shipment_update(shipment=late, status="in_transit")
-    shipment_update(shipment=late, eta=timezone.now() - timezone.timedelta(hours=1))
+    # Overdue: left two hours ago, due an hour ago (an ETA the API would refuse to set now).
+    Cargo.objects.filter(pk=late.pk).update(
+        departed_at=timezone.now() - timezone.timedelta(hours=2),
+        eta=timezone.now() - timezone.timedelta(hours=1),
+    )
     waiting = make_trade(stocked_ceres, vesta, (water, 1)).cargo
     client = api(ceres_op)
 

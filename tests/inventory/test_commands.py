@@ -69,7 +69,8 @@ def test_csv_with_commodity_columns(tmp_path):
     ("content", "suffix", "expected"),
     [
         (
-            '{"stations": [{"code": "ok-1", "name": "Ok"}, {"code": "bad one!", "name": "Bad"}]}',
+            '{"stations": [{"code": "ok-1", "name": "Ok", "x": 901}, '
+            '{"code": "bad one!", "name": "Bad"}]}',
             ".json",
             "stations row 2, field 'code'",
         ),
@@ -84,18 +85,23 @@ def test_csv_with_commodity_columns(tmp_path):
             "stations row 1, field 'x'",
         ),
         (
-            '{"stations": [{"code": "ok-1", "name": "Ok"}], '
+            '{"stations": [{"code": "ok-1", "name": "Ok", "x": 901}], '
             '"stock": [{"station": "ok-1", "commodity": "water", "quantity": "lots"}]}',
             ".json",
             "stock row 1, field 'quantity'",
         ),
         (
-            '{"stations": [{"code": "ok-1", "name": "Ok"}], '
+            '{"stations": [{"code": "ok-1", "name": "Ok", "x": 901}], '
             '"stock": [{"station": "nowhere", "commodity": "water", "quantity": 1}]}',
             ".json",
             "stock row 1, field 'station'",
         ),
-        ("code,name,x\nok-1,Ok,1\nok-2,,2\n", ".csv", "stations row 2, field 'name'"),
+        ("code,name,x\nok-1,Ok,901\nok-2,,902\n", ".csv", "stations row 2, field 'name'"),
+        (
+            '{"stations": [{"code": "ok-1", "name": "Ok", "x": 0.3, "y": -0.2, "z": 0.05}]}',
+            ".json",
+            "stations row 1, field 'x': ceres-prime is already at (0.3, -0.2, 0.05)",
+        ),
         ("{not json", ".json", "not valid JSON"),
     ],
 )
@@ -164,3 +170,43 @@ def test_superuser_password_from_environment(monkeypatch):
     monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", "pw-from-env-123")
     call_command("ensure_superuser")
     assert get_user_model().objects.get(username="admin").check_password("pw-from-env-123")
+
+
+def test_generating_the_same_count_and_seed_again_changes_nothing():
+    call_command("seed_stations")
+    call_command("seed_stations", "--count", "3", "--seed", "7")
+    first = list(Station.objects.order_by("code").values_list("code", "x", "y", "z"))
+    movements = StockMovement.objects.count()
+
+    call_command("seed_stations", "--count", "3", "--seed", "7")
+
+    assert list(Station.objects.order_by("code").values_list("code", "x", "y", "z")) == first
+    assert StockMovement.objects.count() == movements
+    assert_ledger_matches_levels()
+
+
+def test_a_larger_count_keeps_the_smaller_ones_stations():
+    call_command("seed_stations", "--count", "3", "--seed", "7")
+    three = set(Station.objects.values_list("code", "x", "y", "z"))
+    call_command("seed_stations", "--count", "5", "--seed", "7")
+    assert three < set(Station.objects.values_list("code", "x", "y", "z"))
+    assert Station.objects.filter(code__startswith="gen-").count() == 5
+
+
+def test_no_two_stations_share_a_position():
+    call_command("seed_stations")
+    for seed in (1, 2, 7):
+        call_command("seed_stations", "--count", "50", "--seed", str(seed), "--no-progress")
+    positions = list(Station.objects.values_list("x", "y", "z"))
+    assert len(positions) == 14 + 150
+    assert len(set(positions)) == len(positions)
+
+
+def test_a_generated_position_already_taken_is_drawn_again():
+    call_command("seed_stations", "--count", "1", "--seed", "3")
+    taken = Station.objects.get(code="gen-3-00001")
+    taken.code = "squatter"
+    taken.save()  # the same spot, under another code: gen-3-00001 must go elsewhere
+    call_command("seed_stations", "--count", "1", "--seed", "3")
+    generated = Station.objects.get(code="gen-3-00001")
+    assert (generated.x, generated.y, generated.z) != (taken.x, taken.y, taken.z)

@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 
 from cargo.models import Cargo
-from inventory.models import StockMovement
+from cargo.services import shipment_update
+from inventory.models import Commodity, Station, StockMovement
 from tests.factories import StationFactory, give_stock, make_trade
 from tests.helpers import level
 from trades.models import IdempotencyRecord, Trade
@@ -304,3 +305,20 @@ def test_demo_traffic_makes_trades_and_moves_shipments(capsys):
     assert moves >= 1
     assert Cargo.objects.exclude(status="pending").exists()
     assert_ledger_matches_levels()
+
+
+def test_demo_traffic_leaves_shipments_it_did_not_make_alone():
+    from django.core.management import call_command
+
+    call_command("seed_stations")
+    ceres, mars = Station.objects.get(code="ceres-prime"), Station.objects.get(code="sol-mars")
+    water = Commodity.objects.get(code="water")
+    booked = make_trade(ceres, mars, (water, 1)).cargo  # an operator's own
+    departed = make_trade(ceres, mars, (water, 1)).cargo
+    shipment_update(shipment=departed, status="in_transit")
+
+    call_command("demo_traffic", "--trades", "30", "--interval", "0", "--seed", "5")
+
+    assert Cargo.objects.get(pk=booked.pk).status == "pending"
+    assert Cargo.objects.get(pk=departed.pk).status == "in_transit"
+    assert Cargo.objects.exclude(pk__in=[booked.pk, departed.pk]).exclude(status="pending").exists()

@@ -13,9 +13,10 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from .errors import error_response
+from .serializers import StrictInputSerializer
 
 
-class CredentialsSerializer(serializers.Serializer):
+class CredentialsSerializer(StrictInputSerializer):
     username = serializers.CharField(max_length=150)
     password = serializers.CharField(max_length=4096, trim_whitespace=False)
 
@@ -58,9 +59,10 @@ class ObtainTokenView(APIView):
             response["Retry-After"] = str(cooloff)
             return response
         if user is None or not user.is_active:
-            raise serializers.ValidationError(
-                {"non_field_errors": ["Unable to sign in with those credentials."]}
-            )
+            # 400 with `invalid_grant`, as an OAuth 2 token endpoint answers wrong resource
+            # owner credentials (RFC 6749, 5.2) and DRF's own token view answers 400; without
+            # saying which of the two was wrong.
+            return error_response(400, "Wrong username or password.", "invalid_grant")
         AuthToken.objects.filter(user=user, expiry__lt=timezone.now()).delete()
         instance, token = AuthToken.objects.create(user=user)
         return Response(

@@ -113,7 +113,10 @@ def exception_handler(exc, context):
     if isinstance(exc, exceptions.ValidationError):
         errors = _flatten(exc.detail)
         first = next(iter(errors.items()), ("", ["Invalid input."]))
-        message = f"Invalid input: {first[0]}: {first[1][0]}" if first[0] else first[1][0]
+        # A person's sentence: the field the caller sent and what is wrong with it, or only
+        # what is wrong with the body as a whole (never DRF's internal `non_field_errors`).
+        field, messages = first
+        message = messages[0] if field in ("", "non_field_errors") else f"{field}: {messages[0]}"
         response.data = {"message": message, "code": "invalid", "errors": errors}
     else:
         detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)

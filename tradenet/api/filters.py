@@ -4,31 +4,10 @@ from datetime import UTC
 
 import django_filters
 from django import forms
+from django.db import models
 from django.db.models import Q
-from django_filters.fields import IsoDateTimeRangeField
-
-
-class UTCIsoDateTimeRangeField(IsoDateTimeRangeField):
-    """ISO 8601 bounds, normalised to UTC.
-
-    PostgreSQL refuses UTC offsets beyond ±15:59 that Python accepts (+17:54 is valid ISO), so
-    bounds are converted before they reach the database; one that cannot be is a 400.
-    """
-
-    def compress(self, data_list):
-        bounds = super().compress(data_list)
-        if bounds is None:
-            return None
-        try:
-            start = bounds.start.astimezone(UTC) if bounds.start else None
-            stop = bounds.stop.astimezone(UTC) if bounds.stop else None
-        except OverflowError:
-            raise forms.ValidationError("Date out of range.", code="overflow") from None
-        return slice(start, stop)
-
-
-class UTCIsoDateTimeFromToRangeFilter(django_filters.IsoDateTimeFromToRangeFilter):
-    field_class = UTCIsoDateTimeRangeField
+from django_filters.fields import IsoDateTimeField
+from django_filters.rest_framework import DjangoFilterBackend
 
 
 class CodeFilter(django_filters.CharFilter):
@@ -72,3 +51,69 @@ class ChoicesFilter(django_filters.MultipleChoiceFilter):
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("distinct", False)
         super().__init__(*args, **kwargs)
+
+
+class StrictBooleanField(forms.Field):
+    """`true`, `false`, `1` or `0` (any case); anything else is refused, not ignored.
+
+    django-filter's BooleanFilter reads its value through a select widget that knows only
+    `true`/`false`: `?overdue=1` or `?overdue=maybe` silently became "no filter".
+    """
+
+    TRUE, FALSE = {"true", "1"}, {"false", "0"}
+
+    def to_python(self, value):
+        if value in (None, ""):
+            return None
+        text = str(value).strip().lower()
+        if text in self.TRUE:
+            return True
+        if text in self.FALSE:
+            return False
+        raise forms.ValidationError(
+            f"{value!r} is not a boolean: use true, false, 1 or 0.", code="invalid"
+        )
+
+
+class StrictBooleanFilter(django_filters.Filter):
+    field_class = StrictBooleanField
+
+
+class UTCIsoDateTimeField(IsoDateTimeField):
+    """An ISO 8601 moment, normalised to UTC.
+
+    PostgreSQL refuses UTC offsets beyond ±15:59 that Python accepts (+17:54 is valid ISO), so
+    the moment is converted before it reaches the database; one that cannot be is a 400.
+    """
+
+    def to_python(self, value):
+        moment = super().to_python(value)
+        if moment is None:
+            return None
+        try:
+            return moment.astimezone(UTC)
+        except OverflowError:
+            raise forms.ValidationError("Date out of range.", code="overflow") from None
+
+
+class UTCIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    """One bound of a time range. `created_after` and `created_before` are two filters rather
+    than one range filter, so that a bad value is reported under the parameter the caller sent
+    (a range filter reports either as `created`)."""
+
+    field_class = UTCIsoDateTimeField
+
+
+class FilterSet(django_filters.FilterSet):
+    """The API's filter sets: a model's boolean column filters strictly (StrictBooleanFilter)."""
+
+    FILTER_DEFAULTS = {
+        **django_filters.FilterSet.FILTER_DEFAULTS,
+        models.BooleanField: {"filter_class": StrictBooleanFilter},
+    }
+
+
+class FilterBackend(DjangoFilterBackend):
+    """django-filter's backend, building `filterset_fields` on the strict FilterSet."""
+
+    filterset_base = FilterSet

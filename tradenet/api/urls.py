@@ -9,6 +9,7 @@ from inventory.views import (
     StationMovementViewSet,
     StationViewSet,
 )
+from tradenet.views import api_not_found
 from trades.views import TradeViewSet
 from updates.webhook_api import WebhookEndpointViewSet
 
@@ -47,4 +48,6 @@ urlpatterns = [
     re_path(r"^schema/?$", SpectacularAPIView.as_view(), name="schema"),
     re_path(r"^docs/?$", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     *router.urls,
+    # Last: any other path under /api/ is a JSON 404, in development too (tradenet/views.py).
+    re_path(r"", api_not_found, name="api-not-found"),
 ]

@@ -19,7 +19,8 @@ class Command(BaseCommand):
     help = (
         "Demo traffic: random trades between stocked stations, and shipments moving along "
         "(departed, delivered, now and then cancelled or lost), through the same services as the "
-        "API. Watch it on /live/."
+        "API. Watch it on /live/. It moves only the shipments of the trades it made in this run: "
+        "shipments anyone else booked are never touched."
     )
 
     def add_arguments(self, parser):
@@ -38,31 +39,32 @@ class Command(BaseCommand):
             raise CommandError("Need two stocked stations: run `manage.py seed_stations` first.")
         rng = random.Random(seed)
         made = refused = moved = 0
+        mine: list[int] = []  # this run's shipments (pks): the only ones it moves
         for _ in tqdm(range(trades), desc="trades", file=sys.stderr):
             level = rng.choice(stocked)
             buyer = rng.choice([s for s in stations if s.pk != level.station_id])
             quantity = rng.randint(1, max(1, min(level.on_hand, 50)))
             price = Decimal(rng.randint(100, 5000)) / 100
             try:
-                trade_initiate(
+                trade = trade_initiate(
                     seller=level.station,
                     buyer=buyer,
                     lines=[LineSpec(level.commodity, quantity, price)],
                 )
+                mine.append(trade.cargo.pk)
                 made += 1
             except DomainError:
                 refused += 1
-            moved += self._move_some_shipments(rng)
+            moved += self._move_some_shipments(rng, mine)
             time.sleep(interval)
         self.stdout.write(
             f"{made} trades made, {refused} refused for lack of stock, {moved} shipment moves."
         )
 
-    def _move_some_shipments(self, rng: random.Random) -> int:
+    def _move_some_shipments(self, rng: random.Random, mine: list[int]) -> int:
         moves = 0
-        for shipment in Cargo.objects.filter(status__in=["pending", "in_transit"]).order_by("?")[
-            :2
-        ]:
+        moving = Cargo.objects.filter(pk__in=mine, status__in=["pending", "in_transit"])
+        for shipment in moving.order_by("?")[:2]:
             if shipment.status == "pending":
                 target = "cancelled" if rng.random() < 0.1 else "in_transit"
             else:

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import random
 import sys
 from pathlib import Path
 
@@ -27,8 +26,16 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--file", type=Path, help="A .json galaxy or a .csv of stations.")
-        parser.add_argument("--count", type=int, default=0, help="Also add N generated stations.")
-        parser.add_argument("--seed", type=int, default=None, help="Random seed for --count.")
+        parser.add_argument(
+            "--count",
+            type=int,
+            default=0,
+            help="Also upsert N generated stations (gen-<seed>-00001 ...); the same again is a "
+            "no-op.",
+        )
+        parser.add_argument(
+            "--seed", type=int, default=0, help="Which generated galaxy --count draws (default 0)."
+        )
         parser.add_argument("--no-progress", action="store_true", help="Hide progress bars.")
 
     def handle(self, *args, file: Path | None, count: int, seed, no_progress: bool, **options):
@@ -66,10 +73,9 @@ class Command(BaseCommand):
             f"{report.stock_recorded}."
         )
         if count:
-            generated = generate_stations(
-                count, rng=random.Random(seed), progress=progress_for(count)
-            )
+            generated = generate_stations(count, seed=seed, progress=progress_for(count))
             self.stdout.write(
-                f"Generated {generated.stations_created} stations with "
-                f"{generated.stock_recorded} opening stock entries."
+                f"Generated stations (seed {seed}): {generated.stations_created} created, "
+                f"{generated.stations_updated} updated; opening stock entries recorded: "
+                f"{generated.stock_recorded}."
             )

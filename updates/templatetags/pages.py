@@ -1,0 +1,26 @@
+"""The header every page shares: where to go, whose stations, sign out."""
+
+from django import template
+
+from inventory.access import acts_for_all_stations, stations_for
+
+register = template.Library()
+
+# The header lists this many of the user's stations; the map shows them all.
+NAV_STATIONS = 40
+
+
+@register.inclusion_tag("updates/site_header.html", takes_context=True)
+def site_header(context, current: str = ""):
+    request = context["request"]
+    user = request.user
+    stations = list(stations_for(user).order_by("name").only("code", "name")[: NAV_STATIONS + 1])
+    return {
+        "request": request,
+        "user": user,
+        "current": current,
+        "stations": stations[:NAV_STATIONS],
+        "more_stations": len(stations) > NAV_STATIONS,
+        "all_stations": acts_for_all_stations(user),
+        "csrf_token": context.get("csrf_token"),
+    }
