@@ -4,35 +4,39 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# Server processes for `make run` (production: deploy/serve.sh's WEB_CONCURRENCY, 4).
+WEB_CONCURRENCY ?= 2
 
 .PHONY: install run test lint format migrations clean-db
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# Reinstall only when the dependency list changes.
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+# Reinstall only when the dependency list changes. Serving needs only the project's own
+# dependencies; the test and benchmark tools (.[dev]: pytest, Playwright, schemathesis...)
+# come with `make test`.
+$(VENV)/.installed-serve: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --quiet --disable-pip-version-check -e .
 	touch $@
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(VENV)/.installed-serve $@
 
 install: $(VENV)/.installed
 
-# Development: DEBUG on for every step of `make run` (and only there).
+# Development: DEBUG on for every step of `make run` (and only there). .env.development holds
+# DEBUG and a secret key of this checkout's own, so that manage.py commands work in a plain
+# shell afterwards (tradenet/devenv.py). The banner comes when the server answers.
 run: export DJANGO_DEBUG = 1
-run: install
+run: $(VENV)/.installed-serve
+	@$(BIN)/python -m tradenet.devenv
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_stations
 	$(BIN)/python manage.py ensure_superuser
-	@echo ""
-	@echo "  TradeNet is serving on http://$(HOST):$(PORT)/"
-	@echo "    admin:     http://$(HOST):$(PORT)/admin/"
-	@echo "    live feed: http://$(HOST):$(PORT)/live/"
-	@echo "    API docs:  http://$(HOST):$(PORT)/api/docs/"
-	@echo ""
 	@# Stopping make (Ctrl-C or SIGTERM) stops the server and the embedded PostgreSQL it used.
 	exec env PYTHON=$(BIN)/python HOST=$(HOST) PORT=$(PORT) FORWARDED_ALLOW_IPS=127.0.0.1 \
-		$(BIN)/python -m tradenet.devserver
+		WEB_CONCURRENCY=$(WEB_CONCURRENCY) $(BIN)/python -m tradenet.devserver
 
 test: install
 	@scripts/ensure-test-tools

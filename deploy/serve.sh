@@ -6,6 +6,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python}"
 
+# Metrics of all workers, aggregated by prometheus_client from one directory, emptied at
+# every start (its files are the previous processes' figures). One per port by default, so
+# two servers on one machine (make run beside a production tree) never mix their figures.
+export PROMETHEUS_MULTIPROC_DIR="${PROMETHEUS_MULTIPROC_DIR:-${TMPDIR:-/tmp}/tradenet-metrics-${PORT:-8000}}"
+rm -rf "$PROMETHEUS_MULTIPROC_DIR" && mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
+
 # The master's pid (exec keeps it): its workers exit if it is gone (tradenet/serving.py).
 export TRADENET_SERVER_PID=$$
 # tradenet.serve: uvicorn, with the exporters in its main process (why: its docstring).

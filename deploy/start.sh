@@ -9,10 +9,6 @@ cd "$(dirname "$0")/.."
 export PYTHON="${PYTHON:-python}"
 export DJANGO_DEBUG="${DJANGO_DEBUG:-0}"
 
-# Metrics of all workers, aggregated by prometheus_client from one directory.
-export PROMETHEUS_MULTIPROC_DIR="${PROMETHEUS_MULTIPROC_DIR:-/tmp/tradenet-metrics}"
-rm -rf "$PROMETHEUS_MULTIPROC_DIR" && mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
-
 "$PYTHON" manage.py migrate_locked --verbosity 1
 # Every start: it copies only what changed, and a manifest from an older version would make
 # the server refuse to start (tradenet/staticcheck.py). DJANGO_STATIC_ROOT says where.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -33,6 +34,8 @@ def production_env(**extra) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "TRADENET_"))}
     env.pop("DATABASE_URL", None)
     env.pop("REDIS_URL", None)
+    # Not the checkout's .env.development (which `make run` may have written there).
+    env["TRADENET_ENV_FILE"] = os.devnull + ".absent"
     env.update(extra)
     return env
 
@@ -228,6 +231,7 @@ def test_make_run_stopped_with_sigterm_leaves_no_server_and_no_postgresql(tmp_pa
     pgdata = tmp_path / "pg"
     env = production_env(
         TRADENET_PGDATA=str(pgdata),
+        TRADENET_ENV_FILE=str(tmp_path / ".env.development"),
         PYTHON=sys.executable,
         DJANGO_SUPERUSER_PASSWORD="make-run-" + "p" * 20,
         WEB_CONCURRENCY="2",
@@ -246,6 +250,34 @@ def test_make_run_stopped_with_sigterm_leaves_no_server_and_no_postgresql(tmp_pa
         left_behind.append(postmaster)
         serving = server_processes(port)
         assert serving, "no server process found"
+        # The banner comes once the port answers, never before it.
+        assert wait_for(lambda: "TradeNet is serving on" in (log.seek(0) or log.read()), 30)
+        base = f"http://127.0.0.1:{port}"
+
+        # Every README command works as written in a plain shell: nothing set but where the
+        # embedded cluster and the development file live (this test's own, not the checkout's).
+        plain = production_env(
+            TRADENET_PGDATA=str(pgdata), TRADENET_ENV_FILE=env["TRADENET_ENV_FILE"]
+        )
+        done = manage("add_operator", "ana", "ceres-prime", "--password", "ana-" + "p" * 16,
+                      env=plain)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert "Created operator ana" in done.stdout
+        # ...and with DEBUG set off, the development file is not read: no key, no start.
+        refused = manage("check", env={**plain, "DJANGO_DEBUG": "0"})
+        assert refused.returncode == 1 and "DJANGO_SECRET_KEY is not set" in refused.stderr
+
+        # /metrics adds up every worker (2 here): each scrape counts all 20 requests.
+        for _ in range(20):
+            httpx.get(f"{base}/api/trades/", timeout=10)
+        counts = []
+        for _ in range(6):
+            text = httpx.get(f"{base}/metrics", timeout=10).text
+            found = re.search(
+                r'^tradenet_http_requests_total\{method="GET",status="401"\} (\S+)$', text, re.M
+            )
+            counts.append(float(found.group(1)) if found else 0.0)
+        assert counts == [20.0] * 6, counts
 
         make.send_signal(signal.SIGTERM)  # to make alone, as `kill <pid of make>` does
         make.wait(30)

@@ -31,3 +31,32 @@ def test_a_command_runs_before_the_metrics_directory_exists(tmp_path):
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert missing.is_dir()
+
+
+def test_the_development_file_is_read_unless_debug_is_set_off(tmp_path, monkeypatch):
+    """tradenet/devenv.py: what `make run` writes lets manage.py run in a plain shell; with
+    DJANGO_DEBUG set off (production) it is never read; the environment wins over it."""
+    import os
+
+    from tradenet import devenv
+
+    monkeypatch.setenv("TRADENET_ENV_FILE", str(tmp_path / ".env.development"))
+    written = devenv.ensure()
+    assert oct(written.stat().st_mode & 0o777) == "0o600"
+    key = next(line for line in written.read_text().splitlines() if line.startswith("DJANGO_SE"))
+    assert devenv.ensure().read_text().count(key) == 1  # written once, then kept
+
+    for name in ("DJANGO_DEBUG", "DJANGO_SECRET_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    assert devenv.load()
+    assert os.environ["DJANGO_DEBUG"] == "1"
+    assert os.environ["DJANGO_SECRET_KEY"] == key.split("=", 1)[1]
+
+    monkeypatch.setenv("DJANGO_SECRET_KEY", "from-the-shell")
+    devenv.load()
+    assert os.environ["DJANGO_SECRET_KEY"] == "from-the-shell"
+
+    monkeypatch.delenv("DJANGO_SECRET_KEY")
+    monkeypatch.setenv("DJANGO_DEBUG", "0")
+    assert not devenv.load()
+    assert "DJANGO_SECRET_KEY" not in os.environ

@@ -1,5 +1,8 @@
 """`make run`'s server process: deploy/serve.sh, and the embedded PostgreSQL it used.
 
+It prints the "serving on" banner once the server answers /healthz, not before, so the first
+URL a newcomer opens is one that works.
+
 Stopping `make run` stops everything it started. make does not pass SIGTERM on to its
 recipe, so this process asks the kernel for SIGTERM when make dies (PR_SET_PDEATHSIG), the
 server likewise when this process dies; the server runs in a process group of its own so that
@@ -14,15 +17,48 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import time
+import urllib.request
 from pathlib import Path
 
+from tradenet import devenv
 from tradenet.serving import exit_with_parent
 
 ROOT = Path(__file__).resolve().parent.parent
+BANNER = """
+  TradeNet is serving on {base}/
+    your stations:  {base}/          (sign in as the superuser printed above, or an operator)
+    galaxy map:     {base}/map/
+    live feed:      {base}/live/
+    API docs:       {base}/api/docs/
+    admin:          {base}/admin/
+  Ctrl-C stops it (and the embedded PostgreSQL it started).
+"""
+
+
+def announce_when_answering(server: subprocess.Popen, base: str, probe: str) -> None:
+    """Print the banner as soon as `probe` answers (polling), or say that it never did."""
+    deadline = time.monotonic() + 120
+    while server.poll() is None and time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{probe}/healthz", timeout=1) as answer:
+                if answer.status == 200:
+                    print(BANNER.format(base=base), flush=True)
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    if server.poll() is None:
+        print(f"TradeNet has not answered on {probe}/healthz within 120 s.\n", flush=True)
 
 
 def main() -> int:
     exit_with_parent()
+    devenv.load()
+    host, port = os.environ.get("HOST", "127.0.0.1"), os.environ.get("PORT", "8000")
+    probe_host = "127.0.0.1" if host in ("0.0.0.0", "") else ("[::1]" if host == "::" else host)
+    shown_host = f"[{host}]" if ":" in host else host
     server = subprocess.Popen(
         [str(ROOT / "deploy" / "serve.sh")],
         cwd=ROOT,
@@ -36,6 +72,11 @@ def main() -> int:
 
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, stop_server)
+    threading.Thread(
+        target=announce_when_answering,
+        args=(server, f"http://{shown_host}:{port}", f"http://{probe_host}:{port}"),
+        daemon=True,
+    ).start()
     code = server.wait()
     if not os.environ.get("DATABASE_URL"):
         from tradenet import embedded_postgres

