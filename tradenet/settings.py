@@ -376,8 +376,9 @@ TRADENET_WEBHOOK_DISABLE_AFTER_HOURS = float(
 TRADENET_WEBHOOK_SECRET_OVERLAP_HOURS = float(
     os.environ.get("TRADENET_WEBHOOK_SECRET_OVERLAP_HOURS", "24")
 )
-# Targets on loopback, private, link-local or metadata addresses are refused unless this is on.
-TRADENET_WEBHOOK_ALLOW_PRIVATE = env_bool("TRADENET_WEBHOOK_ALLOW_PRIVATE", default=False)
+# Targets on loopback, private, link-local or metadata addresses are refused unless this is on
+# (on by default in development, so that `manage.py webhook_receiver` on 127.0.0.1 can be used).
+TRADENET_WEBHOOK_ALLOW_PRIVATE = env_bool("TRADENET_WEBHOOK_ALLOW_PRIVATE", default=DEBUG)
 # Deliveries on their way at once: to one endpoint (never two about the same station), and in
 # all (the active sender's one event loop).
 TRADENET_WEBHOOK_IN_FLIGHT = int(os.environ.get("TRADENET_WEBHOOK_IN_FLIGHT", "16"))
