@@ -53,7 +53,7 @@ class Cargo(models.Model):
         db_index=False,
     )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
-    eta = models.DateTimeField(db_index=True)
+    eta = models.DateTimeField("ETA", db_index=True)
     location_note = models.CharField(max_length=255, blank=True)
     departed_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)

@@ -53,7 +53,6 @@ class StockMovementAdmin(ReadOnlyAdminMixin, StationScopedAdminMixin, admin.Mode
         "delta",
         "balance_after",
         "trade",
-        "shipment",
         "actor",
         "reason",
     )

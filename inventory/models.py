@@ -30,7 +30,7 @@ class Station(models.Model):
         permissions = [("act_for_all_stations", "Can act for every station (dispatch staff)")]
 
     def __str__(self) -> str:
-        return f"{self.name} ({self.code})"
+        return self.name  # the code is the URL's and the API's; people read names
 
     def distance_to(self, other: Station) -> float:
         return ((self.x - other.x) ** 2 + (self.y - other.y) ** 2 + (self.z - other.z) ** 2) ** 0.5
@@ -46,7 +46,7 @@ class Commodity(models.Model):
         verbose_name_plural = "commodities"
 
     def __str__(self) -> str:
-        return f"{self.name} ({self.code})"
+        return self.name
 
 
 class StockLevel(models.Model):

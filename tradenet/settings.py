@@ -49,7 +49,7 @@ ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if 
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "tradenet.admin_site.TradeNetAdminConfig",  # django.contrib.admin, ordered for operators
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -166,6 +166,8 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en-us"
+# Short, unambiguous dates in the admin's lists and pages (2026-12-01 19:08), in UTC.
+FORMAT_MODULE_PATH = ["tradenet.formats"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

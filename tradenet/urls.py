@@ -3,10 +3,6 @@ from django.urls import include, path
 
 from updates.views import galaxy_map, galaxy_map_data, home, live_page, station_page
 
-admin.site.site_header = "TradeNet operations"
-admin.site.site_title = "TradeNet"
-admin.site.index_title = "Stations, trades and shipments"
-
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("tradenet.api.urls")),

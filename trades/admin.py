@@ -121,13 +121,18 @@ class TradeAdmin(DomainErrorMessagesMixin, StationScopedAdminMixin, admin.ModelA
     def total_credits(self, trade):
         return trade.total_value
 
-    @admin.display(description="shipment")
+    @admin.display(description="shipment", ordering="cargo__status")
     def shipment_link(self, trade):
         shipment = getattr(trade, "cargo", None)
         if shipment is None:
             return "-"
         url = reverse("admin:cargo_cargo_change", args=[shipment.pk])
-        return format_html('<a href="{}">{} ({})</a>', url, shipment.shipment_id, shipment.status)
+        return format_html(
+            '<a href="{}" title="{}">{}</a>',
+            url,
+            shipment.shipment_id,
+            shipment.get_status_display(),
+        )
 
     def save_model(self, request, obj, form, change):
         if not change:

@@ -8,12 +8,46 @@ from cargo.models import Cargo
 from cargo.selectors import shipments_visible_to
 from cargo.services import shipment_event_payload
 from inventory.access import stations_for
-from inventory.models import Commodity, Station, StockLevel
+from inventory.models import Commodity, Station, StockLevel, StockMovement
 from inventory.selectors import ledger_of
 from trades.selectors import trades_visible_to
 
+from . import eventstream
+
 ON_THE_MAP = (Cargo.Status.PENDING, Cargo.Status.IN_TRANSIT)
+
+Kind, Bucket = StockMovement.Kind, StockMovement.Bucket
+# What a ledger row means at its station, in the operator's words: the kind of movement and the
+# bucket it moved (a dispatch is goods leaving the seller, and goods on their way to the buyer).
+LEDGER_WORDS = {
+    (Kind.INITIAL, Bucket.ON_HAND): "Opening stock",
+    (Kind.DISPATCH, Bucket.ON_HAND): "Dispatched to the buyer",
+    (Kind.DISPATCH, Bucket.INCOMING): "On its way here",
+    (Kind.ARRIVAL, Bucket.INCOMING): "Arrived (no longer on its way)",
+    (Kind.ARRIVAL, Bucket.ON_HAND): "Arrived",
+    (Kind.RETURN, Bucket.ON_HAND): "Returned (trade cancelled)",
+    (Kind.RETURN, Bucket.INCOMING): "Cancelled on its way",
+    (Kind.WRITE_OFF, Bucket.INCOMING): "Written off (shipment lost)",
+    (Kind.WRITE_OFF, Bucket.ON_HAND): "Written off",
+    (Kind.ADJUSTMENT, Bucket.ON_HAND): "Adjustment",
+    (Kind.ADJUSTMENT, Bucket.INCOMING): "Adjustment",
+}
+
+
+def ledger_rows(entries) -> list[dict]:
+    return [
+        {
+            "entry": entry,
+            "meaning": LEDGER_WORDS.get((entry.kind, entry.bucket), entry.get_kind_display()),
+        }
+        for entry in entries
+    ]
+
+
 MAX_SHIPMENTS = 5000
+DIRECTORY_NAMES = 5000
+# The live page opens with what the stream's last this-many events hold for the user.
+LIVE_HISTORY_EVENTS = 300
 
 
 def shipment_on_map(shipment: Cargo) -> dict:
@@ -22,10 +56,35 @@ def shipment_on_map(shipment: Cargo) -> dict:
     return {**shipment_event_payload(shipment), "commodities": commodities}
 
 
+def names(user) -> dict:
+    """Station and commodity names for pages that show events (whose payloads carry codes):
+    the whole directory, which any signed-in user may read, up to DIRECTORY_NAMES stations;
+    past that, the user's own (others are then shown by code)."""
+    stations = Station.objects.order_by()
+    if stations.count() > DIRECTORY_NAMES:
+        stations = stations_for(user).order_by()
+    return {
+        "stations": dict(stations.values_list("code", "name")[:DIRECTORY_NAMES]),
+        "commodities": {
+            code: {"name": name, "unit": unit}
+            for code, name, unit in Commodity.objects.values_list("code", "name", "unit")
+        },
+    }
+
+
+def live_feed_context(user) -> dict:
+    return {
+        "stations": stations_for(user).only("code", "name").order_by("name")[:500],
+        "names": names(user),
+        # The stream replays from here when the page opens: its recent history.
+        "history_from": max(0, eventstream.current_id() - LIVE_HISTORY_EVENTS),
+    }
+
+
 def map_state(user) -> dict:
     """Every station of the directory (any signed-in user may read it), the shipments on their
-    way that `user` may read (pending or in transit), the commodities, and which stations are
-    the caller's own."""
+    way that `user` may read (pending or in transit), the commodities (with their names and
+    units, for the panel's words), and which stations are the caller's own."""
     stations = list(Station.objects.order_by("code").values("code", "name", "kind", "x", "y", "z"))
     own = set(stations_for(user).values_list("code", flat=True))
     # shipments_visible_to brings the trades, the stations and the lines with commodities.
@@ -35,7 +94,7 @@ def map_state(user) -> dict:
     return {
         "stations": [{**station, "own": station["code"] in own} for station in stations],
         "shipments": [shipment_on_map(shipment) for shipment in shipments],
-        "commodities": list(Commodity.objects.order_by("code").values_list("code", flat=True)),
+        "commodities": list(Commodity.objects.order_by("name").values("code", "name", "unit")),
     }
 
 
@@ -62,5 +121,5 @@ def station_dashboard(station: Station, user) -> dict:
         ),
         "shipments": shipments,
         "trades": trades,
-        "ledger": ledger_of(station)[:20],
+        "ledger": ledger_rows(ledger_of(station)[:20]),
     }

@@ -32,6 +32,10 @@ class LowStock:
     on_hand: int
     incoming: int
     link: str
+    # What people read (the codes above are for links and tests).
+    station_name: str = ""
+    commodity_name: str = ""
+    unit: str = ""
 
 
 def _admin_list(model: str, **query) -> str:
@@ -81,6 +85,9 @@ def operations_summary(user) -> dict:
                 q=level.station.code,
                 commodity__id__exact=level.commodity_id,
             ),
+            level.station.name,
+            level.commodity.name,
+            level.commodity.unit,
         )
         for level in levels
     ]

@@ -7,22 +7,33 @@ from django.shortcuts import render
 from inventory.access import acts_for_all_stations, stations_for
 from tradenet.views import not_found_page
 
-from .galaxy import map_state, station_dashboard
+from .galaxy import live_feed_context, map_state, station_dashboard
+
+HOME_STATIONS = 60
 
 
 @login_required
 def live_page(request):
-    """A live feed of trades, cargo and inventory changes for the signed-in operator."""
-    stations = stations_for(request.user).only("code", "name")[:500]
-    return render(request, "updates/live.html", {"stations": stations})
+    """A live feed of trades, shipments and stock of the signed-in user's stations. It opens
+    with the recent history (the stream replays it, as it replays a reconnection, filtered to
+    what the user may see) and speaks in station and commodity names."""
+    return render(request, "updates/live.html", live_feed_context(request.user))
 
 
 @login_required
 def home(request):
-    """Where the admin's "view site" and a bare URL lead: the live feed, the API docs, the
-    admin. Anonymous callers are sent to sign in first."""
+    """Where the admin's "view site" and a bare URL lead: the pages, and the user's stations
+    with a link to each one's page. Anonymous callers are sent to sign in first."""
+    stations = stations_for(request.user).order_by("name").only("code", "name", "kind")
+    listed = list(stations[: HOME_STATIONS + 1])
     return render(
-        request, "updates/home.html", {"all_stations": acts_for_all_stations(request.user)}
+        request,
+        "updates/home.html",
+        {
+            "all_stations": acts_for_all_stations(request.user),
+            "stations": listed[:HOME_STATIONS],
+            "more_stations": stations.count() - HOME_STATIONS if len(listed) > HOME_STATIONS else 0,
+        },
     )
 
 

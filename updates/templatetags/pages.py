@@ -24,3 +24,27 @@ def site_header(context, current: str = ""):
         "all_stations": acts_for_all_stations(user),
         "csrf_token": context.get("csrf_token"),
     }
+
+
+@register.filter
+def quantity(value, commodity) -> str:
+    """A quantity in the commodity's unit, grouped by thousands: `1,040 t`."""
+    unit = getattr(commodity, "unit", "") or ""
+    try:
+        number = f"{int(value):,}"
+    except (TypeError, ValueError):
+        return str(value)
+    return f"{number} {unit}".strip()
+
+
+@register.filter
+def signed_quantity(value, commodity) -> str:
+    """A change in the commodity's unit, with its sign: `+40 t`, `-40 t`."""
+    text = quantity(abs(int(value)), commodity)
+    return ("+" if int(value) > 0 else "\u2212" if int(value) < 0 else "") + text
+
+
+@register.filter
+def words(status: str) -> str:
+    """A status or kind as words: `in_transit` → `in transit`."""
+    return str(status).replace("_", " ")

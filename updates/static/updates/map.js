@@ -2,16 +2,30 @@
 // caller's shipments on their way drawn on their routes, kept live by the same event stream as
 // /live/ (an EventSource reconnects by itself and resumes with Last-Event-ID; after a
 // stream-reset the page reloads its state). Plain SVG: no library earns its place for this.
+//
+// Everything is drawn in screen pixels from a view (centre in light-years, pixels per
+// light-year), so marks, labels and focus rings keep their size at any zoom. On every redraw:
+// - stations closer than CLUSTER_PX on screen are drawn as one cluster mark with a count
+//   ("Ceres Prime +3"); clicking it zooms in until they come apart;
+// - labels are placed greedily, most important first (the caller's own stations, then
+//   stations, planets, outposts), at the first free spot around their mark; a label with no
+//   free spot is left out (the mark keeps its tooltip), so labels never pile up;
+// - stations outside the view are pointed at from the map's edge, by direction, with their
+//   name or their count and distance, and the caption says how many are off-screen.
 (function () {
   "use strict";
   const SVG = "http://www.w3.org/2000/svg";
   const ON_THE_MAP = new Set(["pending", "in_transit"]);
+  const CLUSTER_PX = 14;
+  const LABEL_FONT_PX = 12;
+  const MAX_LABELS = 400;
+  const EDGE_SECTORS = 16;
+  const STATUS_WORDS = { pending: "waiting to depart", in_transit: "in transit", delivered: "delivered", cancelled: "cancelled", lost: "lost" };
+  const KIND_RANK = { station: 0, planet: 1, outpost: 2 };
+
   const svg = document.getElementById("galaxy");
-  const layers = {
-    routes: document.getElementById("routes"),
-    stations: document.getElementById("stations"),
-    shipments: document.getElementById("shipments"),
-  };
+  const layers = {};
+  ["routes", "shipments", "stations", "clusters", "edges"].forEach((id) => { layers[id] = document.getElementById(id); });
   const statusBadge = document.getElementById("status");
   const notice = document.getElementById("notice");
   const stationFilter = document.getElementById("station-filter");
@@ -20,10 +34,12 @@
   const panel = document.getElementById("panel");
 
   let state = JSON.parse(document.getElementById("map-state").textContent);
-  const stations = new Map(); // code -> {data, x, y, el}
+  const stations = new Map(); // code -> {data, el, mark, label, sx, sy}
   const shipments = new Map(); // shipment_id -> {data, el, route}
   const tradeCommodities = new Map(); // transaction_id -> [commodity codes], from trade.initiated
+  let commodities = new Map(); // code -> {code, name, unit}
   let selected = null;
+  let view = { cx: 0, cy: 0, scale: 10 }; // light-years at the centre; pixels per light-year
 
   function el(name, attributes, parent) {
     const node = document.createElementNS(SVG, name);
@@ -32,47 +48,242 @@
     return node;
   }
 
+  function plural(count, one, many) { return count + " " + (count === 1 ? one : many); }
+  function nameOf(code) { const s = stations.get(code); return s ? s.data.name : code; }
+  function amount(quantity, code) {
+    const commodity = commodities.get(code);
+    return quantity.toLocaleString() + " " + (commodity ? commodity.unit + " " + commodity.name : code);
+  }
+
   function setStatus(stateName, text) {
     statusBadge.className = "status " + stateName;
     statusBadge.textContent = text;
     document.body.dataset.stream = stateName;
   }
 
-  // Positions: the stations' bounding square mapped onto 0..100, y pointing up.
-  function project(list) {
+  function size() { return [svg.clientWidth || 800, svg.clientHeight || 600]; }
+  function toScreen(x, y) {
+    const [w, h] = size();
+    return [(x - view.cx) * view.scale + w / 2, (view.cy - y) * view.scale + h / 2];
+  }
+  function toWorld(sx, sy) {
+    const [w, h] = size();
+    return [(sx - w / 2) / view.scale + view.cx, view.cy - (sy - h / 2) / view.scale];
+  }
+
+  // Frames `list` (stations' data) with a margin; one station: a view a few light-years wide.
+  function frame(list) {
+    if (!list.length) return;
     const xs = list.map((s) => s.x), ys = list.map((s) => s.y);
-    const minX = Math.min(...xs, 0), maxX = Math.max(...xs, 0);
-    const minY = Math.min(...ys, 0), maxY = Math.max(...ys, 0);
-    const span = Math.max(maxX - minX, maxY - minY) || 1;
-    const offsetX = (span - (maxX - minX)) / 2, offsetY = (span - (maxY - minY)) / 2;
-    return (s) => [((s.x - minX + offsetX) / span) * 100, ((maxY - s.y + offsetY) / span) * 100];
+    const [w, h] = size();
+    const spanX = Math.max(...xs) - Math.min(...xs), spanY = Math.max(...ys) - Math.min(...ys);
+    view.cx = (Math.max(...xs) + Math.min(...xs)) / 2;
+    view.cy = (Math.max(...ys) + Math.min(...ys)) / 2;
+    if (spanX === 0 && spanY === 0) {
+      view.scale = 40;
+      return;
+    }
+    const fit = Math.min((w - 160) / (spanX || 1e-9), (h - 100) / (spanY || 1e-9));
+    view.scale = Math.min(1e6, Math.max(1e-4, fit));
+  }
+
+  // The first view frames where most stations are (the 5th to 95th percentile of each axis):
+  // one far-off colony would otherwise squeeze everything else into a dot. The map's edge
+  // points at the rest, and "Show all" frames every station.
+  function firstView() {
+    const all = [...stations.values()].map((s) => s.data);
+    if (all.length < 8) return frame(all);
+    const at = (list, q) => list[Math.round(q * (list.length - 1))];
+    const xs = all.map((s) => s.x).sort((a, b) => a - b), ys = all.map((s) => s.y).sort((a, b) => a - b);
+    const x0 = at(xs, 0.05), x1 = at(xs, 0.95), y0 = at(ys, 0.05), y1 = at(ys, 0.95);
+    frame(all.filter((s) => s.x >= x0 && s.x <= x1 && s.y >= y0 && s.y <= y1));
+  }
+
+  function priority(a, b) {
+    return (b.data.own - a.data.own) || (KIND_RANK[a.data.kind] - KIND_RANK[b.data.kind]) ||
+      a.data.name.localeCompare(b.data.name);
   }
 
   function drawStations() {
     layers.stations.replaceChildren();
     stations.clear();
-    const position = project(state.stations);
+    commodities = new Map(state.commodities.map((c) => [c.code, c]));
     for (const data of state.stations) {
-      const [x, y] = position(data);
-      const group = el("g", { "data-station": data.code, "data-kind": data.kind, tabindex: "0",
-                              role: "button", "aria-label": data.name + " (" + data.code + ")" }, layers.stations);
+      const group = el("g", { "data-station": data.code, "data-kind": data.kind, tabindex: "0", role: "button",
+                              "aria-label": data.name + " (" + data.kind + ")" }, layers.stations);
       if (data.own) group.classList.add("own");
-      // Drawn at the origin of a group placed at the station and scaled with the view, so a
-      // mark keeps its size on screen as one zooms in (close neighbours come apart).
-      const mark = el("g", { class: "mark", "data-x": x, "data-y": y }, group);
-      if (data.kind === "outpost") {
-        el("polygon", { points: "0,-1.1 -1,0.7 1,0.7" }, mark);
-      } else {
-        el("circle", { cx: 0, cy: 0, r: data.kind === "planet" ? 1.1 : 0.8 }, mark);
-      }
+      const mark = el("g", { class: "mark" }, group);
+      el("circle", { class: "ring", cx: 0, cy: 0, r: 9 }, mark);
+      if (data.kind === "outpost") el("polygon", { points: "0,-6 -5.5,4 5.5,4" }, mark);
+      else el("circle", { cx: 0, cy: 0, r: data.kind === "planet" ? 5.5 : 4.5 }, mark);
       const title = el("title", {}, group);
-      title.textContent = data.name + " (" + data.code + ") · " + data.kind;
-      const label = el("text", { x: 1.4, y: 0.7, class: "label" + (data.own ? " own" : "") }, mark);
-      label.textContent = data.code;
-      group.addEventListener("click", () => select(data.code));
-      group.addEventListener("keydown", (e) => { if (e.key === "Enter") select(data.code); });
-      stations.set(data.code, { data, x, y, el: group });
+      title.textContent = data.name + " (" + data.code + ") · " + data.kind + (data.own ? " · yours" : "");
+      const label = el("text", { class: "label" }, group);
+      label.textContent = data.name;
+      group.addEventListener("click", (event) => { event.stopPropagation(); select(data.code); });
+      group.addEventListener("keydown", (event) => { if (event.key === "Enter" || event.key === " ") select(data.code); });
+      stations.set(data.code, { data, el: group, mark, label, sx: 0, sy: 0 });
     }
+  }
+
+  // Greedy clustering in screen space (a grid of CLUSTER_PX cells): each station joins the
+  // first cluster, in priority order, whose leader is within CLUSTER_PX, else leads its own.
+  function clusterStations(ordered) {
+    const grid = new Map(), clusters = [];
+    const cell = (x, y) => Math.floor(x / CLUSTER_PX) + ":" + Math.floor(y / CLUSTER_PX);
+    for (const station of ordered) {
+      let home = null;
+      const gx = Math.floor(station.sx / CLUSTER_PX), gy = Math.floor(station.sy / CLUSTER_PX);
+      for (let dx = -1; dx <= 1 && !home; dx++) {
+        for (let dy = -1; dy <= 1 && !home; dy++) {
+          for (const cluster of grid.get((gx + dx) + ":" + (gy + dy)) || []) {
+            if (Math.hypot(cluster.sx - station.sx, cluster.sy - station.sy) < CLUSTER_PX) { home = cluster; break; }
+          }
+        }
+      }
+      if (home) { home.members.push(station); continue; }
+      const cluster = { sx: station.sx, sy: station.sy, members: [station] };
+      clusters.push(cluster);
+      const key = cell(station.sx, station.sy);
+      if (!grid.has(key)) grid.set(key, []);
+      grid.get(key).push(cluster);
+    }
+    return clusters;
+  }
+
+  // Label boxes: the first free spot right, left, above or below the mark, or none.
+  function placeLabel(placed, sx, sy, text, w, h) {
+    const width = text.length * LABEL_FONT_PX * 0.58 + 4, height = LABEL_FONT_PX + 2;
+    const spots = [[10, -height / 2, "start"], [-10 - width, -height / 2, "start"],
+                   [-width / 2, -12 - height, "start"], [-width / 2, 11, "start"]];
+    for (const [dx, dy] of spots) {
+      const box = { x: sx + dx, y: sy + dy, w: width, h: height };
+      if (box.x < 2 || box.y < 2 || box.x + box.w > w - 2 || box.y + box.h > h - 2) continue;
+      if (placed.some((o) => box.x < o.x + o.w && o.x < box.x + box.w && box.y < o.y + o.h && o.y < box.y + box.h)) continue;
+      placed.push(box);
+      return box;
+    }
+    return null;
+  }
+
+  function render() {
+    const [w, h] = size();
+    const inside = [], outside = [];
+    stations.forEach((station) => {
+      [station.sx, station.sy] = toScreen(station.data.x, station.data.y);
+      const visible = station.sx >= 0 && station.sx <= w && station.sy >= 0 && station.sy <= h;
+      (visible ? inside : outside).push(station);
+    });
+    inside.sort(priority);
+    const clusters = clusterStations(inside);
+    // Marks are obstacles for labels, so a label never covers another mark.
+    const placed = clusters.map((c) => ({ x: c.sx - 7, y: c.sy - 7, w: 14, h: 14 }));
+    layers.clusters.replaceChildren();
+    outside.forEach((station) => { station.el.style.display = "none"; });
+    let labelled = 0;
+    for (const cluster of clusters) {
+      const [leader, ...rest] = cluster.members;
+      rest.forEach((station) => { station.el.style.display = "none"; });
+      const text = rest.length ? leader.data.name + " +" + rest.length : leader.data.name;
+      const box = labelled < MAX_LABELS ? placeLabel(placed, cluster.sx, cluster.sy, text, w, h) : null;
+      if (box) labelled++;
+      if (rest.length) {
+        drawCluster(cluster, text, box);
+        leader.el.style.display = "none";
+        continue;
+      }
+      leader.el.style.display = "";
+      leader.mark.setAttribute("transform", "translate(" + leader.sx.toFixed(1) + "," + leader.sy.toFixed(1) + ")");
+      leader.mark.dataset.x = leader.sx.toFixed(3);
+      leader.mark.dataset.y = leader.sy.toFixed(3);
+      leader.label.style.display = box ? "" : "none";
+      if (box) {
+        leader.label.setAttribute("x", (box.x + 2).toFixed(1));
+        leader.label.setAttribute("y", (box.y + LABEL_FONT_PX - 1).toFixed(1));
+      }
+    }
+    drawEdges(outside, w, h);
+    offscreen = outside.length;
+    refresh();
+  }
+
+  // What changes with time and with the filters, between redraws of the view.
+  let offscreen = 0;
+  function refresh() {
+    const now = Date.now();
+    shipments.forEach((entry) => place(entry, now));
+    const station = stationFilter.value;
+    stations.forEach((s, code) => s.el.classList.toggle("dimmed", Boolean(station) && code !== station));
+    const shown = [...shipments.values()].filter((e) => e.el.style.display !== "none").length;
+    counts.textContent = plural(stations.size, "station", "stations") +
+      (offscreen ? " (" + offscreen + " off-screen: follow the arrows at the edge)" : "") + " · " +
+      plural(shown, "shipment", "shipments") + " on " + (shown === 1 ? "its" : "their") + " way";
+    counts.dataset.shipments = String(shown);
+    counts.dataset.offscreen = String(offscreen);
+    if (selected) fillShipments(selected);
+  }
+
+  function drawCluster(cluster, text, box) {
+    const group = el("g", { class: "cluster", tabindex: "0", role: "button",
+                            "data-cluster": cluster.members.map((s) => s.data.code).join(" "),
+                            "aria-label": text + ": zoom in" }, layers.clusters);
+    el("circle", { cx: cluster.sx.toFixed(1), cy: cluster.sy.toFixed(1), r: 8 }, group);
+    const count = el("text", { class: "count", x: cluster.sx.toFixed(1), y: (cluster.sy + 3.5).toFixed(1) }, group);
+    count.textContent = String(cluster.members.length);
+    const title = el("title", {}, group);
+    title.textContent = cluster.members.map((s) => s.data.name).join(", ") + " (click to zoom in)";
+    if (box) {
+      const label = el("text", { class: "label", x: (box.x + 2).toFixed(1), y: (box.y + LABEL_FONT_PX - 1).toFixed(1) }, group);
+      label.textContent = text;
+    }
+    const zoom = () => zoomTo(cluster.members.map((s) => s.data));
+    group.addEventListener("click", (event) => { event.stopPropagation(); zoom(); });
+    group.addEventListener("keydown", (event) => { if (event.key === "Enter") zoom(); });
+  }
+
+  // Off-screen stations, by direction from the centre: an arrow at the edge, with the one
+  // station's name or the count, and the distance; clicking brings them into view.
+  function drawEdges(outside, w, h) {
+    layers.edges.replaceChildren();
+    const sectors = new Map();
+    for (const station of outside) {
+      const angle = Math.atan2(station.sy - h / 2, station.sx - w / 2);
+      const sector = Math.round((angle / (2 * Math.PI)) * EDGE_SECTORS);
+      if (!sectors.has(sector)) sectors.set(sector, []);
+      sectors.get(sector).push(station);
+    }
+    sectors.forEach((members, sector) => {
+      const angle = (sector / EDGE_SECTORS) * 2 * Math.PI;
+      const dx = Math.cos(angle), dy = Math.sin(angle);
+      const reach = Math.min(Math.abs((w / 2 - 24) / (dx || 1e-9)), Math.abs((h / 2 - 24) / (dy || 1e-9)));
+      const ex = w / 2 + dx * reach, ey = h / 2 + dy * reach;
+      const nearest = members.reduce((a, b) => (Math.hypot(a.sx - w / 2, a.sy - h / 2) < Math.hypot(b.sx - w / 2, b.sy - h / 2) ? a : b));
+          const distance = Math.hypot(nearest.data.x - view.cx, nearest.data.y - view.cy);
+      const text = (members.length === 1 ? nearest.data.name : plural(members.length, "station", "stations")) +
+        " · " + Math.round(distance).toLocaleString() + " ly";
+      const group = el("g", { class: "edge", tabindex: "0", role: "button", "data-edge": members.map((s) => s.data.code).join(" "),
+                              "aria-label": text + " off-screen: show" }, layers.edges);
+      const deg = (angle * 180) / Math.PI;
+      el("path", { d: "M8,0 L-6,-6 L-3,0 L-6,6 Z", transform: "translate(" + ex.toFixed(1) + "," + ey.toFixed(1) + ") rotate(" + deg.toFixed(1) + ")" }, group);
+      const label = el("text", { class: "label", y: (ey + 4).toFixed(1) }, group);
+      label.textContent = text;
+      const width = text.length * LABEL_FONT_PX * 0.58;
+      const lx = dx > 0.3 ? ex - 14 - width : dx < -0.3 ? ex + 14 : Math.min(w - width - 4, Math.max(4, ex - width / 2));
+      const ly = dy > 0.3 ? ey - 12 : dy < -0.3 ? ey + 20 : ey + 4;
+      label.setAttribute("x", lx.toFixed(1));
+      label.setAttribute("y", ly.toFixed(1));
+      const title = el("title", {}, group);
+      title.textContent = members.map((s) => s.data.name).join(", ");
+      const show = () => zoomTo(members.length === 1 ? [nearest.data] : members.map((s) => s.data));
+      group.addEventListener("click", (event) => { event.stopPropagation(); show(); });
+      group.addEventListener("keydown", (event) => { if (event.key === "Enter") show(); });
+    });
+  }
+
+  function zoomTo(list) {
+    frame(list);
+    if (list.length > 1) view.scale *= 0.9;
+    scheduleRender();
   }
 
   // Where a shipment is now: at its origin until it departs, then at its share of the way
@@ -80,17 +291,23 @@
   function placement(data, now) {
     const from = stations.get(data.origin), to = stations.get(data.destination);
     if (!from || !to) return null;
-    if (data.status !== "in_transit" || !data.departed_at) return { x: from.x, y: from.y, overdue: false };
+    if (data.status !== "in_transit" || !data.departed_at) return { x: from.sx, y: from.sy, overdue: false };
     const start = Date.parse(data.departed_at), end = Date.parse(data.eta);
     const share = end > start ? Math.min(1, Math.max(0, (now - start) / (end - start))) : 1;
-    return { x: from.x + (to.x - from.x) * share, y: from.y + (to.y - from.y) * share, overdue: now > end };
+    return { x: from.sx + (to.sx - from.sx) * share, y: from.sy + (to.sy - from.sy) * share, overdue: now > end };
   }
 
-  function shown(data) {
+  function passesFilters(data) {
     const station = stationFilter.value, commodity = commodityFilter.value;
     if (station && data.origin !== station && data.destination !== station) return false;
     if (commodity && !(data.commodities || []).includes(commodity)) return false;
     return true;
+  }
+
+  function describeShipment(d) {
+    return nameOf(d.origin) + " → " + nameOf(d.destination) + ": " + (STATUS_WORDS[d.status] || d.status) +
+      ", due " + new Date(d.eta).toLocaleString() +
+      (d.commodities && d.commodities.length ? " · " + d.commodities.map((c) => (commodities.get(c) || { name: c }).name).join(", ") : "");
   }
 
   function upsertShipment(data) {
@@ -103,11 +320,9 @@
     }
     let entry = shipments.get(data.shipment_id);
     if (!entry) {
-      const from = stations.get(data.origin), to = stations.get(data.destination);
-      if (!from || !to) return;
-      const route = el("line", { class: "route", x1: from.x, y1: from.y, x2: to.x, y2: to.y,
-                                 "data-route": data.shipment_id }, layers.routes);
-      const mark = el("path", { d: "M0,-0.9 L0.9,0 L0,0.9 L-0.9,0 Z", "data-shipment": data.shipment_id }, layers.shipments);
+      if (!stations.has(data.origin) || !stations.has(data.destination)) return;
+      const route = el("line", { class: "route", "data-route": data.shipment_id }, layers.routes);
+      const mark = el("path", { d: "M0,-5 L5,0 L0,5 L-5,0 Z", "data-shipment": data.shipment_id }, layers.shipments);
       el("title", {}, mark);
       entry = { data, el: mark, route };
       shipments.set(data.shipment_id, entry);
@@ -116,10 +331,7 @@
     entry.el.dataset.status = entry.data.status;
     entry.el.dataset.origin = entry.data.origin;
     entry.el.dataset.destination = entry.data.destination;
-    entry.el.firstChild.textContent = entry.data.shipment_id + ": " + entry.data.origin + " → " +
-      entry.data.destination + " (" + entry.data.status.replace("_", " ") + ", ETA " +
-      new Date(entry.data.eta).toLocaleString() + ")" +
-      (entry.data.commodities.length ? " · " + entry.data.commodities.join(", ") : "");
+    entry.el.firstChild.textContent = entry.data.shipment_id + ": " + describeShipment(entry.data);
     place(entry, Date.now());
   }
 
@@ -131,96 +343,74 @@
     shipments.delete(id);
   }
 
-  let markScale = 1;
-
   function place(entry, now) {
     const where = placement(entry.data, now);
     if (!where) return;
-    entry.el.setAttribute("transform", "translate(" + where.x.toFixed(3) + "," + where.y.toFixed(3) + ") scale(" + markScale.toFixed(4) + ")");
+    const from = stations.get(entry.data.origin), to = stations.get(entry.data.destination);
+    entry.route.setAttribute("x1", from.sx.toFixed(1));
+    entry.route.setAttribute("y1", from.sy.toFixed(1));
+    entry.route.setAttribute("x2", to.sx.toFixed(1));
+    entry.route.setAttribute("y2", to.sy.toFixed(1));
+    entry.el.setAttribute("transform", "translate(" + where.x.toFixed(3) + "," + where.y.toFixed(3) + ")");
     entry.el.classList.toggle("overdue", where.overdue);
-    const visible = shown(entry.data);
+    const visible = passesFilters(entry.data);
     entry.el.style.display = visible ? "" : "none";
     entry.route.style.display = visible ? "" : "none";
   }
 
-  function refresh() {
-    const now = Date.now();
-    shipments.forEach((entry) => place(entry, now));
-    const station = stationFilter.value;
-    stations.forEach((s, code) => s.el.classList.toggle("dimmed", Boolean(station) && code !== station));
-    const visible = [...shipments.values()].filter((e) => e.el.style.display !== "none").length;
-    counts.textContent = stations.size + " stations · " + visible + " shipments on their way";
-    counts.dataset.shipments = String(visible);
-    if (selected) fillShipments(selected);
-  }
-
-  // The first view frames where most stations are (the 5th to 95th percentile of each axis):
-  // one far-off colony would otherwise squeeze everything else into a corner. Zoom out for it.
-  function fitView() {
-    const xs = [...stations.values()].map((s) => s.x).sort((a, b) => a - b);
-    const ys = [...stations.values()].map((s) => s.y).sort((a, b) => a - b);
-    if (!xs.length) return;
-    const at = (list, q) => list[Math.min(list.length - 1, Math.max(0, Math.round(q * (list.length - 1))))];
-    const x0 = at(xs, 0.05), x1 = at(xs, 0.95), y0 = at(ys, 0.05), y1 = at(ys, 0.95);
-    const side = Math.max(x1 - x0, y1 - y0, 1) * 1.3;
-    view = { x: (x0 + x1) / 2 - side / 2, y: (y0 + y1) / 2 - side / 2, w: side, h: side };
+  let pending = false;
+  function scheduleRender() {
+    if (pending) return;
+    pending = true;
+    requestAnimationFrame(() => { pending = false; render(); });
   }
 
   function loadState(newState) {
     const first = stations.size === 0;
     state = newState;
     drawStations();
-    if (first) fitView();
-    applyView();
+    if (first) firstView();
     shipments.forEach((_, id) => removeShipment(id));
+    render();
     state.shipments.forEach(upsertShipment);
     if (selected && stations.has(selected)) stations.get(selected).el.classList.add("selected");
-    refresh();
+    render();
   }
 
-  // Pan and zoom, by moving the SVG's viewBox.
-  let view = { x: -5, y: -5, w: 110, h: 110 };
-  function applyView() {
-    svg.setAttribute("viewBox", [view.x, view.y, view.w, view.h].join(" "));
-    svg.classList.toggle("show-labels", view.w < 45);
-    markScale = view.w / 110;
-    layers.stations.querySelectorAll("g.mark").forEach((mark) => {
-      mark.setAttribute("transform", "translate(" + mark.dataset.x + "," + mark.dataset.y + ") scale(" + markScale.toFixed(4) + ")");
-    });
-    const now = Date.now();
-    shipments.forEach((entry) => place(entry, now));
-  }
-  function toView(event) {
-    const box = svg.getBoundingClientRect();
-    const scale = Math.max(view.w / box.width, view.h / box.height);
-    const offsetX = (box.width * scale - view.w) / 2, offsetY = (box.height * scale - view.h) / 2;
-    return [view.x - offsetX + (event.clientX - box.left) * scale, view.y - offsetY + (event.clientY - box.top) * scale, scale];
-  }
+  // Pan (drag) and zoom (wheel, or the buttons), about the pointer.
   svg.addEventListener("wheel", (event) => {
     event.preventDefault();
-    const [px, py] = toView(event);
-    const factor = event.deltaY < 0 ? 0.8 : 1.25;
-    const w = Math.min(400, Math.max(0.0005, view.w * factor));
-    const k = w / view.w;
-    view = { x: px - (px - view.x) * k, y: py - (py - view.y) * k, w, h: view.h * k };
-    applyView();
+    const box = svg.getBoundingClientRect();
+    zoomAbout(event.clientX - box.left, event.clientY - box.top, event.deltaY < 0 ? 1.25 : 0.8);
   }, { passive: false });
+  function zoomAbout(sx, sy, factor) {
+    const [wx, wy] = toWorld(sx, sy);
+    view.scale = Math.min(1e6, Math.max(1e-4, view.scale * factor));
+    const [nx, ny] = toScreen(wx, wy);
+    view.cx += (nx - sx) / view.scale;
+    view.cy -= (ny - sy) / view.scale;
+    scheduleRender();
+  }
   let drag = null;
   svg.addEventListener("pointerdown", (event) => {
-    if (event.target.closest("[data-station]")) return;
-    drag = { x: event.clientX, y: event.clientY, view: Object.assign({}, view), scale: toView(event)[2] };
+    if (event.target.closest("[data-station], .cluster, .edge")) return;
+    drag = { x: event.clientX, y: event.clientY, cx: view.cx, cy: view.cy };
     svg.classList.add("dragging");
     svg.setPointerCapture(event.pointerId);
   });
   svg.addEventListener("pointermove", (event) => {
     if (!drag) return;
-    view.x = drag.view.x - (event.clientX - drag.x) * drag.scale;
-    view.y = drag.view.y - (event.clientY - drag.y) * drag.scale;
-    applyView();
+    view.cx = drag.cx - (event.clientX - drag.x) / view.scale;
+    view.cy = drag.cy + (event.clientY - drag.y) / view.scale;
+    scheduleRender();
   });
   const endDrag = () => { drag = null; svg.classList.remove("dragging"); };
   svg.addEventListener("pointerup", endDrag);
   svg.addEventListener("pointercancel", endDrag);
+  window.addEventListener("resize", scheduleRender);
+  document.getElementById("zoom-in").addEventListener("click", () => { const [w, h] = size(); zoomAbout(w / 2, h / 2, 1.5); });
+  document.getElementById("zoom-out").addEventListener("click", () => { const [w, h] = size(); zoomAbout(w / 2, h / 2, 1 / 1.5); });
+  document.getElementById("show-all").addEventListener("click", () => zoomTo([...stations.values()].map((s) => s.data)));
 
   // The station panel: what the caller may read of it (the API says 404 otherwise).
   function text(tag, content) {
@@ -233,8 +423,9 @@
     const list = document.getElementById("panel-shipments");
     const mine = [...shipments.values()].map((e) => e.data).filter((d) => d.origin === code || d.destination === code);
     list.replaceChildren(...(mine.length ? mine.map((d) => {
-      const item = text("li", (d.origin === code ? "out to " + d.destination : "in from " + d.origin) + ": " +
-        d.shipment_id + ", " + d.status.replace("_", " ") + ", ETA " + new Date(d.eta).toLocaleString());
+      const item = text("li", (d.origin === code ? "Out to " + nameOf(d.destination) : "In from " + nameOf(d.origin)) + ", " +
+        (STATUS_WORDS[d.status] || d.status) + ", due " + new Date(d.eta).toLocaleString());
+      item.title = d.shipment_id;
       item.dataset.panelShipment = d.shipment_id;
       return item;
     }) : [text("li", "None of yours on their way.")]));
@@ -245,17 +436,19 @@
     selected = code;
     const station = stations.get(code);
     station.el.classList.add("selected");
-    panel.hidden = false;
     panel.dataset.station = code;
-    document.getElementById("panel-title").textContent = station.data.name + " (" + code + ")";
+    document.getElementById("panel-empty").hidden = true;
+    document.getElementById("panel-body").hidden = false;
+    document.getElementById("panel-title").textContent = station.data.name;
     const link = document.getElementById("panel-link");
     link.replaceChildren();
+    const kind = station.data.kind.charAt(0).toUpperCase() + station.data.kind.slice(1);
     if (station.data.own) {
-      const a = text("a", "Station page");
+      const a = text("a", "Open its station page");
       a.href = "/stations/" + encodeURIComponent(code) + "/";
-      link.append(station.data.kind + " · ", a);
+      link.append(kind + " · yours · ", a);
     } else {
-      link.textContent = station.data.kind + " · not one of your stations";
+      link.textContent = kind + " · not one of your stations";
     }
     fillShipments(code);
     const stock = document.getElementById("panel-stock");
@@ -276,7 +469,10 @@
       body.items.forEach((item) => {
         const row = rows.insertRow();
         row.dataset.commodity = item.commodity;
-        [item.commodity, item.on_hand, item.incoming].forEach((v) => row.appendChild(text("td", String(v))));
+        const commodity = commodities.get(item.commodity) || { name: item.commodity, unit: "" };
+        const unit = commodity.unit ? " " + commodity.unit : "";
+        [commodity.name, item.on_hand.toLocaleString() + unit, item.incoming.toLocaleString() + unit]
+          .forEach((v) => row.appendChild(text("td", v)));
       });
       stock.replaceChildren(table);
     } else {
@@ -284,14 +480,17 @@
     }
     const results = recent.ok ? (await recent.json()).results : [];
     trades.replaceChildren(...(results.length ? results.map((t) => {
-      const item = text("li", t.transaction_id + ": " + t.seller + " → " + t.buyer + ", " +
-        t.items.map((i) => i.quantity + " " + i.commodity).join(", ") + " (" + t.status + ")");
+      const item = text("li", nameOf(t.seller) + " → " + nameOf(t.buyer) + ": " +
+        t.items.map((i) => amount(i.quantity, i.commodity)).join(", ") + " (" + t.status.replace("_", " ") + ")");
+      item.title = t.transaction_id;
       item.dataset.panelTrade = t.transaction_id;
       return item;
     }) : [text("li", "No trades of yours with it.")]));
   }
   document.getElementById("panel-close").addEventListener("click", () => {
-    panel.hidden = true;
+    document.getElementById("panel-empty").hidden = false;
+    document.getElementById("panel-body").hidden = true;
+    delete panel.dataset.station;
     if (selected && stations.has(selected)) stations.get(selected).el.classList.remove("selected");
     selected = null;
   });
@@ -329,7 +528,6 @@
 
   stationFilter.addEventListener("change", refresh);
   commodityFilter.addEventListener("change", refresh);
-  applyView();
   loadState(state);
   setInterval(refresh, 1000);
   connect();

@@ -56,7 +56,8 @@
                                  "data-point": "", "data-at": p.at, "data-on-hand": p.on_hand, "data-incoming": p.incoming }, chart);
       el("title", {}, dot).textContent = new Date(p.at).toLocaleString() + ": on hand " + p.on_hand + ", incoming " + p.incoming;
     });
-    document.getElementById("chart-range").textContent = points.length + " points";
+    const unit = commoditySelect.selectedOptions[0].dataset.unit;
+    document.getElementById("chart-range").textContent = points.length + " points" + (unit ? ", in " + unit : "");
   }
 
   // Live: what the stream announces, the page shows (tables re-read from the server, so they
@@ -68,7 +69,7 @@
       const answer = await fetch(location.href, { credentials: "same-origin" });
       if (!answer.ok) return;
       const fresh = new DOMParser().parseFromString(await answer.text(), "text/html");
-      ["#stock tbody", "#shipments tbody", "#trades", "#ledger"].forEach((selector) => {
+      ["#stock tbody", "#shipments tbody", "#trades tbody", "#ledger tbody"].forEach((selector) => {
         const now = document.querySelector(selector), next = fresh.querySelector(selector);
         if (now && next) now.replaceWith(next);
       });
