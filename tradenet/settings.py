@@ -108,6 +108,7 @@ AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "tradenet.api.authentication.client_address"
 
 ROOT_URLCONF = "tradenet.urls"
+CSRF_FAILURE_VIEW = "tradenet.views.csrf_failure"
 WSGI_APPLICATION = "tradenet.wsgi.application"
 ASGI_APPLICATION = "tradenet.asgi.application"
 

@@ -10,6 +10,8 @@ import logging
 
 from django.http import JsonResponse
 from django.shortcuts import render
+from django.views.csrf import csrf_failure as django_csrf_failure
+from django.views.decorators.csrf import csrf_exempt
 from django.views.defaults import page_not_found, server_error
 
 logger = logging.getLogger("django.request")
@@ -22,8 +24,18 @@ def is_api(request) -> bool:
     return request.path.startswith("/api/") or request.path == "/api"
 
 
+@csrf_exempt  # a POST to no route is a 404, whatever its cookies
 def api_not_found(request, *args, **kwargs):
     return JsonResponse(NOT_FOUND, status=404)
+
+
+def csrf_failure(request, reason=""):
+    """CSRF_FAILURE_VIEW: the error shape under /api/, Django's page elsewhere."""
+    if is_api(request):
+        return JsonResponse(
+            {"message": f"CSRF check failed: {reason}", "code": "csrf_failed"}, status=403
+        )
+    return django_csrf_failure(request, reason)
 
 
 def not_found_page(request):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db.models import Q
 
 from cargo.models import Cargo
@@ -77,7 +78,11 @@ def live_feed_context(user) -> dict:
         "stations": stations_for(user).only("code", "name").order_by("name")[:500],
         "names": names(user),
         # The stream replays from here when the page opens: its recent history.
-        "history_from": max(0, eventstream.current_id() - LIVE_HISTORY_EVENTS),
+        # Never more than a replay may hold (more would answer stream-reset instead).
+        "history_from": max(
+            0,
+            eventstream.current_id() - min(LIVE_HISTORY_EVENTS, settings.TRADENET_SSE_REPLAY_LIMIT),
+        ),
     }
 
 

@@ -162,17 +162,17 @@ def test_the_station_page_charts_the_ledger_and_stays_live(
         assert incoming == sum(r.delta for r in ledger if r.bucket == "incoming")
         changes_seen.add(on_hand)
     assert len(changes_seen) >= 4  # the chart shows the history, not a flat line
-    assert page.inner_text('#stock tr[data-commodity="water"] td.on-hand') == "107"
+    assert page.inner_text('#stock tr[data-commodity="water"] td.on-hand') == "107 t"
 
     # Live: a sale from ceres changes the stock table and lists the shipment, no reload.
     placed = post_trade(stream_server, headers, "ceres-prime", "titan", 7).json()
     page.wait_for_function(
         """document.querySelector('#stock tr[data-commodity="water"] td.on-hand')
-           .textContent === '100'""",
+           .textContent === '100 t'""",
         timeout=15_000,
     )
     page.wait_for_selector(f'#shipments tr[data-shipment="{placed["cargo"]["shipment_id"]}"]')
-    page.wait_for_selector(f'#trades li[data-trade="{placed["transaction_id"]}"]')
+    page.wait_for_selector(f'#trades tr[data-trade="{placed["transaction_id"]}"]')
     assert all(url.startswith(stream_server) for url in requested), requested
 
     # Another operator's station page is not found for ana.

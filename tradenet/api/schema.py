@@ -1,4 +1,5 @@
-"""Document the shared error shape on every operation of the schema."""
+"""Document the shared error shape on every operation of the schema, and that request bodies
+take no field they do not name (tradenet/api/serializers.py refuses unknown fields)."""
 
 from __future__ import annotations
 
@@ -33,7 +34,12 @@ PUBLIC_PATHS = ("/api/schema/", "/api/docs/")
 
 
 def add_error_responses(result, generator, request, public):
-    result.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    for name, schema in schemas.items():
+        # COMPONENT_SPLIT_REQUEST: the bodies clients send are the `...Request` components.
+        if name.endswith("Request") and schema.get("type") == "object":
+            schema.setdefault("additionalProperties", False)
+    schemas["Error"] = ERROR_SCHEMA
     ref = {"$ref": "#/components/schemas/Error"}
     for path, operations in result.get("paths", {}).items():
         for method, operation in operations.items():
