@@ -164,7 +164,9 @@ def relay_holder() -> str | None:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
-            "WHERE l.locktype = 'advisory' AND l.objid = %s AND l.granted",
+            "WHERE l.locktype = 'advisory' AND l.objid = %s AND l.granted "
+            # This database's relay only: `make run` may share the embedded cluster.
+            "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
             [RELAY_LOCK & 0xFFFFFFFF],
         )
         row = cursor.fetchone()
