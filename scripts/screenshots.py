@@ -4,7 +4,8 @@ Debian's Chromium from a running server.
 
     DJANGO_SUPERUSER_PASSWORD=demo-pass-123 make run          # terminal 1: seeded demo galaxy
     .venv/bin/python manage.py demo_traffic --trades 400 --interval 0.3   # terminal 2
-    .venv/bin/python scripts/screenshots.py --username admin --password demo-pass-123
+    make install && .venv/bin/python scripts/screenshots.py --username admin \
+        --password demo-pass-123
 
 It signs in through the admin's login form as a browser does, waits for the pages to be live
 and for shipments to be on the map, and writes docs/screenshots/{map,station,admin}.png.
@@ -28,6 +29,9 @@ def main() -> int:
     parser.add_argument("--username", required=True)
     parser.add_argument("--password", required=True)
     parser.add_argument("--station", default="ceres-prime", help="whose page to take")
+    parser.add_argument(
+        "--map-station", default="titan-refinery", help="whose panel the map's picture shows"
+    )
     args = parser.parse_args()
     chromium = shutil.which("chromium")
     if not chromium:
@@ -52,8 +56,14 @@ def main() -> int:
         except Exception:
             sys.exit("No shipment on the map after a minute: is demo_traffic running?")
         page.wait_for_timeout(3000)  # a few more arrive and move
-        page.focus(f'[data-station="{args.station}"]')  # neighbours may cover it at this scale
-        page.keyboard.press("Enter")
+        # In a cluster at this scale? Zoom into it (a click on the cluster) until it stands alone.
+        for _ in range(8):
+            if page.locator(f'[data-station="{args.map_station}"] g.mark').is_visible():
+                break
+            page.locator(f'[data-cluster~="{args.map_station}"] circle').click()
+            page.wait_for_timeout(300)
+        page.locator(f'[data-station="{args.map_station}"] g.mark').click()
+        page.mouse.move(2, 2)
         page.wait_for_selector("#panel-stock table", timeout=15_000)
         page.screenshot(path=str(OUT / "map.png"))
 

@@ -60,3 +60,24 @@ def test_the_development_file_is_read_unless_debug_is_set_off(tmp_path, monkeypa
     monkeypatch.setenv("DJANGO_DEBUG", "0")
     assert not devenv.load()
     assert "DJANGO_SECRET_KEY" not in os.environ
+
+
+def test_the_readme_lists_every_section_and_documents_port_and_host():
+    """README.md's contents link every ## and ### heading, and nothing else."""
+    import re
+
+    from tests.servers import ROOT
+
+    text = (ROOT / "README.md").read_text()
+    contents = text.split("## Contents", 1)[1].split("\n## ", 1)[0]
+    linked = re.findall(r"- \[(.+?)\]\(#([\w-]+)\)", contents)
+    body = re.sub(r"```.*?```", "", text.split("## Contents", 1)[1], flags=re.S)
+    headings = re.findall(r"^#{2,3} (.+)$", body, flags=re.M)
+
+    def anchor(title: str) -> str:
+        return re.sub(r"[^\w\- ]", "", title.strip().lower()).replace(" ", "-")
+
+    assert [title for title, _ in linked] == headings
+    assert all(link == anchor(title) for title, link in linked)
+    quick_start = text.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    assert "`PORT`" in quick_start and "`HOST`" in quick_start

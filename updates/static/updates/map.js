@@ -48,6 +48,7 @@
     return node;
   }
 
+  const when = (at) => new Date(at).toLocaleString([], { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", hour12: false });
   function plural(count, one, many) { return count + " " + (count === 1 ? one : many); }
   function nameOf(code) { const s = stations.get(code); return s ? s.data.name : code; }
   function amount(quantity, code) {
@@ -306,7 +307,7 @@
 
   function describeShipment(d) {
     return nameOf(d.origin) + " → " + nameOf(d.destination) + ": " + (STATUS_WORDS[d.status] || d.status) +
-      ", due " + new Date(d.eta).toLocaleString() +
+      ", due " + when(d.eta) +
       (d.commodities && d.commodities.length ? " · " + d.commodities.map((c) => (commodities.get(c) || { name: c }).name).join(", ") : "");
   }
 
@@ -424,7 +425,7 @@
     const mine = [...shipments.values()].map((e) => e.data).filter((d) => d.origin === code || d.destination === code);
     list.replaceChildren(...(mine.length ? mine.map((d) => {
       const item = text("li", (d.origin === code ? "Out to " + nameOf(d.destination) : "In from " + nameOf(d.origin)) + ", " +
-        (STATUS_WORDS[d.status] || d.status) + ", due " + new Date(d.eta).toLocaleString());
+        (STATUS_WORDS[d.status] || d.status) + ", due " + when(d.eta));
       item.title = d.shipment_id;
       item.dataset.panelShipment = d.shipment_id;
       return item;
