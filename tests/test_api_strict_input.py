@@ -198,3 +198,22 @@ def test_unknown_api_paths_answer_json_404_with_debug_on(client, path):
     response = client.get(path)
     assert response.status_code == 404
     assert response.json() == {"message": "Not found.", "code": "not_found"}
+
+
+@pytest.mark.parametrize("value", ["abc", "-1", "0", "2.5"])
+def test_a_bad_page_size_is_a_400_naming_it(api, dispatcher, value):
+    response = api(dispatcher).get(f"/api/trades/?page_size={value}")
+    assert response.status_code == 400
+    assert list(response.json()["errors"]) == ["page_size"]
+
+
+def test_a_page_size_over_the_limit_is_capped_as_documented(api, dispatcher):
+    assert api(dispatcher).get("/api/trades/?page_size=5000").status_code == 200
+
+
+def test_an_unknown_ordering_is_a_400_naming_what_is_allowed(api, dispatcher):
+    response = api(dispatcher).get("/api/cargo/?ordering=password")
+    assert response.status_code == 400
+    assert list(response.json()["errors"]) == ["ordering"]
+    assert "created_at, eta" in response.json()["message"]
+    assert api(dispatcher).get("/api/cargo/?ordering=-eta").status_code == 200

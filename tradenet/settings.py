@@ -261,7 +261,7 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": [
         "tradenet.api.filters.FilterBackend",
         "rest_framework.filters.SearchFilter",
-        "rest_framework.filters.OrderingFilter",
+        "tradenet.api.filters.StrictOrderingFilter",
     ],
     "DEFAULT_PAGINATION_CLASS": "tradenet.api.pagination.NewestFirstCursorPagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

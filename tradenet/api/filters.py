@@ -10,6 +10,8 @@ from django_filters.fields import IsoDateTimeField
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
+from rest_framework.exceptions import ValidationError
+from rest_framework.filters import OrderingFilter
 
 
 class CodeFilter(django_filters.CharFilter):
@@ -120,3 +122,24 @@ class FilterBackend(DjangoFilterBackend):
     """django-filter's backend, building `filterset_fields` on the strict FilterSet."""
 
     filterset_base = FilterSet
+
+
+class StrictOrderingFilter(OrderingFilter):
+    """DRF's ordering, but an unknown field is a 400 naming `ordering` and what it allows (DRF
+    drops it without a word, and the caller reads a list in an order they did not ask for)."""
+
+    def remove_invalid_fields(self, queryset, fields, view, request):
+        valid = super().remove_invalid_fields(queryset, fields, view, request)
+        if len(valid) != len([field for field in fields if field]):
+            allowed = sorted(
+                name for name, _ in self.get_valid_fields(queryset, view, {"request": request})
+            )
+            asked = ", ".join(field for field in fields if field and field not in valid)
+            raise ValidationError(
+                {
+                    self.ordering_param: [
+                        f"Cannot order by {asked}; use {', '.join(allowed)} (- for descending)."
+                    ]
+                }
+            )
+        return valid

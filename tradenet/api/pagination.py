@@ -1,3 +1,4 @@
+from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import CursorPagination
 
 
@@ -9,6 +10,22 @@ class NewestFirstCursorPagination(CursorPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
+
+    def get_page_size(self, request):
+        """As DRF's (capped at max_page_size), but `page_size=abc` or `-1` is a 400 naming the
+        parameter: DRF silently answers the default page size."""
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None or raw == "":
+            return self.page_size
+        if not raw.strip().isdigit() or int(raw) < 1:
+            raise ValidationError(
+                {
+                    self.page_size_query_param: [
+                        f"Must be a whole number from 1 to {self.max_page_size}."
+                    ]
+                }
+            )
+        return min(int(raw), self.max_page_size)
 
 
 class CodeCursorPagination(NewestFirstCursorPagination):
