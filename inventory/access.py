@@ -1,4 +1,5 @@
-"""Who may act for which station: the one place the rule lives (API, admin and streams use it).
+"""Who may act for which station, and whose events one may receive: the one place these rules
+live (the API, the admin, the streams, Pushpin's channels and webhooks use them).
 
 Superusers, and users granted `inventory.act_for_all_stations` (dispatch staff), may act for every
 station. Everyone else, staff operators included, acts only for the stations they operate.
@@ -6,6 +7,7 @@ station. Everyone else, staff operators included, acts only for the stations the
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
@@ -93,3 +95,31 @@ def stations_for(user) -> QuerySet[Station]:
     if acts_for_all_stations(user):
         return Station.objects.all()
     return Station.objects.filter(pk__in=operated_station_ids(user))
+
+
+def receivable_stations(user, named: Iterable[str] = ()) -> frozenset[str] | None:
+    """The codes of the stations whose events `user` may receive, narrowed to `named` when any
+    are named: None means every station (dispatch staff, naming none). An inactive user
+    receives nothing, whatever they were. Streams, Pushpin's channels and webhooks all ask
+    this, for the same answer."""
+    named = frozenset(named)
+    if not user or not user.is_authenticated or not user.is_active:
+        return frozenset()
+    if acts_for_all_stations(user):
+        return named or None
+    operated = frozenset(
+        Station.objects.filter(pk__in=operated_station_ids(user)).values_list("code", flat=True)
+    )
+    return operated & named if named else operated
+
+
+def operators_by_station(codes: Iterable[str]) -> dict[str, set[int]]:
+    """{station code: ids of its operators}: who, besides dispatch staff, receives its events
+    (the other way round of `receivable_stations`, for many events at once)."""
+    operators: dict[str, set[int]] = {}
+    through = Station.operators.through.objects.filter(
+        station__code__in=set(codes), user__is_active=True
+    )
+    for code, user_id in through.values_list("station__code", "user_id"):
+        operators.setdefault(code, set()).add(user_id)
+    return operators

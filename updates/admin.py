@@ -4,11 +4,19 @@ see all. The secret is shown once, in the message after saving a new endpoint or
 from django import forms
 from django.contrib import admin, messages
 
-from inventory.access import acts_for_all_stations, stations_for
+from inventory.access import stations_for
 from tradenet.admin import ReadOnlyAdminMixin
 
-from . import webhooks
 from .models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from .webhooks.security import RefusedTarget, check_target
+from .webhooks.selectors import deliveries_visible_to, endpoints_visible_to
+from .webhooks.services import (
+    endpoint_create,
+    endpoint_rotate_secret,
+    endpoint_update,
+    redeliver,
+    send_test_event,
+)
 
 
 class DeliveryInline(ReadOnlyAdminMixin, admin.TabularInline):
@@ -29,8 +37,8 @@ class EndpointForm(forms.ModelForm):
 
     def clean_url(self):
         try:
-            webhooks.check_target(self.cleaned_data["url"])
-        except webhooks.RefusedTarget as exc:
+            check_target(self.cleaned_data["url"])
+        except RefusedTarget as exc:
             raise forms.ValidationError(str(exc)) from None
         return self.cleaned_data["url"]
 
@@ -47,10 +55,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     actions = ["send_test_event", "rotate_secret"]
 
     def get_queryset(self, request):
-        endpoints = super().get_queryset(request).select_related("owner")
-        if acts_for_all_stations(request.user):
-            return endpoints
-        return endpoints.filter(owner=request.user)
+        return endpoints_visible_to(request.user)
 
     def formfield_for_manytomany(self, db_field, request, **kwargs):
         if db_field.name == "stations":
@@ -58,28 +63,32 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
     def save_model(self, request, obj, form, change):
+        # Through the services, as the API: the target guard, the sealed secret, re-enabling.
+        data = {name: form.cleaned_data[name] for name in EndpointForm.Meta.fields}
         if change:
-            super().save_model(request, obj, form, change)
-            if obj.is_active and obj.disabled_reason:
-                webhooks.endpoint_enable(endpoint=obj)
+            endpoint_update(endpoint=obj, **data)
             return
-        secret = webhooks.new_secret()
-        obj.owner, obj.secret_sealed = request.user, webhooks.seal(secret)
-        super().save_model(request, obj, form, change)
+        endpoint, secret = endpoint_create(owner=request.user, **data)
+        obj.pk, obj.owner, obj._state.adding = endpoint.pk, endpoint.owner, False
         self.message_user(
             request, f"The endpoint's signing secret, shown this once: {secret}", messages.WARNING
         )
 
+    def save_related(self, request, form, formsets, change):
+        # The services set the stations (not form.save_m2m); the read-only inline saves nothing.
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
+
     @admin.action(description="Send a test event")
     def send_test_event(self, request, queryset):
         for endpoint in queryset:
-            webhooks.send_test_event(endpoint=endpoint)
+            send_test_event(endpoint=endpoint)
         self.message_user(request, f"Test events queued for {queryset.count()} endpoint(s).")
 
     @admin.action(description="Rotate the signing secret (the old one signs for a while)")
     def rotate_secret(self, request, queryset):
         for endpoint in queryset:
-            secret = webhooks.endpoint_rotate_secret(endpoint=endpoint)
+            secret = endpoint_rotate_secret(endpoint=endpoint)
             self.message_user(
                 request,
                 f"New secret for {endpoint.url}, shown this once: {secret}",
@@ -101,10 +110,7 @@ class WebhookDeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     actions = ["redeliver"]
 
     def get_queryset(self, request):
-        deliveries = super().get_queryset(request).select_related("endpoint")
-        if acts_for_all_stations(request.user):
-            return deliveries
-        return deliveries.filter(endpoint__owner=request.user)
+        return deliveries_visible_to(request.user)
 
     def has_change_permission(self, request, obj=None):
         return False
@@ -112,5 +118,5 @@ class WebhookDeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.action(description="Deliver again")
     def redeliver(self, request, queryset):
         for delivery in queryset:
-            webhooks.redeliver(delivery=delivery)
+            redeliver(delivery=delivery)
         self.message_user(request, f"{queryset.count()} deliveries queued again.")

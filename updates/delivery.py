@@ -7,11 +7,18 @@ from __future__ import annotations
 
 import os
 
-from .exporters import configured as configured_exporters
+from .exporters import configured as feed_exporters
 from .relay import relay
 from .singleton import SingletonWorker
+from .webhooks.fanout import WebhookFanout
+from .webhooks.sender import WebhookSender
 
 IN_MAIN = "TRADENET_DELIVERY_IN_MAIN"
+
+
+def configured_exporters() -> list[SingletonWorker]:
+    """The exporters: the RabbitMQ feed when configured, the webhooks' fan-out and sender."""
+    return [*feed_exporters(), WebhookFanout(), WebhookSender()]
 
 
 def main_process_workers() -> list[SingletonWorker]:

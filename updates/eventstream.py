@@ -20,6 +20,7 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cached_property
 
 from django.conf import settings
 from django.utils import timezone
@@ -55,11 +56,33 @@ def configure() -> None:
 @dataclass(frozen=True)
 class LogEntry:
     """An event of the public log: its id, type and data (the envelope's JSON text, as
-    upstream's get_events and listeners hand it over)."""
+    upstream's get_events and listeners hand it over). The envelope is parsed here and only
+    here, once per entry, for every consumer (streams, Pushpin, the feed, webhooks)."""
 
     id: int
     type: str
     data: str
+
+    @cached_property
+    def envelope(self) -> dict:
+        return json.loads(self.data)
+
+    @property
+    def stations(self) -> tuple[str, ...]:
+        """The codes of the stations the event concerns, seller or origin first."""
+        return tuple(self.envelope.get("stations") or ())
+
+    @property
+    def shipment_id(self) -> str | None:
+        return self.envelope.get("shipment_id")
+
+    @cached_property
+    def public_data(self) -> str:
+        """The event's JSON as every consumer gets it (the stream's `data:`, the RabbitMQ
+        body, a webhook's body): its payload and when it was published."""
+        envelope = self.envelope
+        payload = {**envelope["payload"], "published_at": envelope["published_at"]}
+        return json.dumps(payload, separators=(",", ":"))
 
 
 # Moves up to %(limit)s committed outbox rows into the event log, oldest outbox id first,

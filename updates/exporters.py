@@ -24,7 +24,6 @@ busy write path: 6 s behind in the benchmark).
 
 from __future__ import annotations
 
-import json
 import logging
 import zlib
 
@@ -34,7 +33,6 @@ from tradenet.dbconn import probe_connection
 
 from . import eventstream, notify
 from .eventstream import LogEntry
-from .hub import public_data
 from .singleton import SingletonWorker
 
 logger = logging.getLogger(__name__)
@@ -45,8 +43,7 @@ RETRY_FIRST, RETRY_LAST = 0.5, 5.0
 
 def routing_key(entry: LogEntry) -> str:
     """The event type, then the codes of the stations it concerns (seller or origin first)."""
-    stations = json.loads(entry.data).get("stations") or ()
-    return ".".join([entry.type, *stations])
+    return ".".join([entry.type, *entry.stations])
 
 
 def position(cursor, exporter: str) -> int:
@@ -80,9 +77,14 @@ def lag(cursor, exporter: str) -> tuple[int, float]:
     return int(count), float(seconds)
 
 
+# Exporters' names: their positions' keys in updates_exportposition (never renamed).
+FEED = "amqp"
+WEBHOOKS = "webhooks"
+
+
 def enabled_exporters() -> list[str]:
     """The exporters of this deployment: the webhooks' fan-out always, the feed when set."""
-    return (["amqp"] if settings.TRADENET_AMQP_URL else []) + ["webhooks"]
+    return ([FEED] if settings.TRADENET_AMQP_URL else []) + [WEBHOOKS]
 
 
 def exports_lag() -> dict[str, dict[str, float]]:
@@ -165,7 +167,7 @@ class Exporter(SingletonWorker):
 
 
 class AmqpExporter(Exporter):
-    name = "amqp"
+    name = FEED
 
     def __init__(self):
         super().__init__()
@@ -193,9 +195,8 @@ class AmqpExporter(Exporter):
             )
         messages = []
         for entry in entries:
-            envelope = json.loads(entry.data)
             message = aio_pika.Message(
-                public_data(envelope).encode(),
+                entry.public_data.encode(),
                 content_type="application/json",
                 delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
                 message_id=str(entry.id),
@@ -223,7 +224,5 @@ async def asyncio_wait(awaitable, seconds: float):
 
 
 def configured() -> list[SingletonWorker]:
-    """The threads a server process runs beside its relay."""
-    from .webhooks import configured as webhook_workers
-
-    return ([AmqpExporter()] if settings.TRADENET_AMQP_URL else []) + webhook_workers()
+    """The RabbitMQ feed, when TRADENET_AMQP_URL is set (updates.delivery lists them all)."""
+    return [AmqpExporter()] if settings.TRADENET_AMQP_URL else []

@@ -62,16 +62,12 @@ def hold_headers(channels: list[str]) -> list[tuple[bytes, bytes]]:
 
 def publish(entries) -> None:
     """Publish a batch of stored events to Pushpin, one request for the whole batch."""
-    from inventory.models import Station
+    from inventory.access import operators_by_station
 
     from .hub import StoredEvent
 
     stored_events = [StoredEvent.from_entry(entry) for entry in entries]
-    codes = {code for event in stored_events for code in event.stations}
-    operators: dict[str, set[int]] = {}
-    through = Station.operators.through.objects.filter(station__code__in=codes)
-    for code, user_id in through.values_list("station__code", "user_id"):
-        operators.setdefault(code, set()).add(user_id)
+    operators = operators_by_station(code for event in stored_events for code in event.stations)
     items = []
     for event in stored_events:
         channels = {"tradenet-all", *(f"tradenet-station-{code}" for code in event.stations)}

@@ -9,7 +9,6 @@ streams whose scope allows it. A stream that falls behind is replayed from stora
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections import deque
 from dataclasses import dataclass, field
@@ -38,23 +37,14 @@ class StoredEvent:
 
     @classmethod
     def from_entry(cls, event: LogEntry) -> StoredEvent:
-        envelope = json.loads(event.data)
-        data = public_data(envelope)
-        frame = f"id: {event.id}\nevent: {event.type}\ndata: {data}\n\n".encode()
+        frame = f"id: {event.id}\nevent: {event.type}\ndata: {event.public_data}\n\n".encode()
         return cls(
             id=int(event.id),
             type=event.type,
-            stations=frozenset(envelope.get("stations") or ()),
-            shipment_id=envelope.get("shipment_id"),
+            stations=frozenset(event.stations),
+            shipment_id=event.shipment_id,
             frame=frame,
         )
-
-
-def public_data(envelope: dict) -> str:
-    """An event's JSON as every consumer gets it (the stream's `data:`, the RabbitMQ body): its
-    payload and when it was published."""
-    payload = {**envelope["payload"], "published_at": envelope["published_at"]}
-    return json.dumps(payload, separators=(",", ":"))
 
 
 class ReplayReset(Exception):

@@ -15,7 +15,7 @@ from rest_framework.exceptions import AuthenticationFailed
 
 from cargo.access import may_read_shipment
 from cargo.models import Cargo
-from inventory.access import acts_for_all_stations, may_act_for
+from inventory.access import may_act_for, receivable_stations
 from inventory.models import Station
 
 
@@ -107,10 +107,8 @@ def still_valid(credentials: set[Credential]) -> set[Credential]:
 
 def resolve(user, kind: str, key: str | None) -> StreamScope:
     if kind == "all":
-        if acts_for_all_stations(user):
-            return StreamScope(everything=True)
-        codes = user.operated_stations.values_list("code", flat=True)
-        return StreamScope(stations=frozenset(codes))
+        codes = receivable_stations(user)
+        return StreamScope(everything=True) if codes is None else StreamScope(stations=codes)
     if kind == "station":
         station = Station.objects.filter(code=key).first()
         if station is None:

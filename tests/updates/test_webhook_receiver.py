@@ -12,7 +12,7 @@ import httpx
 from standardwebhooks import Webhook
 
 from tests.servers import ROOT, free_port, server_env
-from updates.webhooks import new_secret
+from updates.webhooks.security import new_secret
 
 
 def test_the_receiver_prints_signed_events_and_refuses_forged_ones(tmp_path):

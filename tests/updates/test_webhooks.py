@@ -17,8 +17,10 @@ from tests.factories import CommodityFactory, StationFactory, UserFactory, give_
 from tests.helpers import post_trade, token_header, wait_for
 from tests.servers import server_env, uvicorn_server
 from tests.sse import SSEClient
-from updates import webhooks
 from updates.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from updates.webhooks.attempts import Pending, choose
+from updates.webhooks.security import unseal
+from updates.webhooks.services import endpoint_create
 
 
 @pytest.fixture
@@ -72,7 +74,7 @@ def test_an_operator_registers_endpoints_for_their_own_stations_only(api, operat
 
 
 def pending(id, *stations, attempts=0, due=True):
-    return webhooks.Pending(id, 1, str(id), "inventory.changed", list(stations), attempts, due,
+    return Pending(id, 1, str(id), "inventory.changed", list(stations), attempts, due,
                             "http://receiver/hook", ("sealed",))  # fmt: skip
 
 
@@ -84,26 +86,26 @@ def test_what_goes_out_at_once_keeps_each_stations_events_in_order():
     queue = [pending(1, "ceres"), pending(2, "titan"), pending(3, "ceres", "titan"),
              pending(4, "vesta"), pending(5, "ceres")]  # fmt: skip
     # Side by side unless they share a station with an earlier one not yet answered.
-    assert ids(webhooks.choose(queue, [], window=16)) == [1, 2, 4]
+    assert ids(choose(queue, [], window=16)) == [1, 2, 4]
     # 1 answered (settled), 2 still on its way: 3 is about titan too, and 5 comes after 3.
-    assert ids(webhooks.choose(queue, [queue[1]], window=16, settled={1: True})) == [4]
-    assert ids(webhooks.choose(queue, [], window=16, settled={1: True, 2: True})) == [3, 4]
+    assert ids(choose(queue, [queue[1]], window=16, settled={1: True})) == [4]
+    assert ids(choose(queue, [], window=16, settled={1: True, 2: True})) == [3, 4]
     # No more on their way than the window.
-    assert ids(webhooks.choose(queue, [queue[3]], window=2)) == [1]
+    assert ids(choose(queue, [queue[3]], window=2)) == [1]
     # An event with no station (a test event) waits for nothing.
-    assert ids(webhooks.choose([pending(7)], [pending(6)], window=16)) == [7]
+    assert ids(choose([pending(7)], [pending(6)], window=16)) == [7]
 
 
 def test_a_failure_pauses_the_endpoint_and_its_retry_goes_alone():
     waiting = [pending(1, "ceres", attempts=1, due=False), pending(2, "titan")]
-    assert webhooks.choose(waiting, [], window=16) == []  # nothing overtakes a retry
+    assert choose(waiting, [], window=16) == []  # nothing overtakes a retry
     due = [pending(1, "ceres", attempts=1), pending(2, "titan")]
-    assert ids(webhooks.choose(due, [], window=16)) == [1]  # the retry, alone
-    assert webhooks.choose(due[1:], [due[0]], window=16) == []  # while it is on its way
+    assert ids(choose(due, [], window=16)) == [1]  # the retry, alone
+    assert choose(due[1:], [due[0]], window=16) == []  # while it is on its way
     # An answer not written down yet counts: a failure pauses, a success is skipped.
     fresh = [pending(1, "ceres"), pending(2, "titan")]
-    assert webhooks.choose(fresh, [], window=16, settled={1: False}) == []
-    assert ids(webhooks.choose(fresh, [], window=16, settled={1: True})) == [2]
+    assert choose(fresh, [], window=16, settled={1: False}) == []
+    assert ids(choose(fresh, [], window=16, settled={1: True})) == [2]
 
 
 class Receiver:
@@ -182,16 +184,14 @@ def test_signed_deliveries_of_the_owners_stations_with_retries_and_no_hold_up(
 ):
     settings.TRADENET_WEBHOOK_ALLOW_PRIVATE = True  # the receivers are on loopback
     ana = operators["ana"]
-    _, secret = webhooks.endpoint_create(
-        owner=ana, url=f"{receiver.url}/ok", event_types=[], stations=[]
-    )
-    webhooks.endpoint_create(
+    _, secret = endpoint_create(owner=ana, url=f"{receiver.url}/ok", event_types=[], stations=[])
+    endpoint_create(
         owner=ana, url=f"{receiver.url}/flaky", event_types=["trade.initiated"], stations=[]
     )
-    webhooks.endpoint_create(
+    endpoint_create(
         owner=ana, url=f"{receiver.url}/slow", event_types=["trade.initiated"], stations=[]
     )
-    webhooks.endpoint_create(owner=ana, url=f"{receiver.url}/late", event_types=[], stations=[])
+    endpoint_create(owner=ana, url=f"{receiver.url}/late", event_types=[], stations=[])
     receiver.behaviour["/flaky"] = [500, 500, 500]  # then 200: the fourth attempt
     receiver.behaviour["/late"] = [503] * 3  # down for a while
     receiver.slow["/slow"] = 6  # longer than the 3 s timeout: every attempt fails, slowly
@@ -257,11 +257,9 @@ def test_signed_deliveries_of_the_owners_stations_with_retries_and_no_hold_up(
 def test_disabling_rotation_test_events_and_redelivery(operators, receiver, settings):
     settings.TRADENET_WEBHOOK_ALLOW_PRIVATE = True  # the receivers are on loopback
     ana = operators["ana"]
-    down, _ = webhooks.endpoint_create(
-        owner=ana, url=f"{receiver.url}/down", event_types=[], stations=[]
-    )
+    down, _ = endpoint_create(owner=ana, url=f"{receiver.url}/down", event_types=[], stations=[])
     receiver.behaviour["/down"] = [500] * 100
-    endpoint, old_secret = webhooks.endpoint_create(
+    endpoint, old_secret = endpoint_create(
         owner=ana, url=f"{receiver.url}/ok", event_types=[], stations=[]
     )
     ana_token = token_header(ana)
@@ -315,7 +313,7 @@ def test_disabling_rotation_test_events_and_redelivery(operators, receiver, sett
 
 def test_an_operator_manages_their_endpoints_in_the_admin(client, operators, settings):
     settings.TRADENET_WEBHOOK_ALLOW_PRIVATE = True
-    webhooks.endpoint_create(owner=operators["bo"], url="http://127.0.0.1:9/bo", event_types=[],
+    endpoint_create(owner=operators["bo"], url="http://127.0.0.1:9/bo", event_types=[],
                              stations=[])  # fmt: skip
     client.force_login(operators["ana"])
     assert client.get("/admin/updates/webhookendpoint/add/").status_code == 200
@@ -329,9 +327,7 @@ def test_an_operator_manages_their_endpoints_in_the_admin(client, operators, set
     )  # fmt: skip
     assert added.status_code == 302, added.content.decode()[-3000:]
     mine = WebhookEndpoint.objects.get(url="http://127.0.0.1:9/ana")
-    assert mine.owner == operators["ana"] and webhooks.unseal(mine.secret_sealed).startswith(
-        "whsec_"
-    )
+    assert mine.owner == operators["ana"] and unseal(mine.secret_sealed).startswith("whsec_")
     listing = client.get("/admin/updates/webhookendpoint/").content.decode()
     assert "127.0.0.1:9/ana" in listing and "127.0.0.1:9/bo" not in listing
     assert client.get("/admin/updates/webhookdelivery/").status_code == 200
@@ -345,7 +341,7 @@ def test_an_endpoint_gets_several_at_once_and_each_stations_events_in_order(rece
     for station in stations:
         give_stock(station, water, 1000)
     staff = UserFactory(username="dispatch", is_superuser=True)
-    webhooks.endpoint_create(owner=staff, url=f"{receiver.url}/all", event_types=[], stations=[])
+    endpoint_create(owner=staff, url=f"{receiver.url}/all", event_types=[], stations=[])
     receiver.slow["/all"] = 0.4  # a receiver that takes its time: the others go side by side
     receiver.behaviour["/all"] = [503] * 2  # and down at first: the catch-up keeps the order
     headers = token_header(staff)
@@ -378,3 +374,26 @@ def test_an_endpoint_gets_several_at_once_and_each_stations_events_in_order(rece
         ]
         order = sorted(about, key=lambda message_id: firsts[str(message_id)])
         assert order == sorted(about), (station.code, order)
+
+
+def test_a_deactivated_owners_endpoint_receives_nothing(operators, settings):
+    """The audience is inventory.access.receivable_stations, as for streams: a superuser's
+    endpoint gets every station's events until that superuser is deactivated, then none (a
+    copy of the rule that let `is_superuser` through kept sending everything)."""
+    from tests.factories import make_trade
+    from updates.relay import relay_pending
+    from updates.webhooks.fanout import fan_out
+
+    settings.TRADENET_WEBHOOK_ALLOW_PRIVATE = True
+    boss = UserFactory(username="boss", is_superuser=True, is_staff=True)
+    endpoint, _ = endpoint_create(owner=boss, url="http://127.0.0.1:9/boss")
+    water = operators["ceres"].stock_levels.get().commodity
+
+    make_trade(operators["titan"], operators["vesta"], (water, 1))
+    assert fan_out(relay_pending()) > 0  # every station's events, titan's among them
+    boss.is_active = False
+    boss.save()
+    before = WebhookDelivery.objects.filter(endpoint=endpoint).count()
+    make_trade(operators["titan"], operators["vesta"], (water, 1))
+    assert fan_out(relay_pending()) == 0
+    assert WebhookDelivery.objects.filter(endpoint=endpoint).count() == before

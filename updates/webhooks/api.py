@@ -3,21 +3,32 @@ secret rotation. Every endpoint is its owner's (dispatch staff see all of them).
 
 from __future__ import annotations
 
+import contextlib
+
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from inventory.access import acts_for_all_stations, may_act_for
+from inventory.access import may_act_for
 from inventory.models import Station
 from tradenet import events
 from tradenet.api.serializers import StrictModelInputSerializer
 
-from . import webhooks
-from .models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from ..models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from .security import RefusedTarget
+from .selectors import endpoints_visible_to
+from .services import (
+    TEST_EVENT,
+    endpoint_create,
+    endpoint_rotate_secret,
+    endpoint_update,
+    redeliver,
+    send_test_event,
+)
 
-EVENT_TYPES = [*events.ORDER_IN_OPERATION, webhooks.TEST_EVENT]
+EVENT_TYPES = [*events.ORDER_IN_OPERATION, TEST_EVENT]
 
 
 class WebhookEndpointSerializer(StrictModelInputSerializer):
@@ -36,13 +47,6 @@ class WebhookEndpointSerializer(StrictModelInputSerializer):
         )  # fmt: skip
         read_only_fields = ("disabled_reason", "failing_since", "created_at")
 
-    def validate_url(self, url: str) -> str:
-        try:
-            webhooks.check_target(url)
-        except webhooks.RefusedTarget as exc:
-            raise serializers.ValidationError(str(exc)) from None
-        return url
-
     def validate_stations(self, stations):
         user = self.context["request"].user
         foreign = [s.code for s in stations if not may_act_for(user, s)]
@@ -52,6 +56,15 @@ class WebhookEndpointSerializer(StrictModelInputSerializer):
                 "events of stations its owner operates."
             )
         return stations
+
+
+@contextlib.contextmanager
+def refused_target_is_400():
+    """The target guard runs once, in the service; its refusal is the caller's 400 on `url`."""
+    try:
+        yield
+    except RefusedTarget as exc:
+        raise serializers.ValidationError({"url": [str(exc)]}) from None
 
 
 class CreatedEndpointSerializer(WebhookEndpointSerializer):
@@ -97,36 +110,33 @@ class WebhookEndpointViewSet(
     queryset = WebhookEndpoint.objects.none()  # for the schema; get_queryset scopes by owner
 
     def get_queryset(self):
-        endpoints = WebhookEndpoint.objects.prefetch_related("stations")
         if getattr(self, "swagger_fake_view", False):
-            return endpoints.none()
-        if acts_for_all_stations(self.request.user):
-            return endpoints
-        return endpoints.filter(owner=self.request.user)  # another's endpoint is a 404
+            return WebhookEndpoint.objects.none()
+        return endpoints_visible_to(self.request.user)  # another's endpoint is a 404
 
     @extend_schema(responses={201: CreatedEndpointSerializer})
     def create(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        endpoint, secret = webhooks.endpoint_create(owner=request.user, **serializer.validated_data)
+        with refused_target_is_400():
+            endpoint, secret = endpoint_create(owner=request.user, **serializer.validated_data)
         body = CreatedEndpointSerializer(endpoint, context={"request": request}).data
         return Response({**body, "secret": secret}, status=status.HTTP_201_CREATED)
 
     def perform_update(self, serializer):
-        endpoint = serializer.save()
-        if serializer.validated_data.get("is_active") and endpoint.disabled_reason:
-            webhooks.endpoint_enable(endpoint=endpoint)
+        with refused_target_is_400():
+            endpoint_update(endpoint=serializer.instance, **serializer.validated_data)
 
     @extend_schema(request=None, responses={200: Secret})
     @action(detail=True, methods=["post"], url_path="rotate-secret")
     def rotate_secret(self, request, pk=None):
-        secret = webhooks.endpoint_rotate_secret(endpoint=self.get_object())
+        secret = endpoint_rotate_secret(endpoint=self.get_object())
         return Response({"secret": secret})
 
     @extend_schema(request=None, responses={202: DeliverySerializer})
     @action(detail=True, methods=["post"])
     def test(self, request, pk=None):
-        delivery = webhooks.send_test_event(endpoint=self.get_object())
+        delivery = send_test_event(endpoint=self.get_object())
         return Response(DeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(responses=DeliverySerializer(many=True), filters=False)
@@ -146,5 +156,5 @@ class WebhookEndpointViewSet(
     )
     def redeliver(self, request, pk=None, delivery_id=None):
         delivery = get_object_or_404(self.get_object().deliveries, pk=delivery_id)
-        webhooks.redeliver(delivery=delivery)
+        redeliver(delivery=delivery)
         return Response(DeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED)
