@@ -299,7 +299,7 @@ def main() -> int:
 
 WEBHOOK = """
 from django.contrib.auth import get_user_model
-from updates.webhooks.services import endpoint_create
+from updates.integrations.webhooks.services import endpoint_create
 endpoint_create(owner=get_user_model().objects.get(username="bench"), url={url!r},
                 event_types=[], stations=[])
 print(json.dumps({{}}))

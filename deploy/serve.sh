@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The serving model, in one place (make run, deploy/start.sh and the Docker image use it):
 # uvicorn with WEB_CONCURRENCY worker processes; in each, event streams on the event loop and
-# Django's views on TRADENET_WEB_THREADS threads (tradenet/asgi.py). Why: README, "Serving model".
+# Django's views on TRADENET_WEB_THREADS threads (tradenet/asgi.py). Why: docs/performance.md#serving-model.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python}"

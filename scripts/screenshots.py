@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""The README's pictures: the galaxy map, a station page and the admin's summary, taken with
+"""The pictures in docs/pages.md: the galaxy map, a station page and the admin's summary, taken with
 Debian's Chromium from a running server.
 
     DJANGO_SUPERUSER_PASSWORD=demo-pass-123 make run          # terminal 1: seeded demo galaxy

@@ -254,7 +254,7 @@ def test_make_run_stopped_with_sigterm_leaves_no_server_and_no_postgresql(tmp_pa
         assert wait_for(lambda: "TradeNet is serving on" in (log.seek(0) or log.read()), 30)
         base = f"http://127.0.0.1:{port}"
 
-        # Every README command works as written in a plain shell: nothing set but where the
+        # Every command the docs show works as written in a plain shell: nothing set but where the
         # embedded cluster and the development file live (this test's own, not the checkout's).
         plain = production_env(
             TRADENET_PGDATA=str(pgdata), TRADENET_ENV_FILE=env["TRADENET_ENV_FILE"]

@@ -81,3 +81,33 @@ def test_the_readme_lists_every_section_and_documents_port_and_host():
     assert all(link == anchor(title) for title, link in linked)
     quick_start = text.split("## Quick start", 1)[1].split("\n## ", 1)[0]
     assert "`PORT`" in quick_start and "`HOST`" in quick_start
+
+
+def test_no_module_of_the_project_imports_itself_back():
+    """No import circle anywhere (imports inside functions count too): grimp, import-linter's
+    own graph of the project."""
+    import grimp
+
+    graph = grimp.build_graph("tradenet", "inventory", "trades", "cargo", "updates")
+    circles = sorted(
+        {
+            tuple(sorted((module, imported)))
+            for module in graph.modules
+            for imported in graph.find_modules_directly_imported_by(module)
+            if graph.chain_exists(importer=imported, imported=module)
+        }
+    )
+    assert circles == []
+
+
+def test_no_module_outside_migrations_and_settings_exceeds_400_lines():
+    from tests.servers import ROOT
+
+    long = {
+        str(path.relative_to(ROOT)): lines
+        for package in ("tradenet", "inventory", "trades", "cargo", "updates")
+        for path in (ROOT / package).rglob("*.py")
+        if "migrations" not in path.parts and not path.name.startswith("settings")
+        if (lines := len(path.read_text().splitlines())) > 400
+    }
+    assert long == {}

@@ -3,8 +3,8 @@
 Event streams and probes are answered on the event loop (updates.asgi). Every other request
 goes to Django's WSGI handler on a pool of TRADENET_WEB_THREADS threads per process (a2wsgi):
 Django's ASGI handler runs sync views one at a time per process (on its single
-thread-sensitive executor) and costs about twice the CPU per request; measured in README
-("Serving model").
+thread-sensitive executor) and costs about twice the CPU per request; measured in
+docs/performance.md#serving-model.
 """
 
 import contextlib
@@ -20,7 +20,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tradenet.settings")
 
 # Each worker's event loop (streams, the relay's deliveries) shares the GIL with the threads
 # running views; with the default 5 ms slices a busy view thread keeps the loop waiting, and
-# commit -> client p99 under write load went from 0.4 s to 3.8 s (README, "Serving model").
+# commit -> client p99 under write load went from 0.4 s to 3.8 s
+# (docs/performance.md#serving-model).
 sys.setswitchinterval(0.001)
 
 _thread = threading.local()
@@ -30,7 +31,7 @@ def nicer_view_threads(wsgi_application):
     """Each thread running views runs TRADENET_VIEW_THREAD_NICENESS nicer than the rest of the
     process (Linux sets niceness per thread): when the write path saturates the CPU, requests
     wait a little longer, and the event loop (streams), the relay and the exporters do not fall
-    seconds behind (README, "Serving model")."""
+    seconds behind (docs/performance.md#serving-model)."""
     niceness = settings.TRADENET_VIEW_THREAD_NICENESS
 
     def application(environ, start_response):

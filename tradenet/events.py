@@ -3,7 +3,7 @@
 Events are written to the outbox (`tradenet_outbox`) in the same transaction as the change that
 causes them, in one multi-row INSERT per business operation. A rolled-back change therefore
 leaves no event, and a committed change always has its events, even if the process dies the
-instant after COMMIT. Nothing is sent anywhere from here: the relay (`updates.relay`) reads
+instant after COMMIT. Nothing is sent anywhere from here: the relay (`updates.log.relay`) reads
 committed outbox rows, gives them their public ids and delivers them.
 
     with transaction.atomic(), events.batch():

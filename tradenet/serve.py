@@ -5,9 +5,10 @@
 `updates.delivery`) on threads of this process. With several workers, this process only
 supervises them, so the exporters have an interpreter to themselves: in a worker they shared
 its lock with the threads running views, and under write load got too little of it to keep up
-(README, "Serving model"). The workers, which inherit TRADENET_DELIVERY_IN_MAIN, leave them to
-this process; one of each is active per deployment as before (an advisory lock), so several
-servers stand by for each other. Nothing extra to start: the process count is uvicorn's.
+(docs/performance.md#serving-model). The workers, which inherit TRADENET_DELIVERY_IN_MAIN,
+leave them to this process; one of each is active per deployment as before (an advisory
+lock), so several servers stand by for each other. Nothing extra to start: the process
+count is uvicorn's.
 """
 
 from __future__ import annotations

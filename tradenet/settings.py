@@ -324,7 +324,7 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"
 # Live updates (Server-Sent Events). Events are stored by django-eventstream (one channel, so
 # one global order of ids); with REDIS_URL they cross processes through its Redis support.
 REDIS_URL = os.environ.get("REDIS_URL", "")
-EVENTSTREAM_STORAGE_CLASS = "updates.eventstream.LogStorage"
+EVENTSTREAM_STORAGE_CLASS = "updates.log.eventstream.LogStorage"
 if REDIS_URL:
     from urllib.parse import urlparse
 
@@ -359,11 +359,12 @@ TRADENET_WEB_THREADS = int(os.environ.get("TRADENET_WEB_THREADS", "8"))
 TRADENET_RELAY_STANDBY_SECONDS = float(os.environ.get("TRADENET_RELAY_STANDBY_SECONDS", "1"))
 TRADENET_RELAY_POLL_SECONDS = float(os.environ.get("TRADENET_RELAY_POLL_SECONDS", "1"))
 # Events for other systems: with TRADENET_AMQP_URL set (amqp://user:password@host:5672/vhost),
-# every committed event is published to this durable topic exchange (updates/exporters.py).
+# every committed event is published to this durable topic exchange
+# (updates/integrations/exporters.py).
 TRADENET_AMQP_URL = os.environ.get("TRADENET_AMQP_URL", "")
 TRADENET_AMQP_EXCHANGE = os.environ.get("TRADENET_AMQP_EXCHANGE", "tradenet.events")
-# Signed webhooks (updates/webhooks.py): seconds to wait before each retry, comma-separated (the
-# default spans a day and a half: 9 retries); each wait varies by +-20 % (jitter).
+# Signed webhooks (updates/integrations/webhooks/): seconds to wait before each retry,
+# comma-separated (the default spans a day and a half: 9 retries); each wait varies by +-20 %.
 TRADENET_WEBHOOK_RETRY_SCHEDULE = [
     float(seconds)
     for seconds in env_list(

@@ -6,17 +6,16 @@ from django.contrib import admin, messages
 
 from inventory.access import stations_for
 from tradenet.admin import ReadOnlyAdminMixin
-
-from .models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from .webhooks.security import RefusedTarget, check_target
-from .webhooks.selectors import deliveries_visible_to, endpoints_visible_to
-from .webhooks.services import (
+from updates.integrations.webhooks.security import RefusedTarget, check_target
+from updates.integrations.webhooks.selectors import deliveries_visible_to, endpoints_visible_to
+from updates.integrations.webhooks.services import (
     endpoint_create,
     endpoint_rotate_secret,
     endpoint_update,
     redeliver,
     send_test_event,
 )
+from updates.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 
 class DeliveryInline(ReadOnlyAdminMixin, admin.TabularInline):

@@ -2,19 +2,26 @@ from django.apps import AppConfig
 
 
 class UpdatesConfig(AppConfig):
-    """Delivery of committed domain events: the relay, the hub and the streams, the exporters
-    (the RabbitMQ feed, the webhooks)."""
+    """Delivery of committed domain events, one package per job (docs/architecture.md): the
+    event log (`log`), the streams (`streams`), events for other systems (`integrations`), the
+    pages (`pages`); put together in `asgi`, `probes` and `delivery`."""
 
     name = "updates"
     verbose_name = "Live updates"
 
     def ready(self) -> None:
         from tradenet.observability import register_database_figure
-
-        from . import eventstream
-        from .exporters import lag_figures
+        from updates.integrations.exporters import exported_everywhere, lag_figures
+        from updates.log import eventstream, relay
+        from updates.streams import grip
 
         eventstream.configure()
+        # The log knows nothing above it: Pushpin hears of each batch the relay delivers, and
+        # the relay keeps what an exporter has not carried yet.
+        if grip.publish_if_enabled not in relay.PUBLISHERS:
+            relay.PUBLISHERS.append(grip.publish_if_enabled)
+        if exported_everywhere not in relay.KEEP_AFTER:
+            relay.KEEP_AFTER.append(exported_everywhere)
         # For each exporter of the deployment (the webhooks' fan-out, and the feed when set).
         register_database_figure(
             "tradenet_export_lag_events",

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import os
 
-from .exporters import configured as feed_exporters
-from .relay import relay
-from .singleton import SingletonWorker
-from .webhooks.fanout import WebhookFanout
-from .webhooks.sender import WebhookSender
+from updates.integrations.exporters import configured as feed_exporters
+from updates.integrations.webhooks.fanout import WebhookFanout
+from updates.integrations.webhooks.sender import WebhookSender
+from updates.log.relay import relay
+from updates.log.singleton import SingletonWorker
 
 IN_MAIN = "TRADENET_DELIVERY_IN_MAIN"
 

@@ -39,8 +39,9 @@ class ExportPosition(models.Model):
 class WebhookEndpoint(models.Model):
     """Where an operator wants the events of their stations POSTed, signed (Standard Webhooks).
 
-    The signing secret is kept encrypted (`updates.webhooks.security.seal`): it must be read back to
-    sign, so it cannot be hashed like a token, and it is shown once, at creation or rotation.
+    The signing secret is kept encrypted (`updates.integrations.webhooks.security.seal`): it
+    must be read back to sign, so it cannot be hashed like a token, and it is shown once, at
+    creation or rotation.
     """
 
     owner = models.ForeignKey(
@@ -100,7 +101,8 @@ class WebhookDelivery(models.Model):
             ),
         ]
         indexes = [
-            # Each endpoint's pending deliveries in order (updates.webhooks.attempts.CANDIDATES).
+            # Each endpoint's pending deliveries in order
+            # (updates.integrations.webhooks.attempts.CANDIDATES).
             models.Index(
                 fields=["endpoint", "id"],
                 name="webhook_delivery_due_idx",

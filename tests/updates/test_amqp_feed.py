@@ -24,7 +24,7 @@ from django.db import connection
 from tests.helpers import post_trade, wait_for
 from tests.servers import free_port, server_env, uvicorn_server
 from tests.sse import SSEClient
-from updates.exporters import AmqpExporter
+from updates.integrations.exporters import AmqpExporter
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

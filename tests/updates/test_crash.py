@@ -28,7 +28,7 @@ from tests.helpers import assert_ledger_matches_levels, post_trade, wait_for
 from tests.servers import ROOT, free_port, server_env, start_script_settings, uvicorn_server
 from tests.sse import SSEClient
 from trades.models import Trade
-from updates.relay import RELAY_LOCK
+from updates.log.relay import RELAY_LOCK
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

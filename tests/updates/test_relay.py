@@ -13,8 +13,8 @@ from tests.factories import CommodityFactory, StationFactory, give_stock, make_t
 from tradenet.errors import InsufficientStock
 from tradenet.models import OutboxEvent
 from trades.models import Trade
-from updates.hub import ReplayReset, current_id, events_after
-from updates.relay import relay_pending
+from updates.log.relay import relay_pending
+from updates.streams.hub import ReplayReset, current_id, events_after
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -9,8 +9,8 @@ from django.utils import timezone
 from django_eventstream import models as stored
 
 from tests.factories import make_trade
-from updates.hub import ReplayReset, current_id, events_after
-from updates.relay import relay_pending
+from updates.log.relay import relay_pending
+from updates.streams.hub import ReplayReset, current_id, events_after
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -37,7 +37,7 @@ def test_events_older_than_the_retention_are_trimmed_and_a_client_that_old_is_re
 ):
     from django.db import connection
 
-    from updates.eventstream import trim
+    from updates.log.eventstream import trim
 
     make_trade(stocked_ceres, vesta, (water, 1))
     relay_pending()

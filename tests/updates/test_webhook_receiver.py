@@ -1,5 +1,6 @@
-"""`manage.py webhook_receiver`: the receiver the README's webhook example starts. It prints
-deliveries whose signature verifies with the endpoint's secret and answers 401 to others."""
+"""`manage.py webhook_receiver`: the receiver docs/integrations.md's webhook example starts.
+It prints deliveries whose signature verifies with the endpoint's secret, and answers 401 to
+others."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import httpx
 from standardwebhooks import Webhook
 
 from tests.servers import ROOT, free_port, server_env
-from updates.webhooks.security import new_secret
+from updates.integrations.webhooks.security import new_secret
 
 
 def test_the_receiver_prints_signed_events_and_refuses_forged_ones(tmp_path):

@@ -17,10 +17,10 @@ from tests.factories import CommodityFactory, StationFactory, UserFactory, give_
 from tests.helpers import post_trade, token_header, wait_for
 from tests.servers import server_env, uvicorn_server
 from tests.sse import SSEClient
+from updates.integrations.webhooks.attempts import Pending, choose
+from updates.integrations.webhooks.security import unseal
+from updates.integrations.webhooks.services import endpoint_create
 from updates.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from updates.webhooks.attempts import Pending, choose
-from updates.webhooks.security import unseal
-from updates.webhooks.services import endpoint_create
 
 
 @pytest.fixture
@@ -381,8 +381,8 @@ def test_a_deactivated_owners_endpoint_receives_nothing(operators, settings):
     endpoint gets every station's events until that superuser is deactivated, then none (a
     copy of the rule that let `is_superuser` through kept sending everything)."""
     from tests.factories import make_trade
-    from updates.relay import relay_pending
-    from updates.webhooks.fanout import fan_out
+    from updates.integrations.webhooks.fanout import fan_out
+    from updates.log.relay import relay_pending
 
     settings.TRADENET_WEBHOOK_ALLOW_PRIVATE = True
     boss = UserFactory(username="boss", is_superuser=True, is_staff=True)

@@ -11,7 +11,7 @@ from inventory.views import (
 )
 from tradenet.views import api_not_found
 from trades.views import TradeViewSet
-from updates.webhooks.api import WebhookEndpointViewSet
+from updates.integrations.webhooks.api import WebhookEndpointViewSet
 
 from .auth_views import ObtainTokenView, RevokeAllTokensView, RevokeTokenView
 

@@ -1,6 +1,6 @@
 from django import template
 
-from updates.operations import operations_summary
+from updates.pages.operations import operations_summary
 
 register = template.Library()
 

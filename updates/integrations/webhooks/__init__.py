@@ -8,10 +8,10 @@ next, one signed POST and its record), `sender` (the sending worker), `api` (/ap
 Two steps, each active in one process per deployment (the server's main process,
 `tradenet.serve`, or every server process when served otherwise):
 
-1. `WebhookFanout`, an exporter (`updates.exporters`): reads the event log after its position
-   and writes one `WebhookDelivery` per matching endpoint, then advances the position. The rows
-   are the durable queue: a crash before the position moved writes them again, and the unique
-   (endpoint, message id) keeps one.
+1. `WebhookFanout`, an exporter (`updates.integrations.exporters`): reads the event log after
+   its position and writes one `WebhookDelivery` per matching endpoint, then advances the
+   position. The rows are the durable queue: a crash before the position moved writes them
+   again, and the unique (endpoint, message id) keeps one.
 2. `WebhookSender`: POSTs due deliveries from one event loop, several at a time per endpoint
    but each station's events in the log's order (`choose`; a receiver that was down catches up
    in order), endpoints side by side, so one slow or dead endpoint never holds up the others or

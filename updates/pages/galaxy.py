@@ -12,8 +12,7 @@ from inventory.access import stations_for
 from inventory.models import Commodity, Station, StockLevel, StockMovement
 from inventory.selectors import ledger_of
 from trades.selectors import trades_visible_to
-
-from . import eventstream
+from updates.log import eventstream
 
 ON_THE_MAP = (Cargo.Status.PENDING, Cargo.Status.IN_TRANSIT)
 

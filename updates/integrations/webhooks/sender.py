@@ -10,10 +10,17 @@ import threading
 from django.conf import settings
 
 from tradenet.dbconn import conninfo
-
-from ..singleton import SingletonWorker
-from .attempts import CANDIDATES, Outcome, Pending, Signer, choose, post, record
-from .services import WAKE_CHANNEL
+from updates.integrations.webhooks.attempts import (
+    CANDIDATES,
+    Outcome,
+    Pending,
+    Signer,
+    choose,
+    post,
+    record,
+)
+from updates.integrations.webhooks.services import WAKE_CHANNEL
+from updates.log.singleton import SingletonWorker
 
 logger = logging.getLogger(__name__)
 

@@ -49,7 +49,7 @@ def configure() -> None:
     upstream_views.MAX_PENDING = 10_000
     # Upstream starts one Redis subscriber task per process, which ends for good when its
     # connection drops (a Redis restart silenced every stream until the workers restarted).
-    # `updates.redis_feed` subscribes instead and reconnects.
+    # `updates.streams.redis_feed` subscribes instead and reconnects.
     upstream_views.get_listener_manager().redis_listener = None
 
 

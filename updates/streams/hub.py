@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from django.conf import settings
 
 from tradenet.observability import SSE_CLIENTS
-
-from . import dbthreads, eventstream, notify
-from .eventstream import EventDoesNotExist, LogEntry
-from .limits import renew_streams
-from .scopes import Credential, StreamScope, still_valid
+from updates.log import eventstream, notify
+from updates.log.eventstream import EventDoesNotExist, LogEntry
+from updates.streams import dbthreads
+from updates.streams.limits import renew_streams
+from updates.streams.scopes import Credential, StreamScope, still_valid
 
 logger = logging.getLogger(__name__)
 

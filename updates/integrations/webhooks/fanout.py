@@ -11,11 +11,10 @@ from django.utils import timezone
 from psycopg.types.json import Jsonb
 
 from inventory.access import receivable_stations
-
-from ..eventstream import LogEntry
-from ..exporters import WEBHOOKS, Exporter
-from ..models import WebhookEndpoint
-from .services import wake_sender
+from updates.integrations.exporters import WEBHOOKS, Exporter
+from updates.integrations.webhooks.services import wake_sender
+from updates.log.eventstream import LogEntry
+from updates.models import WebhookEndpoint
 
 logger = logging.getLogger(__name__)
 

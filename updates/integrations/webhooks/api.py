@@ -15,11 +15,9 @@ from inventory.access import may_act_for
 from inventory.models import Station
 from tradenet import events
 from tradenet.api.serializers import StrictModelInputSerializer
-
-from ..models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from .security import RefusedTarget
-from .selectors import endpoints_visible_to
-from .services import (
+from updates.integrations.webhooks.security import RefusedTarget
+from updates.integrations.webhooks.selectors import endpoints_visible_to
+from updates.integrations.webhooks.services import (
     TEST_EVENT,
     endpoint_create,
     endpoint_rotate_secret,
@@ -27,6 +25,7 @@ from .services import (
     redeliver,
     send_test_event,
 )
+from updates.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 EVENT_TYPES = [*events.ORDER_IN_OPERATION, TEST_EVENT]
 

@@ -30,10 +30,9 @@ import zlib
 from django.conf import settings
 
 from tradenet.dbconn import probe_connection
-
-from . import eventstream, notify
-from .eventstream import LogEntry
-from .singleton import SingletonWorker
+from updates.log import eventstream, notify
+from updates.log.eventstream import LogEntry
+from updates.log.singleton import SingletonWorker
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +84,18 @@ WEBHOOKS = "webhooks"
 def enabled_exporters() -> list[str]:
     """The exporters of this deployment: the webhooks' fan-out always, the feed when set."""
     return ([FEED] if settings.TRADENET_AMQP_URL else []) + [WEBHOOKS]
+
+
+def exported_everywhere(cursor) -> int | None:
+    """The last event every enabled exporter has carried: the relay keeps what comes after."""
+    names = enabled_exporters()
+    if not names:
+        return None
+    cursor.execute(
+        "SELECT COALESCE(min(last_id), 0) FROM updates_exportposition WHERE exporter = ANY(%s)",
+        [names],
+    )
+    return int(cursor.fetchone()[0])
 
 
 def exports_lag() -> dict[str, dict[str, float]]:

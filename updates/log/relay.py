@@ -30,17 +30,23 @@ missed from storage; a Redis outage is handled the same way once Redis answers a
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from django.conf import settings
 from django.db import connection, transaction
 
 from tradenet.events import OUTBOX_CHANNEL
-
-from . import eventstream, grip, notify
-from .eventstream import LogEntry
-from .singleton import SingletonWorker
+from updates.log import eventstream, notify
+from updates.log.eventstream import LogEntry
+from updates.log.singleton import SingletonWorker
 
 logger = logging.getLogger(__name__)
+
+# Who else hears of each delivered batch (Pushpin), and up to where the exporters have carried
+# the log (the relay trims nothing after it): registered by the packages above the log in
+# `updates.apps` (UpdatesConfig.ready), so that the log imports none of them.
+PUBLISHERS: list[Callable[[list[LogEntry]], None]] = []
+KEEP_AFTER: list[Callable[[object], int | None]] = []
 
 # pg_try_advisory_lock key held by the active relay ("TRDN").
 RELAY_LOCK = 0x5452444E
@@ -64,11 +70,11 @@ def deliver(entries: list[LogEntry]) -> None:
     from tradenet.observability import count_trades
 
     count_trades(entries)
-    if grip.enabled():
+    for publish in PUBLISHERS:
         try:
-            grip.publish(entries)
+            publish(entries)
         except Exception:  # Pushpin down: its clients resume from storage on reconnect
-            logger.exception("publishing %d events to Pushpin failed", len(entries))
+            logger.exception("publishing %d events (%s) failed", len(entries), publish.__name__)
     if eventstream.redis_enabled():
         eventstream.publish_to_redis(entries)
     else:
@@ -76,18 +82,10 @@ def deliver(entries: list[LogEntry]) -> None:
 
 
 def exported_everywhere(cursor) -> int | None:
-    """The last event every configured exporter has carried (None: no exporter): the relay
-    trims nothing after it."""
-    from .exporters import enabled_exporters
-
-    names = enabled_exporters()
-    if not names:
-        return None
-    cursor.execute(
-        "SELECT COALESCE(min(last_id), 0) FROM updates_exportposition WHERE exporter = ANY(%s)",
-        [names],
-    )
-    return int(cursor.fetchone()[0])
+    """The last event every exporter has carried (None: no exporter): the relay trims nothing
+    after it."""
+    positions = [p for p in (keep(cursor) for keep in KEEP_AFTER) if p is not None]
+    return min(positions) if positions else None
 
 
 def relay_pending(limit: int = BATCH) -> list[LogEntry]:

@@ -12,8 +12,8 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from ..models import WebhookDelivery, WebhookEndpoint
-from .security import check_target, new_secret, seal
+from updates.integrations.webhooks.security import check_target, new_secret, seal
+from updates.models import WebhookDelivery, WebhookEndpoint
 
 logger = logging.getLogger(__name__)
 

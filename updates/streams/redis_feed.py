@@ -2,7 +2,7 @@
 
 Redis carries the events themselves, which spares every process a read from storage. It is an
 accelerator, not the source of truth: if the subscription drops (Redis restarts, the network
-breaks), events keep arriving through PostgreSQL NOTIFY (`updates.notify`) and the hub reads
+breaks), events keep arriving through PostgreSQL NOTIFY (`updates.log.notify`) and the hub reads
 them from storage, so streams neither stop nor need to reconnect. The subscription retries with
 backoff; once it is back, the hub catches up from storage (so nothing published while it was
 away is missed) and Redis takes over again.
@@ -16,8 +16,7 @@ import logging
 from django.conf import settings
 
 from tradenet.observability import EVENT_TRANSPORT_UP, EVENTS_RECEIVED
-
-from . import eventstream
+from updates.log import eventstream
 
 logger = logging.getLogger(__name__)
 

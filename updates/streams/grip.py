@@ -18,7 +18,7 @@ import urllib.request
 import jwt
 from django.conf import settings
 
-from .scopes import StreamScope
+from updates.streams.scopes import StreamScope
 
 logger = logging.getLogger(__name__)
 
@@ -60,11 +60,16 @@ def hold_headers(channels: list[str]) -> list[tuple[bytes, bytes]]:
     ]
 
 
+def publish_if_enabled(entries) -> None:
+    """The relay's publisher (registered in updates.apps): to Pushpin, when GRIP_URL is set."""
+    if enabled():
+        publish(entries)
+
+
 def publish(entries) -> None:
     """Publish a batch of stored events to Pushpin, one request for the whole batch."""
     from inventory.access import operators_by_station
-
-    from .hub import StoredEvent
+    from updates.streams.hub import StoredEvent
 
     stored_events = [StoredEvent.from_entry(entry) for entry in entries]
     operators = operators_by_station(code for event in stored_events for code in event.stations)

@@ -12,8 +12,13 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from ..models import WebhookDelivery
-from .security import EXCERPT, RefusedTarget, check_target_async, unseal
+from updates.integrations.webhooks.security import (
+    EXCERPT,
+    RefusedTarget,
+    check_target_async,
+    unseal,
+)
+from updates.models import WebhookDelivery
 
 logger = logging.getLogger(__name__)
 

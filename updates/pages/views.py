@@ -6,8 +6,7 @@ from django.shortcuts import render
 
 from inventory.access import acts_for_all_stations, stations_for
 from tradenet.views import not_found_page
-
-from .galaxy import live_feed_context, map_state, station_dashboard
+from updates.pages.galaxy import live_feed_context, map_state, station_dashboard
 
 HOME_STATIONS = 60
 
