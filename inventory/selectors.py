@@ -9,9 +9,8 @@ from datetime import UTC, datetime, timedelta
 from django.db import connection
 from django.db.models import Prefetch, QuerySet
 
-from tradenet.errors import InsufficientStock
-
 from .access import visible_to
+from .errors import InsufficientStock
 from .models import Commodity, Station, StockLevel, StockMovement
 
 

@@ -17,8 +17,8 @@ from django.utils import timezone
 
 from tradenet import events
 from tradenet.actors import user_or_none
-from tradenet.errors import InsufficientStock
 
+from .errors import InsufficientStock
 from .models import Commodity, Station, StockLevel, StockMovement
 
 Bucket = StockMovement.Bucket

@@ -1,7 +1,9 @@
-"""Domain errors raised by the services.
+"""The base of the domain errors the services raise, and the one every state machine shares.
 
 They are business conflicts, not bad input: the API answers them with 409 and the admin shows
-their message. Each carries enough detail for the caller to see what was asked and what is possible.
+their message. Each carries enough detail for the caller to see what was asked and what is
+possible. The errors of one domain live with it (`inventory.errors`, `trades.errors`): the base
+layer knows no domain.
 """
 
 from __future__ import annotations
@@ -17,19 +19,6 @@ class DomainError(Exception):
 
     def __str__(self) -> str:
         return self.message
-
-
-class InsufficientStock(DomainError):
-    code = "insufficient_stock"
-
-    def __init__(self, *, station: str, commodity: str, requested: int, available: int):
-        super().__init__(
-            f"Not enough {commodity} at {station}: asked for {requested}, {available} available.",
-            station=station,
-            commodity=commodity,
-            requested=requested,
-            available=available,
-        )
 
 
 class InvalidTransition(DomainError):
@@ -55,7 +44,3 @@ def require_transition(
         raise InvalidTransition(
             subject=subject, current=current, requested=requested, allowed=sorted(allowed)
         )
-
-
-class AlreadyPlaced(DomainError):
-    code = "already_placed"

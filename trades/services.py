@@ -13,8 +13,8 @@ from django.utils import timezone
 from inventory.models import Commodity, Station
 from tradenet import events
 from tradenet.actors import user_or_none
-from tradenet.errors import AlreadyPlaced
 
+from .errors import AlreadyPlaced
 from .models import Trade, TradeLine, lines_total
 
 MAX_LINE_QUANTITY = 1_000_000_000

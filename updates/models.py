@@ -1,5 +1,7 @@
-"""What the delivery layer keeps in PostgreSQL: the streams open right now, to cap them per user
-across every server process."""
+"""What the delivery layer keeps in PostgreSQL: the streams open right now (`OpenStream`, to cap
+them per user across every server process), how far each exporter has carried the log
+(`ExportPosition`), and webhooks: endpoints, their deliveries (the durable queue) and each
+delivery's attempts."""
 
 from __future__ import annotations
 

@@ -4,11 +4,11 @@ import pytest
 from django.db import IntegrityError, transaction
 
 from cargo.services import shipment_update
+from inventory.errors import InsufficientStock
 from inventory.models import StockLevel, StockMovement
 from inventory.services import stock_adjust
 from tests.factories import StationFactory, UserFactory, make_trade
 from tests.helpers import assert_ledger_matches_levels, level
-from tradenet.errors import InsufficientStock
 
 pytestmark = pytest.mark.django_db
 

@@ -7,12 +7,13 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from cargo.models import Cargo
+from inventory.errors import InsufficientStock
 from inventory.models import StockMovement
 from tests.factories import CommodityFactory, UserFactory, make_trade
 from tests.helpers import assert_ledger_matches_levels, level
 from tradenet import events
-from tradenet.errors import AlreadyPlaced, InsufficientStock
 from tradenet.models import OutboxEvent
+from trades.errors import AlreadyPlaced
 from trades.models import Trade, TradeLine
 from trades.services import LineSpec, trade_initiate, trade_place
 

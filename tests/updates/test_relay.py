@@ -9,8 +9,8 @@ from collections import defaultdict
 import pytest
 from django.db import connection
 
+from inventory.errors import InsufficientStock
 from tests.factories import CommodityFactory, StationFactory, give_stock, make_trade
-from tradenet.errors import InsufficientStock
 from tradenet.models import OutboxEvent
 from trades.models import Trade
 from updates.log.relay import relay_pending

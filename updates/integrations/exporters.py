@@ -66,14 +66,10 @@ def advance(cursor, exporter: str, last_id: int) -> None:
 def lag(cursor, exporter: str) -> tuple[int, float]:
     """(events not carried yet, age in seconds of the oldest of them)."""
     cursor.execute(
-        "SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(e.created)), 0) "
-        "FROM django_eventstream_event e "
-        "WHERE e.channel = %s AND e.eid > COALESCE("
-        "  (SELECT last_id FROM updates_exportposition WHERE exporter = %s), 0)",
-        [eventstream.CHANNEL, exporter],
+        "SELECT COALESCE((SELECT last_id FROM updates_exportposition WHERE exporter = %s), 0)",
+        [exporter],
     )
-    count, seconds = cursor.fetchone()
-    return int(count), float(seconds)
+    return eventstream.backlog(cursor, int(cursor.fetchone()[0]))
 
 
 # Exporters' names: their positions' keys in updates_exportposition (never renamed).

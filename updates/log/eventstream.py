@@ -256,3 +256,14 @@ class Listener:
 
     def close(self) -> None:
         self._manager.remove_listener(self._upstream)
+
+
+def backlog(cursor, after: int) -> tuple[int, float]:
+    """(events after `after`, age in seconds of the oldest of them): an exporter's lag."""
+    cursor.execute(
+        "SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(created)), 0) "
+        "FROM django_eventstream_event WHERE channel = %s AND eid > %s",
+        [CHANNEL, after],
+    )
+    count, seconds = cursor.fetchone()
+    return int(count), float(seconds)
