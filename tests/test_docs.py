@@ -27,6 +27,11 @@ CODE = [
     and "migrations" not in path.parts
 ] + [ROOT / "Makefile", ROOT / "pyproject.toml", ROOT / "docker-compose.yml", ROOT / "Dockerfile"]
 
+CITED_PATH = re.compile(
+    # Not in quotes: "updates/map.html" in a view is a template's name, not a path.
+    r"(?<![\"'\w/])((?:tradenet|inventory|trades|cargo|updates|deploy|scripts|bench|tests|docs)"
+    r"/[\w/.-]*\.(?:py|md|sh|yml|json|lua|sql|css|js|html))\b"
+)
 CITED_DOC = re.compile(r"\b(docs/[\w-]+\.md|README\.md)(#[\w-]+)?")
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 PATH = re.compile(r"`((?:[\w.-]+/)+[\w.-]+\.(?:py|md|sh|yml|json|lua|sql|toml|css|js|html|png))`")
@@ -53,6 +58,16 @@ def test_every_doc_page_and_anchor_cited_in_code_or_docs_exists():
     for path in CODE + DOCS:
         for target, anchor in CITED_DOC.findall(path.read_text(errors="replace")):
             check(target, anchor or None, str(path.relative_to(ROOT)), problems)
+    assert problems == [], "\n".join(problems)
+
+
+def test_every_path_cited_in_the_code_exists():
+    problems = [
+        f"{path.relative_to(ROOT)}: {cited} does not exist"
+        for path in CODE
+        for cited in CITED_PATH.findall(path.read_text(errors="replace"))
+        if not (ROOT / cited).exists()
+    ]
     assert problems == [], "\n".join(problems)
 
 
