@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.."
 export PYTHON="${PYTHON:-python}"
 export DJANGO_DEBUG="${DJANGO_DEBUG:-0}"
 
-"$PYTHON" manage.py migrate_locked --verbosity 1
+# Migrations hold a session advisory lock: on the direct connection, never through a pooler.
+DATABASE_URL="${DATABASE_DIRECT_URL:-$DATABASE_URL}" "$PYTHON" manage.py migrate_locked --verbosity 1
 # Every start: it copies only what changed, and a manifest from an older version would make
 # the server refuse to start (tradenet/staticcheck.py). DJANGO_STATIC_ROOT says where.
 "$PYTHON" manage.py collectstatic --noinput --verbosity 0

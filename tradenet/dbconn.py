@@ -25,8 +25,11 @@ def check_pool() -> None:
 
 
 def conninfo(application_name: str = "tradenet-events-listener") -> dict:
-    """psycopg connection parameters for a dedicated connection (not Django's, not pooled)."""
-    db = settings.DATABASES["default"]
+    """psycopg connection parameters for a dedicated connection (not Django's, not pooled):
+    DATABASE_DIRECT_URL's, which must be a session of its own (advisory locks, LISTEN).
+    Prepared statements are off: should that URL still lead through a transaction pooler,
+    psycopg's `_pg3_0` would meet another client's (DuplicatePreparedStatement)."""
+    db = settings.TRADENET_DIRECT_DATABASE
     params = {
         "dbname": db["NAME"],
         "user": db.get("USER") or None,
@@ -40,7 +43,9 @@ def conninfo(application_name: str = "tradenet-events-listener") -> dict:
     for key in ("host", "sslmode", "connect_timeout"):
         if key in options:
             params[key] = options[key]
-    return {k: v for k, v in params.items() if v not in (None, "")}
+    params = {k: v for k, v in params.items() if v not in (None, "")}
+    params["prepare_threshold"] = None
+    return params
 
 
 @contextmanager
@@ -51,6 +56,8 @@ def probe_connection(seconds: int = 1):
     import psycopg
 
     params = {**conninfo("tradenet-readyz"), "connect_timeout": seconds}
-    with psycopg.connect(**params, autocommit=True) as conn:
-        conn.execute(f"SET statement_timeout = {int(seconds * 1000)}")
+    with psycopg.connect(**params, autocommit=True) as conn, conn.transaction():
+        # SET LOCAL: it ends with the transaction, and so never outlives this probe on a
+        # connection a pooler hands to someone else next (a plain SET leaked to other clients).
+        conn.execute(f"SET LOCAL statement_timeout = {int(seconds * 1000)}")
         yield conn

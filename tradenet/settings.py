@@ -137,6 +137,20 @@ else:
 
     DATABASES = {"default": database_settings()}
 DATABASES["default"].setdefault("OPTIONS", {})
+# Connection roles (docs/deployment.md#connection-roles). DATABASE_URL is what requests use, and
+# may point at a pooler in transaction mode (PgBouncer); DATABASE_DIRECT_URL (default: the same)
+# is what needs a session of its own: the relay, the exporters and the webhook sender, every
+# LISTEN, session advisory locks, migrations (deploy/start.sh). Through a transaction pooler a
+# session's state is another client's: named (server-side) cursors are then off, Django
+# prepares nothing (its psycopg cursors bind on the client), the project's own connections
+# prepare nothing either (tradenet/dbconn.py), and nothing runs SET outside a transaction.
+if os.environ.get("DATABASE_DIRECT_URL"):
+    TRADENET_DIRECT_DATABASE = dj_database_url.parse(os.environ["DATABASE_DIRECT_URL"])
+    if not TRADENET_DIRECT_DATABASE["ENGINE"].endswith("postgresql"):
+        raise ImproperlyConfigured("DATABASE_DIRECT_URL must point at PostgreSQL (postgres://...).")
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+else:
+    TRADENET_DIRECT_DATABASE = DATABASES["default"]
 # While PostgreSQL is away, requests answer 503 within about TRADENET_DB_TIMEOUT seconds (the
 # time to connect, or to wait for a pooled connection), not after a long hang.
 TRADENET_DB_TIMEOUT = float(os.environ.get("TRADENET_DB_TIMEOUT", "2"))

@@ -26,11 +26,12 @@ class EventStreamRouter:
 
     def __init__(self, django_app):
         self.django_app = django_app
+        self._workers: list = []
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "http":
             if scope["path"] == "/api/updates/status/":
-                await serve_status(scope, receive, send)
+                await serve_status(scope, receive, send, self._workers_status)
                 return
             probe = PROBES.get(scope["path"].rstrip("/"))
             if probe is not None:
@@ -46,10 +47,13 @@ class EventStreamRouter:
         else:
             await self.django_app(scope, receive, send)
 
+    def _workers_status(self) -> dict:
+        return {"workers": {w.thread_name: {"active": w.active} for w in self._workers}}
+
     async def _lifespan(self, receive, send) -> None:
         feed = None
         # The relay; the exporters too, unless the server's main process runs them.
-        workers = server_process_workers()
+        workers = self._workers = server_process_workers()
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":

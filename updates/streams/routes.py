@@ -229,14 +229,16 @@ def stream_stats() -> dict:
     }
 
 
-async def serve_status(scope, receive, send) -> None:
+async def serve_status(scope, receive, send, extra=dict) -> None:
+    """/api/updates/status/, for dispatch staff: what this process holds for streaming, and
+    what `extra()` adds (the background workers it runs, which of them are active)."""
     headers = dict(scope["headers"])
     authorization = headers.get(b"authorization", b"").decode("latin-1") or None
     user = await dbthreads.run(authenticate, authorization, None)
     if user is None or not await dbthreads.run(acts_for_all_stations, user):
         await json_response(send, 403, {"message": "Dispatch staff only.", "code": "forbidden"})
         return
-    await json_response(send, 200, stream_stats())
+    await json_response(send, 200, {**stream_stats(), **extra()})
 
 
 def end_streams_on_shutdown_signals(loop) -> None:
