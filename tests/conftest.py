@@ -48,9 +48,13 @@ def api_server(django_db_setup, django_db_blocker):
 
 @pytest.fixture(autouse=True)
 def _fresh_throttle_counters():
-    from django.core.cache import cache
+    from django.core.cache import cache, caches
+
+    from tradenet.api.throttling import counts
 
     cache.clear()
+    caches["throttles"].clear()
+    counts.local.clear()
 
 
 @pytest.fixture

@@ -280,9 +280,10 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "tradenet.api.pagination.NewestFirstCursorPagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "tradenet.api.errors.exception_handler",
+    # Counted in the `throttles` cache: shared by every worker and host with REDIS_URL.
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
+        "tradenet.api.throttling.AnonRateThrottle",
+        "tradenet.api.throttling.UserRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "anon": TRADENET_THROTTLE_ANON,
@@ -334,6 +335,21 @@ SPECTACULAR_SETTINGS = {
 }
 
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# REDIS_URL is read here too (see Live updates below): the API's throttles count in Redis then,
+# for every worker and host at once (tradenet/api/throttling.py falls back to each process's
+# memory while Redis is away).
+if os.environ.get("REDIS_URL"):
+    CACHES["throttles"] = {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": os.environ["REDIS_URL"],
+        "KEY_PREFIX": "tradenet-throttle",
+        "OPTIONS": {"socket_timeout": 0.5, "socket_connect_timeout": 0.5},
+    }
+else:
+    CACHES["throttles"] = {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "tradenet-throttles",
+    }
 
 # Live updates (Server-Sent Events). Events are stored by django-eventstream (one channel, so
 # one global order of ids); with REDIS_URL they cross processes through its Redis support.

@@ -9,11 +9,11 @@ from drf_spectacular.utils import extend_schema, inline_serializer
 from knox.models import AuthToken
 from rest_framework import permissions, serializers, status
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from .errors import error_response
 from .serializers import StrictInputSerializer
+from .throttling import ScopedRateThrottle
 
 
 class CredentialsSerializer(StrictInputSerializer):
