@@ -31,6 +31,12 @@ TRADE_STATUS_CHANGED = "trade.status_changed"
 CARGO_CREATED = "cargo.created"
 CARGO_UPDATED = "cargo.updated"
 INVENTORY_CHANGED = "inventory.changed"
+# For the servers themselves, never shown to a client or sent to another system: credentials
+# revoked (a token deleted, a session ended, a user deactivated). Written to the outbox in the
+# revoking transaction, it reaches every server's streams in the log's order, so a stream of
+# that credential is closed before anything committed after the revocation is written to it.
+STREAM_REVOKED = "stream.revoked"
+INTERNAL = frozenset({STREAM_REVOKED})
 
 # The relay LISTENs here; a notification is delivered only when the writing transaction commits.
 OUTBOX_CHANNEL = "tradenet_outbox"
@@ -145,3 +151,23 @@ def write_outbox(events: list[DomainEvent]) -> None:
             + " RETURNING 1) SELECT pg_notify(%s, '')",
             [*params, OUTBOX_CHANNEL],
         )
+
+
+def credential_digest(key: str) -> str:
+    """What the log says of a credential: a digest, never the session key or token itself."""
+    import hashlib
+
+    return hashlib.sha256(f"tradenet-stream:{key}".encode()).hexdigest()
+
+
+def revocation(*, user_id: int, kind: str | None = None, keys=()) -> DomainEvent:
+    """A STREAM_REVOKED event: the streams of `user_id` opened with a `kind` of credential
+    ("token" or "session"; None: any) whose key is among `keys` (none: every one) end."""
+    return DomainEvent(
+        type=STREAM_REVOKED,
+        payload={
+            "user_id": user_id,
+            "kind": kind,
+            "keys": sorted(credential_digest(key) for key in keys),
+        },
+    )

@@ -22,6 +22,29 @@ class UpdatesConfig(AppConfig):
             relay.PUBLISHERS.append(grip.publish_if_enabled)
         if exported_everywhere not in relay.KEEP_AFTER:
             relay.KEEP_AFTER.append(exported_everywhere)
+
+        # Revoked credentials end their streams everywhere, in the log's order.
+        from django.contrib.auth import get_user_model
+        from django.contrib.auth.signals import user_logged_out
+        from django.db.models.signals import post_delete, post_save
+        from knox.models import AuthToken
+
+        from updates.streams import revocation
+
+        post_delete.connect(
+            revocation.revoke_streams_of_deleted_token,
+            sender=AuthToken,
+            dispatch_uid="revoke_streams_of_deleted_token",
+        )
+        user_logged_out.connect(
+            revocation.revoke_streams_of_ended_session,
+            dispatch_uid="revoke_streams_of_ended_session",
+        )
+        post_save.connect(
+            revocation.revoke_streams_of_deactivated_user,
+            sender=get_user_model(),
+            dispatch_uid="revoke_streams_of_deactivated_user",
+        )
         # For each exporter of the deployment (the webhooks' fan-out, and the feed when set).
         register_database_figure(
             "tradenet_export_lag_events",

@@ -147,7 +147,10 @@ class Exporter(SingletonWorker):
                     self.name, after + 1, entries[0].id - 1, entries[0].id,
                 )  # fmt: skip
             try:
-                self.send(entries)
+                # Events for the servers only (a revocation) go to no other system.
+                public = [entry for entry in entries if not entry.internal]
+                if public:
+                    self.send(public)
             except Exception as exc:
                 logger.warning(
                     "%s exporter could not deliver (%s: %s); retrying in %.1f s from event %s",

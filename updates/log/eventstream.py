@@ -31,6 +31,8 @@ from django_eventstream.event import Event
 from django_eventstream.storage import EventDoesNotExist
 from django_eventstream.utils import get_storage
 
+from tradenet.events import INTERNAL
+
 logger = logging.getLogger(__name__)
 
 # One channel, so that every event has its place in one global sequence of ids.
@@ -75,6 +77,11 @@ class LogEntry:
     @property
     def shipment_id(self) -> str | None:
         return self.envelope.get("shipment_id")
+
+    @property
+    def internal(self) -> bool:
+        """For the servers only (tradenet.events.INTERNAL): no client or system receives it."""
+        return self.type in INTERNAL
 
     @cached_property
     def public_data(self) -> str:

@@ -44,11 +44,19 @@ def is_proxied(headers: dict[bytes, bytes]) -> bool:
 
 
 def channels_for(kind: str, scope: StreamScope, user) -> list[str]:
+    """The channels a stream is held on: its scope's, and its user's revocation channel (a
+    close is published there when the user's credentials are revoked)."""
     if kind == "shipment":
-        return [f"tradenet-shipment-{scope.shipment_id}"]
-    if kind == "station":
-        return [f"tradenet-station-{code}" for code in sorted(scope.stations)]
-    return ["tradenet-all"] if scope.everything else [f"tradenet-user-{user.pk}"]
+        channels = [f"tradenet-shipment-{scope.shipment_id}"]
+    elif kind == "station":
+        channels = [f"tradenet-station-{code}" for code in sorted(scope.stations)]
+    else:
+        channels = ["tradenet-all"] if scope.everything else [f"tradenet-user-{user.pk}"]
+    return [*channels, revoke_channel(user.pk)]
+
+
+def revoke_channel(user_id: int) -> str:
+    return f"tradenet-revoke-{user_id}"
 
 
 def hold_headers(channels: list[str]) -> list[tuple[bytes, bytes]]:
@@ -75,6 +83,14 @@ def publish(entries) -> None:
     operators = operators_by_station(code for event in stored_events for code in event.stations)
     items = []
     for event in stored_events:
+        if event.revoked is not None:
+            # Pushpin holds no credential to tell the user's streams apart: all of them close,
+            # and those still signed in reconnect (and resume with Last-Event-ID).
+            channel = revoke_channel(event.revoked["user_id"])
+            items.append({"channel": channel, "formats": {"http-stream": {"action": "close"}}})
+            continue
+        if not event.frame:
+            continue
         channels = {"tradenet-all", *(f"tradenet-station-{code}" for code in event.stations)}
         if event.shipment_id:
             channels.add(f"tradenet-shipment-{event.shipment_id}")

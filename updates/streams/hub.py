@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
+from tradenet.events import STREAM_REVOKED, credential_digest
 from tradenet.observability import SSE_CLIENTS
 from updates.log import eventstream, notify
 from updates.log.eventstream import EventDoesNotExist, LogEntry
@@ -33,10 +34,21 @@ class StoredEvent:
     type: str
     stations: frozenset[str]
     shipment_id: str | None
-    frame: bytes  # the SSE frame, encoded once for every client
+    frame: bytes  # the SSE frame, encoded once for every client (empty: for no client)
+    # A revocation (tradenet.events.STREAM_REVOKED): whose streams end; never sent to one.
+    revoked: dict | None = None
 
     @classmethod
     def from_entry(cls, event: LogEntry) -> StoredEvent:
+        if event.internal:
+            return cls(
+                id=int(event.id),
+                type=event.type,
+                stations=frozenset(),
+                shipment_id=None,
+                frame=b"",
+                revoked=event.envelope["payload"] if event.type == STREAM_REVOKED else None,
+            )
         frame = f"id: {event.id}\nevent: {event.type}\ndata: {event.public_data}\n\n".encode()
         return cls(
             id=int(event.id),
@@ -45,6 +57,11 @@ class StoredEvent:
             shipment_id=event.shipment_id,
             frame=frame,
         )
+
+    @property
+    def fingerprint(self) -> bytes:
+        """What tells this event from another under the same id (a restarted sequence)."""
+        return self.frame or f"{self.type}:{self.revoked}".encode()
 
 
 class ReplayReset(Exception):
@@ -235,16 +252,37 @@ class Hub:
             audience.update(self.index.get(("shipment", event.shipment_id), ()))
         return audience
 
+    def revoke(self, revocation: dict) -> None:
+        """End, at once, the streams of the revoked credentials (tradenet.events.revocation)."""
+        user_id, kind = revocation.get("user_id"), revocation.get("kind")
+        keys = set(revocation.get("keys") or ())
+        for subscriber in list(self.subscribers):
+            credential = subscriber.credential
+            if credential is None or credential.user_id != user_id:
+                continue
+            if kind and credential.kind != kind:
+                continue
+            if keys and credential_digest(credential.key) not in keys:
+                continue
+            self.unsubscribe(subscriber)  # no later event is appended to it
+            subscriber.close()
+
     def close_all(self) -> None:
         for subscriber in list(self.subscribers):
             subscriber.close()
 
     def dispatch(self, event: StoredEvent) -> None:
-        """Hand one event, the next in sequence, to every subscriber whose scope allows it."""
+        """Hand one event, the next in sequence, to every subscriber whose scope allows it; a
+        revocation ends its streams instead, before any later event reaches them."""
         self.last_id = event.id
-        self.recent[event.id] = event.frame
+        self.recent[event.id] = event.fingerprint
         if len(self.recent) > RECENT_LIMIT:
             del self.recent[next(iter(self.recent))]
+        if event.revoked is not None:
+            self.revoke(event.revoked)
+            return
+        if not event.frame:
+            return  # for the servers only
         limit = settings.TRADENET_SSE_CLIENT_BUFFER
         for subscriber in self._audience(event):
             if len(subscriber.pending) >= limit:
@@ -270,7 +308,7 @@ class Hub:
         for event in sorted(events, key=lambda e: e.id):
             if event.id <= self.last_id:
                 sent = self.recent.get(event.id)
-                if sent == event.frame:
+                if sent == event.fingerprint:
                     continue  # a duplicate
                 # A different event under an id we sent means the sequence restarted (the event
                 # tables were emptied). An id too old to remember: only storage can tell.
