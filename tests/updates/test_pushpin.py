@@ -98,3 +98,22 @@ def test_requests_not_signed_by_pushpin_are_streamed_directly(edge, galaxy):
         assert client.status == 200
         assert "grip-hold" not in client.headers
         assert stream_stats(app, staff)["clients"] == 1
+
+
+def test_a_revocation_closes_the_users_streams_held_by_pushpin(edge, galaxy):
+    """Pushpin holds no credential: the revocation is published as a close on the user's own
+    channel, so their streams end before anything committed later is published to them."""
+    app, edge_url = edge
+    people = galaxy["people"]
+    ana, staff = token_header(people["ana"]), token_header(people["staff"])
+    with open_stream(f"{edge_url}/api/updates/stations/ceres-prime/", ana) as stream:
+        assert stream.status == 200, stream.body
+        post_trade(app, staff, "ceres-prime", "vesta-yards")
+        stream.next_of("trade.initiated", timeout=30)
+
+        assert httpx.post(f"{app}/api/auth/token/revoke-all/", headers=ana).status_code == 204
+        later = post_trade(app, staff, "ceres-prime", "vesta-yards").json()
+
+        assert stream.ended(timeout=20), "Pushpin kept the revoked stream open"
+        ids = {m.json.get("transaction_id") for m in stream.drain(0.5) if m.data}
+        assert later["transaction_id"] not in ids
