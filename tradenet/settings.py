@@ -377,9 +377,11 @@ TRADENET_SSE_KEEPALIVE_SECONDS = float(os.environ.get("TRADENET_SSE_KEEPALIVE_SE
 # this many connections at most, however many clients are connected.
 TRADENET_SSE_DB_THREADS = int(os.environ.get("TRADENET_SSE_DB_THREADS", "4"))
 # Pushpin as the SSE edge (GRIP): with GRIP_URL set (Pushpin's publish endpoint, e.g.
-# http://pushpin:5561), streams requested through Pushpin are handed to it to hold, and events are
-# published to it. GRIP_KEY is Pushpin's sig_key, to verify that a request came through Pushpin.
+# http://pushpin:5561; several, comma-separated, for several Pushpins), streams requested through
+# a Pushpin are handed to it to hold, and every event is published to each. GRIP_KEY is their
+# sig_key, to verify that a request came through a Pushpin.
 GRIP_URL = os.environ.get("GRIP_URL", "")
+GRIP_URLS = env_list("GRIP_URL")
 GRIP_KEY = os.environ.get("GRIP_KEY", "")
 # Threads per server process that run Django's views (tradenet/asgi.py). Each holds at most one
 # pooled database connection while it serves a request.

@@ -117,3 +117,74 @@ def test_a_revocation_closes_the_users_streams_held_by_pushpin(edge, galaxy):
         assert stream.ended(timeout=20), "Pushpin kept the revoked stream open"
         ids = {m.json.get("transaction_id") for m in stream.drain(0.5) if m.data}
         assert later["transaction_id"] not in ids
+
+
+@pytest.fixture
+def two_edges_and_a_dead_one(tmp_path):
+    """Two Pushpins in front of one app, and two more publish URLs that accept connections and
+    never answer (Pushpins hung): GRIP_URL names all four."""
+    import socket
+    import threading
+
+    if not shutil.which("pushpin"):
+        pytest.skip("Pushpin is not installed (apt-get install pushpin)")
+    first = pushpin_offset()
+    second = pushpin_offset()
+    while abs(second - first) < 50:
+        second = pushpin_offset()
+    hung, held = [], []
+    for _ in range(2):  # two hung ones: published in turn, each batch would wait 10 s
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(64)
+        threading.Thread(
+            target=lambda sock=sock: held.extend(iter(sock.accept, None)), daemon=True
+        ).start()
+        hung.append(sock)
+    urls = [pushpin_publish_url(first), *(f"http://127.0.0.1:{s.getsockname()[1]}" for s in hung),
+            pushpin_publish_url(second)]  # fmt: skip
+    env = server_env(GRIP_URL=",".join(urls), GRIP_KEY=PUSHPIN_KEY)
+    env.pop("REDIS_URL", None)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    try:
+        with uvicorn_server(env=env) as app:
+            port = int(app.rsplit(":", 1)[1])
+            with (
+                pushpin_server(port, tmp_path / "a", first) as edge_a,
+                pushpin_server(port, tmp_path / "b", second) as edge_b,
+            ):
+                yield app, edge_a, edge_b
+    finally:
+        for sock in hung:
+            sock.close()
+
+
+def test_every_pushpin_gets_every_event_and_a_hung_one_holds_up_nothing(
+    two_edges_and_a_dead_one, galaxy
+):
+    app, edge_a, edge_b = two_edges_and_a_dead_one
+    staff = token_header(galaxy["people"]["staff"])
+    with (
+        open_stream(f"{edge_a}/api/updates/real-time/", staff) as via_a,
+        open_stream(f"{edge_b}/api/updates/real-time/", staff) as via_b,
+        SSEClient(f"{app}/api/updates/real-time/", headers=staff) as direct,
+    ):
+        assert (via_a.status, via_b.status) == (200, 200), (via_a.body, via_b.body)
+        # The app's own stream is not held up by the hung Pushpins. Published on the relay's
+        # thread, every batch waited out their 5 s timeouts (10 s) before any stream got it.
+        first = post_trade(app, staff, "ceres-prime", "vesta-yards").json()["transaction_id"]
+        posted = time.monotonic()
+        assert direct.next_of("trade.initiated", timeout=30).json["transaction_id"] == first
+        assert time.monotonic() - posted < 5
+        placed = [first] + [
+            post_trade(app, staff, "ceres-prime", "vesta-yards").json()["transaction_id"]
+            for _ in range(4)
+        ]
+        seen = [first] + [direct.next_of("trade.initiated", timeout=30).json["transaction_id"]
+                          for _ in placed[1:]]  # fmt: skip
+        assert seen == placed
+        for stream in (via_a, via_b):  # both Pushpins: every event, in order
+            got = [stream.next_of("trade.initiated", timeout=30).json["transaction_id"]
+                   for _ in placed]  # fmt: skip
+            assert got == placed

@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 
 
 def enabled() -> bool:
-    return bool(settings.GRIP_URL)
+    return bool(settings.GRIP_URLS)
 
 
 def is_proxied(headers: dict[bytes, bytes]) -> bool:
@@ -69,13 +69,21 @@ def hold_headers(channels: list[str]) -> list[tuple[bytes, bytes]]:
 
 
 def publish_if_enabled(entries) -> None:
-    """The relay's publisher (registered in updates.apps): to Pushpin, when GRIP_URL is set."""
+    """The relay's publisher (registered in updates.apps): each batch, to every Pushpin of
+    GRIP_URL, handed to that Pushpin's own publishing thread (updates.streams.grip_publish), so
+    a slow or absent Pushpin never holds up the relay."""
     if enabled():
-        publish(entries)
+        from updates.streams.grip_publish import publishers
+
+        items = items_for(entries)
+        if items:
+            for publisher in publishers():
+                publisher.submit(items)
 
 
-def publish(entries) -> None:
-    """Publish a batch of stored events to Pushpin, one request for the whole batch."""
+def items_for(entries) -> list[dict]:
+    """The GRIP items for a batch of stored events: each event on every channel of a stream
+    allowed to see it, a revocation as a close on its user's channel."""
     from inventory.access import operators_by_station
     from updates.streams.hub import StoredEvent
 
@@ -101,11 +109,16 @@ def publish(entries) -> None:
             {"channel": channel, "formats": {"http-stream": {"content": content}}}
             for channel in sorted(channels)
         ]
+    return items
+
+
+def post(url: str, items: list[dict], timeout: float = 5) -> None:
+    """One publish request to one Pushpin (raises when it does not take it)."""
     request = urllib.request.Request(
-        settings.GRIP_URL.rstrip("/") + "/publish/",
+        url.rstrip("/") + "/publish/",
         data=json.dumps({"items": items}).encode(),
         headers={"Content-Type": "application/json"},
         method="POST",
     )
-    with urllib.request.urlopen(request, timeout=5) as response:
+    with urllib.request.urlopen(request, timeout=timeout) as response:
         response.read()
