@@ -13,13 +13,13 @@ class UpdatesConfig(AppConfig):
         from tradenet.observability import register_database_figure
         from updates.integrations.exporters import exported_everywhere, lag_figures
         from updates.log import eventstream, relay
-        from updates.streams import grip
+        from updates.streams import grip_publish
 
         eventstream.configure()
         # The log knows nothing above it: Pushpin hears of each batch the relay delivers, and
         # the relay keeps what an exporter has not carried yet.
-        if grip.publish_if_enabled not in relay.PUBLISHERS:
-            relay.PUBLISHERS.append(grip.publish_if_enabled)
+        if grip_publish.publish_if_enabled not in relay.PUBLISHERS:
+            relay.PUBLISHERS.append(grip_publish.publish_if_enabled)
         if exported_everywhere not in relay.KEEP_AFTER:
             relay.KEEP_AFTER.append(exported_everywhere)
 

@@ -59,7 +59,7 @@ def test_events_cross_processes_through_redis(two_servers, tmp_path):
         galaxy.write_text(
             json.dumps(
                 {
-                    "stations": [{"code": "rim-outpost", "name": "Rim Outpost"}],
+                    "stations": [{"code": "rim-outpost", "name": "Rim Outpost", "x": 901.5}],
                     "stock": [{"station": "rim-outpost", "commodity": "water", "quantity": 7}],
                 }
             )

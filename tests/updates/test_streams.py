@@ -240,7 +240,7 @@ def test_a_management_command_reaches_open_streams_without_redis(stream_server, 
         outpost.write_text(
             json.dumps(
                 {
-                    "stations": [{"code": "rim-outpost", "name": "Rim Outpost"}],
+                    "stations": [{"code": "rim-outpost", "name": "Rim Outpost", "x": 901.5}],
                     "stock": [{"station": "rim-outpost", "commodity": "water", "quantity": 9}],
                 }
             )

@@ -68,19 +68,6 @@ def hold_headers(channels: list[str]) -> list[tuple[bytes, bytes]]:
     ]
 
 
-def publish_if_enabled(entries) -> None:
-    """The relay's publisher (registered in updates.apps): each batch, to every Pushpin of
-    GRIP_URL, handed to that Pushpin's own publishing thread (updates.streams.grip_publish), so
-    a slow or absent Pushpin never holds up the relay."""
-    if enabled():
-        from updates.streams.grip_publish import publishers
-
-        items = items_for(entries)
-        if items:
-            for publisher in publishers():
-                publisher.submit(items)
-
-
 def items_for(entries) -> list[dict]:
     """The GRIP items for a batch of stored events: each event on every channel of a stream
     allowed to see it, a revocation as a close on its user's channel."""

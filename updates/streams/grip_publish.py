@@ -71,6 +71,18 @@ class Publisher:
                     delay = min(delay * 2, RETRY_LAST)
 
 
+def publish_if_enabled(entries) -> None:
+    """The relay's publisher (registered in updates.apps): each batch, to every Pushpin of
+    GRIP_URL, handed to that Pushpin's own publishing thread, so a slow or absent Pushpin never
+    holds up the relay."""
+    if not grip.enabled():
+        return
+    items = grip.items_for(entries)
+    if items:
+        for publisher in publishers():
+            publisher.submit(items)
+
+
 _publishers: dict[str, Publisher] = {}
 _lock = threading.Lock()
 
