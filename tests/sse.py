@@ -91,6 +91,16 @@ class SSEClient:
             if message.event == event_type:
                 return message
 
+    def next_where(self, event_type: str, predicate, timeout: float = 30.0) -> Message:
+        """The next `event_type` whose JSON satisfies `predicate`: events committed before
+        the test's own (a fixture's opening stock, relayed a moment after the stream opened)
+        may come first."""
+        deadline = time.monotonic() + timeout
+        while True:
+            message = self.next_of(event_type, max(0.01, deadline - time.monotonic()))
+            if predicate(message.json):
+                return message
+
     def drain(self, wait: float = 0.5) -> list[Message]:
         out = []
         deadline = time.monotonic() + wait

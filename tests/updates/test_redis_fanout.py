@@ -70,7 +70,9 @@ def test_events_cross_processes_through_redis(two_servers, tmp_path):
         )
         assert done.returncode == 0, done.stderr
         for client in (on_a, on_b):
-            change = client.next_of("inventory.changed", timeout=30).json
+            change = client.next_where(
+                "inventory.changed", lambda e: e["station"] == "rim-outpost", timeout=30
+            ).json
             assert (change["station"], change["on_hand"], change["kind"]) == (
                 "rim-outpost",
                 7,

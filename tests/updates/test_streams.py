@@ -49,7 +49,7 @@ def test_inventory_changes_carry_station_commodity_and_levels(stream_server, gal
     ana = token_header(galaxy["people"]["ana"])
     with SSEClient(f"{stream_server}/api/updates/stations/ceres-prime/", headers=ana) as client:
         post_trade(stream_server, ana, "ceres-prime", "vesta-yards", 7)
-        change = client.next_of("inventory.changed").json
+        change = client.next_where("inventory.changed", lambda e: e["kind"] == "dispatch").json
         assert change == change | {
             "station": "ceres-prime",
             "commodity": "water",
@@ -255,7 +255,9 @@ def test_a_management_command_reaches_open_streams_without_redis(stream_server, 
             text=True,
         )
         assert done.returncode == 0, done.stderr
-        change = client.next_of("inventory.changed", timeout=30).json
+        change = client.next_where(
+            "inventory.changed", lambda e: e["station"] == "rim-outpost", timeout=30
+        ).json
         assert (change["station"], change["on_hand"]) == ("rim-outpost", 9)
 
 
