@@ -380,8 +380,7 @@ TRADENET_SSE_DB_THREADS = int(os.environ.get("TRADENET_SSE_DB_THREADS", "4"))
 # http://pushpin:5561; several, comma-separated, for several Pushpins), streams requested through
 # a Pushpin are handed to it to hold, and every event is published to each. GRIP_KEY is their
 # sig_key, to verify that a request came through a Pushpin.
-GRIP_URL = os.environ.get("GRIP_URL", "")
-GRIP_URLS = env_list("GRIP_URL")
+GRIP_URLS = env_list("GRIP_URL")  # the setting is read from GRIP_URL, as before
 GRIP_KEY = os.environ.get("GRIP_KEY", "")
 # Threads per server process that run Django's views (tradenet/asgi.py). Each holds at most one
 # pooled database connection while it serves a request.
