@@ -2,7 +2,7 @@ from django import forms
 from django.contrib import admin
 
 from inventory.admin_scoping import StationScopedAdminMixin
-from tradenet.admin import DomainErrorMessagesMixin, ReadOnlyAdminMixin
+from tradenet.admin import DomainErrorMessagesMixin, ReadOnlyAdminMixin, ReplicaListsAdminMixin
 
 from . import services
 from .access import may_update_shipment
@@ -72,7 +72,9 @@ class OverdueFilter(admin.SimpleListFilter):
 
 
 @admin.register(Cargo)
-class CargoAdmin(DomainErrorMessagesMixin, StationScopedAdminMixin, admin.ModelAdmin):
+class CargoAdmin(
+    ReplicaListsAdminMixin, DomainErrorMessagesMixin, StationScopedAdminMixin, admin.ModelAdmin
+):
     station_lookups = ("origin", "destination")
     form = ShipmentForm
     inlines = (TrackingEventInline,)

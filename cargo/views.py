@@ -12,6 +12,7 @@ from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.response import Response
 
 from tradenet.api.etag import IF_MATCH, ETagMixin, check_if_match, with_etag
+from tradenet.replica import ReplicaReadsMixin
 from trades.selectors import trades_visible_to
 from trades.serializers import TradeCancelSerializer, TradeSerializer
 
@@ -60,10 +61,15 @@ def apply_update(request, shipment: Cargo) -> Cargo:
     retrieve=extend_schema(summary="One shipment (carries an ETag)"),
 )
 class CargoViewSet(
-    ETagMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+    ReplicaReadsMixin,
+    ETagMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
 ):
     serializer_class = CargoSerializer
     lookup_field = "shipment_id"
+    replica_actions = ("list", "retrieve", "events")
     filterset_class = CargoFilter
     ordering_fields = ("created_at", "eta")
     ordering = ("-created_at", "-id")

@@ -1,13 +1,13 @@
 from django.contrib import admin
 
-from tradenet.admin import ReadOnlyAdminMixin
+from tradenet.admin import ReadOnlyAdminMixin, ReplicaListsAdminMixin
 
 from .admin_scoping import StationScopedAdminMixin
 from .models import Commodity, Station, StockLevel, StockMovement
 
 
 @admin.register(Station)
-class StationAdmin(StationScopedAdminMixin, admin.ModelAdmin):
+class StationAdmin(ReplicaListsAdminMixin, StationScopedAdminMixin, admin.ModelAdmin):
     station_lookups = ("pk",)
     list_display = ("code", "name", "kind", "x", "y", "z", "operator_count")
     list_filter = ("kind",)
@@ -26,14 +26,16 @@ class StationAdmin(StationScopedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Commodity)
-class CommodityAdmin(admin.ModelAdmin):
+class CommodityAdmin(ReplicaListsAdminMixin, admin.ModelAdmin):
     list_display = ("code", "name", "unit")
     search_fields = ("code", "name")
     ordering = ("code",)
 
 
 @admin.register(StockLevel)
-class StockLevelAdmin(ReadOnlyAdminMixin, StationScopedAdminMixin, admin.ModelAdmin):
+class StockLevelAdmin(
+    ReplicaListsAdminMixin, ReadOnlyAdminMixin, StationScopedAdminMixin, admin.ModelAdmin
+):
     station_lookups = ("station",)
     list_display = ("station", "commodity", "on_hand", "incoming", "updated_at")
     list_filter = ("commodity", "station__kind")
@@ -42,7 +44,9 @@ class StockLevelAdmin(ReadOnlyAdminMixin, StationScopedAdminMixin, admin.ModelAd
 
 
 @admin.register(StockMovement)
-class StockMovementAdmin(ReadOnlyAdminMixin, StationScopedAdminMixin, admin.ModelAdmin):
+class StockMovementAdmin(
+    ReplicaListsAdminMixin, ReadOnlyAdminMixin, StationScopedAdminMixin, admin.ModelAdmin
+):
     station_lookups = ("station",)
     list_display = (
         "created_at",

@@ -13,6 +13,7 @@ from rest_framework.response import Response
 
 from tradenet.api.etag import IF_MATCH, ETagMixin, check_if_match, with_etag
 from tradenet.api.pagination import CodeCursorPagination, NewestFirstCursorPagination
+from tradenet.replica import ReplicaReadsMixin
 
 from .access import acts_for_all_stations, may_act_for, visible_to
 from .filters import MovementFilter, StationFilter
@@ -42,7 +43,7 @@ class ReadSignedInWriteDispatch(permissions.BasePermission):
         return request.method in permissions.SAFE_METHODS or acts_for_all_stations(request.user)
 
 
-class DirectoryViewSet(ETagMixin, viewsets.ModelViewSet):
+class DirectoryViewSet(ReplicaReadsMixin, ETagMixin, viewsets.ModelViewSet):
     permission_classes = [ReadSignedInWriteDispatch]
     pagination_class = CodeCursorPagination
     lookup_field = "code"
@@ -80,7 +81,8 @@ class CommodityViewSet(DirectoryViewSet):
     list=extend_schema(summary="Every station's inventory"),
     retrieve=extend_schema(summary="One station's inventory (carries an ETag)"),
 )
-class InventoryViewSet(ETagMixin, viewsets.ReadOnlyModelViewSet):
+class InventoryViewSet(ReplicaReadsMixin, ETagMixin, viewsets.ReadOnlyModelViewSet):
+    replica_actions = ("list", "retrieve", "history")
     serializer_class = StationInventorySerializer
     pagination_class = CodeCursorPagination
     lookup_field = "code"
@@ -176,7 +178,7 @@ class InventoryViewSet(ETagMixin, viewsets.ReadOnlyModelViewSet):
         parameters=[OpenApiParameter("station_code", str, OpenApiParameter.PATH)],
     )
 )
-class StationMovementViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+class StationMovementViewSet(ReplicaReadsMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
     """GET /api/inventory/{station_code}/movements/: the ledger of one station."""
 
     queryset = StockMovement.objects.none()  # for the schema; get_queryset scopes by station

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from tests.factories import CommodityFactory, StationFactory, give_stock
+from tests.redis_server import private_redis  # noqa: F401  (a fixture for every test)
 
 
 @pytest.fixture

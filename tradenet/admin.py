@@ -8,6 +8,20 @@ from django.db import transaction
 from django.http import HttpResponseRedirect
 
 from tradenet.errors import DomainError
+from tradenet.replica import reads_from_replica
+
+
+class ReplicaListsAdminMixin:
+    """The change list and the change page read from the replica when it is fresh enough for
+    the caller (tradenet/replica.py); their forms' writes stay on the primary."""
+
+    @reads_from_replica
+    def changelist_view(self, request, extra_context=None):
+        return super().changelist_view(request, extra_context)
+
+    @reads_from_replica
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        return super().change_view(request, object_id, form_url, extra_context)
 
 
 class ReadOnlyAdminMixin:

@@ -10,3 +10,13 @@ class TradenetConfig(AppConfig):
 
     def ready(self) -> None:
         from . import staticcheck  # noqa: F401  (registers its system check)
+        from .observability import register_database_figure
+        from .replica import replica_configured, replica_lag
+
+        if replica_configured():
+            register_database_figure(
+                "tradenet_replica_lag_seconds",
+                "How far the read replica lags behind the primary (-1: not answering)",
+                "database",
+                replica_lag,
+            )

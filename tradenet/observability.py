@@ -18,6 +18,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from tradenet.events import TRADE_INITIATED
 from tradenet.middleware import BothModesMiddleware
+from tradenet.replica import READS
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 access_log = logging.getLogger("tradenet.access")
@@ -108,6 +109,7 @@ def render_metrics() -> bytes:
             TRADES_CREATED,
             EVENT_TRANSPORT_UP,
             EVENTS_RECEIVED,
+            READS,
         ):
             registry.register(metric)
     registry.register(DatabaseCollector())

@@ -82,6 +82,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "tradenet.replica.ReadYourWritesMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "tradenet.middleware.ApiExceptionsAsJsonMiddleware",
@@ -170,6 +171,36 @@ if TRADENET_DB_POOL:
     }
 else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# A streaming replica for the trading reads, never stale for the writer (tradenet/replica.py,
+# docs/deployment.md#read-replica). Callers' last write positions are shared through Redis,
+# so REDIS_URL is required with it. A replica lagging more than TRADENET_REPLICA_MAX_LAG_SECONDS,
+# or not answering within a second, sends reads to the primary.
+TRADENET_REPLICA_MAX_LAG_SECONDS = float(os.environ.get("TRADENET_REPLICA_MAX_LAG_SECONDS", "2"))
+DATABASE_ROUTERS = ["tradenet.replica.ReplicaRouter"]
+if os.environ.get("DATABASE_REPLICA_URL"):
+    if not os.environ.get("REDIS_URL"):
+        raise ImproperlyConfigured(
+            "DATABASE_REPLICA_URL needs REDIS_URL: every worker and host must know each "
+            "caller's last write to keep reads from the replica fresh for the writer."
+        )
+    _replica = dj_database_url.parse(os.environ["DATABASE_REPLICA_URL"])
+    if not _replica["ENGINE"].endswith("postgresql"):
+        raise ImproperlyConfigured(
+            "DATABASE_REPLICA_URL must point at PostgreSQL (postgres://...)."
+        )
+    _replica.setdefault("OPTIONS", {})
+    _replica["OPTIONS"].setdefault("connect_timeout", 1)
+    _replica["ATOMIC_REQUESTS"] = False
+    _replica["DISABLE_SERVER_SIDE_CURSORS"] = True  # it may sit behind a pooler too
+    _replica["CONN_HEALTH_CHECKS"] = True
+    if TRADENET_DB_POOL:
+        _replica["CONN_MAX_AGE"] = 0
+        _replica["OPTIONS"]["pool"] = {
+            "min_size": 0,
+            "max_size": TRADENET_DB_POOL_SIZE,
+            "timeout": 1,
+        }
+    DATABASES["replica"] = _replica
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -350,6 +381,9 @@ else:
         "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
         "LOCATION": "tradenet-throttles",
     }
+if os.environ.get("REDIS_URL"):
+    # Each caller's last write position, for reads from the replica (tradenet/replica.py).
+    CACHES["consistency"] = {**CACHES["throttles"], "KEY_PREFIX": "tradenet-consistency"}
 
 # Live updates (Server-Sent Events). Events are stored by django-eventstream (one channel, so
 # one global order of ids); with REDIS_URL they cross processes through its Redis support.

@@ -34,6 +34,9 @@ if not TRADENET_DB_POOL:
     DATABASES["default"]["OPTIONS"].pop("pool", None)
     DATABASES["default"].pop("CONN_MAX_AGE", None)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    if "replica" in DATABASES:
+        DATABASES["replica"]["OPTIONS"].pop("pool", None)
+        DATABASES["replica"].pop("CONN_MAX_AGE", None)
 
 # Plain HTTP on loopback: no HTTPS redirect, cookies over HTTP, no HSTS (unless a test asks).
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", default=False)

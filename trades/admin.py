@@ -8,7 +8,7 @@ from inventory.access import may_act_for, stations_for
 from inventory.admin_scoping import StationScopedAdminMixin
 from inventory.models import Station
 from inventory.selectors import stock_shortfalls
-from tradenet.admin import DomainErrorMessagesMixin, ReadOnlyAdminMixin
+from tradenet.admin import DomainErrorMessagesMixin, ReadOnlyAdminMixin, ReplicaListsAdminMixin
 from tradenet.errors import DomainError
 
 from .models import IdempotencyRecord, Trade, TradeLine, total_expression
@@ -70,7 +70,9 @@ class TradeLineInline(admin.TabularInline):
 
 
 @admin.register(Trade)
-class TradeAdmin(DomainErrorMessagesMixin, StationScopedAdminMixin, admin.ModelAdmin):
+class TradeAdmin(
+    ReplicaListsAdminMixin, DomainErrorMessagesMixin, StationScopedAdminMixin, admin.ModelAdmin
+):
     station_lookups = ("seller", "buyer")
     inlines = (TradeLineInline,)
     list_display = (

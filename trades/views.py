@@ -10,6 +10,7 @@ from inventory.access import may_act_for
 from tradenet.api.errors import error_response
 from tradenet.api.etag import ETagMixin
 from tradenet.errors import DomainError
+from tradenet.replica import ReplicaReadsMixin
 
 from . import idempotency
 from .filters import TradeFilter
@@ -32,6 +33,7 @@ IDEMPOTENCY_KEY = OpenApiParameter(
     retrieve=extend_schema(summary="One trade, with its lines and shipment (carries an ETag)"),
 )
 class TradeViewSet(
+    ReplicaReadsMixin,
     ETagMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,

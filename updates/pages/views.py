@@ -5,6 +5,7 @@ from django.http import JsonResponse
 from django.shortcuts import render
 
 from inventory.access import acts_for_all_stations, stations_for
+from tradenet.replica import reads_from_replica
 from tradenet.views import not_found_page
 from updates.pages.galaxy import live_feed_context, map_state, station_dashboard
 
@@ -43,12 +44,14 @@ def galaxy_map(request):
 
 
 @login_required
+@reads_from_replica
 def galaxy_map_data(request):
     """The map's state as JSON: what the page starts from, and reloads after a stream reset."""
     return JsonResponse(map_state(request.user))
 
 
 @login_required
+@reads_from_replica
 def station_page(request, code: str):
     """A station's dashboard, for its operators and dispatch staff (others: 404)."""
     station = stations_for(request.user).filter(code=code).first()
