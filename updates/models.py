@@ -1,7 +1,7 @@
 """What the delivery layer keeps in PostgreSQL: the streams open right now (`OpenStream`, to cap
 them per user across every server process), how far each exporter has carried the log
-(`ExportPosition`), and webhooks: endpoints, their deliveries (the durable queue) and each
-delivery's attempts."""
+(`ExportPosition`), each Pushpin channel's last event (`PushpinChannel`), and webhooks:
+endpoints, their deliveries (the durable queue) and each delivery's attempts."""
 
 from __future__ import annotations
 
@@ -23,6 +23,19 @@ class OpenStream(models.Model):
 
     def __str__(self) -> str:
         return f"stream of user {self.user_id}"
+
+
+class PushpinChannel(models.Model):
+    """The id of the last event published on a Pushpin channel (and, under the name
+    HIGH_WATER, the last event published at all): what a stream held by Pushpin subscribes
+    after (`prev-id`), so that an event published while it subscribes is recovered, not lost
+    (updates/streams/sequence.py). Written by the one active relay, in the log's order."""
+
+    name = models.CharField(max_length=200, primary_key=True)
+    last_event_id = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.last_event_id}"
 
 
 class ExportPosition(models.Model):

@@ -188,3 +188,56 @@ def test_every_pushpin_gets_every_event_and_a_hung_one_holds_up_nothing(
             got = [stream.next_of("trade.initiated", timeout=30).json["transaction_id"]
                    for _ in placed]  # fmt: skip
             assert got == placed
+
+
+def test_streams_subscribing_while_events_are_published_get_each_event_once_in_order(edge, market):
+    """Pushpin subscribes a stream when the app's answer reaches it; events published in
+    between are recovered through prev-id and the hold's next link (sequence.py). Clients
+    resume from the last event at the moment they connect, while trades keep coming: each
+    must end with every later event, once, in id order."""
+    import threading
+
+    from updates.log.eventstream import current_id
+    from updates.streams.hub import events_after
+
+    app, edge_url = edge
+    staff = market
+    stop, posted = threading.Event(), []
+
+    def trade_load():
+        while not stop.is_set():
+            answer = post_trade(app, staff, "ceres-prime", "vesta-yards")
+            posted.append(answer.status_code)
+
+    load = [threading.Thread(target=trade_load) for _ in range(3)]
+    for thread in load:
+        thread.start()
+    clients = []
+    try:
+        for _ in range(12):
+            resumed_from = current_id()
+            client = open_stream(
+                f"{edge_url}/api/updates/real-time/",
+                {**staff, "Last-Event-ID": str(resumed_from)},
+            )
+            assert client.status == 200, client.body
+            clients.append((resumed_from, client))
+            time.sleep(0.4)
+    finally:
+        stop.set()
+        for thread in load:
+            thread.join(30)
+    assert posted and set(posted) == {201}, set(posted)
+    try:
+        time.sleep(3)  # the last trades' events relayed
+        for resumed_from, client in clients:
+            expected = [e.id for e in events_after(resumed_from, 100_000) if e.frame]
+            got = []
+            deadline = time.monotonic() + 60
+            while (not got or got[-1] < expected[-1]) and time.monotonic() < deadline:
+                got += [int(m.id) for m in client.drain(0.5) if m.id]
+            got += [int(m.id) for m in client.drain(1) if m.id]  # nothing twice after the end
+            assert got == expected, (resumed_from, sorted(set(expected) - set(got))[:10], got[:5])
+    finally:
+        for _, client in clients:
+            client.close()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import urllib.request
 
 import jwt
@@ -59,18 +60,72 @@ def revoke_channel(user_id: int) -> str:
     return f"tradenet-revoke-{user_id}"
 
 
-def hold_headers(channels: list[str]) -> list[tuple[bytes, bytes]]:
+def hold_headers(channels: list[str], prev_ids: dict[str, int], next_link: str):
+    """A hold on `channels`, each following its id in `prev_ids` (updates/streams/sequence.py),
+    with the link Pushpin asks for what it missed."""
     keepalive = int(settings.TRADENET_SSE_KEEPALIVE_SECONDS)
+    held = ", ".join(
+        f"{channel}; prev-id={prev_ids[channel]}" if channel in prev_ids else channel
+        for channel in channels
+    )
     return [
         (b"grip-hold", b"stream"),
-        (b"grip-channel", ", ".join(channels).encode()),
+        (b"grip-channel", held.encode()),
+        (b"grip-link", f"<{next_link}>; rel=next".encode()),
         (b"grip-keep-alive", f": keep-alive\\n\\n; format=cstring; timeout={keepalive}".encode()),
     ]
 
 
-def items_for(entries) -> list[dict]:
-    """The GRIP items for a batch of stored events: each event on every channel of a stream
-    allowed to see it, a revocation as a close on its user's channel."""
+NEXT_PATH = "/api/updates/pushpin-next/"
+LINK_MAX_AGE = 7 * 24 * 3600  # a stream held longer reconnects (and resumes) once a week
+
+
+def _link_cipher():
+    import base64
+    import hashlib
+
+    from cryptography.fernet import Fernet
+
+    key = hashlib.sha256(b"tradenet-pushpin-next-link:" + settings.SECRET_KEY.encode()).digest()
+    return Fernet(base64.urlsafe_b64encode(key))
+
+
+def next_link(credential, kind: str, key: str | None, after: int) -> str:
+    """The hold's next link: the stream's credential, scope and position, encrypted (Pushpin
+    sends link requests without the client's headers; the credential is checked again there,
+    and never readable in a URL that Pushpin may log)."""
+    payload = json.dumps(
+        {
+            "u": credential.user_id,
+            "c": credential.kind,
+            "s": credential.key,
+            "k": kind,
+            "key": key,
+            "after": after,
+        }
+    )
+    return f"{NEXT_PATH}?link={_link_cipher().encrypt(payload.encode()).decode()}"
+
+
+def last_ids(grip_last: str) -> list[int]:
+    """The ids in a Grip-Last header (`channel; last-id=42, other; last-id=40`)."""
+    found = re.findall(r"last-id=(\d{1,18})", grip_last)
+    return [int(value) for value in found]
+
+
+def read_link(token: str) -> dict | None:
+    from cryptography.fernet import InvalidToken
+
+    try:
+        return json.loads(_link_cipher().decrypt(token.encode(), ttl=LINK_MAX_AGE))
+    except (InvalidToken, ValueError):
+        return None
+
+
+def items_for(entries) -> list[tuple[int | None, dict]]:
+    """The GRIP items for a batch of stored events, with the id of the event each carries:
+    each event on every channel of a stream allowed to see it, a revocation as a close on its
+    user's channel (no id: not an event a stream receives)."""
     from inventory.access import operators_by_station
     from updates.streams.hub import StoredEvent
 
@@ -82,7 +137,9 @@ def items_for(entries) -> list[dict]:
             # Pushpin holds no credential to tell the user's streams apart: all of them close,
             # and those still signed in reconnect (and resume with Last-Event-ID).
             channel = revoke_channel(event.revoked["user_id"])
-            items.append({"channel": channel, "formats": {"http-stream": {"action": "close"}}})
+            items.append(
+                (None, {"channel": channel, "formats": {"http-stream": {"action": "close"}}})
+            )
             continue
         if not event.frame:
             continue
@@ -93,7 +150,7 @@ def items_for(entries) -> list[dict]:
             channels.update(f"tradenet-user-{uid}" for uid in operators.get(code, ()))
         content = event.frame.decode()
         items += [
-            {"channel": channel, "formats": {"http-stream": {"content": content}}}
+            (event.id, {"channel": channel, "formats": {"http-stream": {"content": content}}})
             for channel in sorted(channels)
         ]
     return items

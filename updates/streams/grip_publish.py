@@ -18,7 +18,7 @@ from collections import deque
 
 from django.conf import settings
 
-from updates.streams import grip
+from updates.streams import grip, sequence
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +77,8 @@ def publish_if_enabled(entries) -> None:
     holds up the relay."""
     if not grip.enabled():
         return
-    items = grip.items_for(entries)
+    # Numbered for Pushpin's prev-id checks before any Pushpin gets them (sequence.py).
+    items = sequence.number(grip.items_for(entries))
     if items:
         for publisher in publishers():
             publisher.submit(items)

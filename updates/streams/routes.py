@@ -24,10 +24,10 @@ from urllib.parse import parse_qs
 from django.conf import settings
 
 from inventory.access import acts_for_all_stations
-from updates.streams import dbthreads, grip
+from updates.streams import dbthreads, grip, sequence
 from updates.streams.hub import ReplayReset, events_after, hub
 from updates.streams.limits import claim_stream, release_stream
-from updates.streams.scopes import StreamRefused, authenticate, resolve
+from updates.streams.scopes import Credential, StreamRefused, authenticate, reopen, resolve
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +35,8 @@ ROUTES = [
     (re.compile(r"^/api/updates/real-time/?$"), "all"),
     (re.compile(r"^/api/updates/stations/(?P<key>[A-Za-z0-9_-]{1,64})/?$"), "station"),
     (re.compile(r"^/api/updates/cargo/(?P<key>[A-Za-z0-9_-]{1,64})/?$"), "shipment"),
+    # Pushpin's requests for what a held stream missed (updates/streams/sequence.py).
+    (re.compile(r"^/api/updates/pushpin-next/?$"), "pushpin-next"),
 ]
 KEEPALIVE = b": keep-alive\n\n"
 OPENING = b"retry: 2000\n: stream open\n\n"
@@ -77,6 +79,9 @@ async def serve_stream(scope, receive, send, kind: str, key: str | None) -> None
         )
         return
     headers = dict(scope["headers"])
+    if kind == "pushpin-next":
+        await serve_pushpin_next(scope, send, headers)
+        return
     cookies = SimpleCookie()
     try:
         cookies.load(headers.get(b"cookie", b"").decode("latin-1"))
@@ -105,7 +110,7 @@ async def serve_stream(scope, receive, send, kind: str, key: str | None) -> None
     query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
     resume_from = last_event_id(headers, query)
     if grip.is_proxied(headers):
-        await hand_to_pushpin(send, kind, stream_scope, user, resume_from)
+        await hand_to_pushpin(send, kind, key, stream_scope, user, resume_from, OPENING)
         return
     place = await dbthreads.run(claim_stream, user.pk)
     if place is None:
@@ -161,9 +166,9 @@ async def _replay(send, subscriber, resume_from: int | None) -> int:
     return last_id
 
 
-async def replay_body(scope, resume_from: int | None) -> tuple[bytes, int]:
-    """The frames a client resuming after `resume_from` missed (or a stream-reset), and the
-    last id they bring it to."""
+async def replay_body(scope, resume_from: int | None, up_to: int | None = None):
+    """The frames a client resuming after `resume_from` missed, up to `up_to` if given (or a
+    stream-reset), and the last id they bring it to."""
     if resume_from is None:
         return b"", 0
     limit = settings.TRADENET_SSE_REPLAY_LIMIT
@@ -178,16 +183,50 @@ async def replay_body(scope, resume_from: int | None) -> tuple[bytes, int]:
         )
         frame = f"id: {reset.current_id}\nevent: stream-reset\ndata: {data}\n\n"
         return frame.encode(), reset.current_id
+    if up_to is not None:
+        missed = [e for e in missed if e.id <= up_to]
     body = b"".join(e.frame for e in missed if scope.allows(e.stations, e.shipment_id))
     return body, (missed[-1].id if missed else resume_from)
 
 
-async def hand_to_pushpin(send, kind, stream_scope, user, resume_from) -> None:
-    """Answer once, with the replay, and let Pushpin hold the connection on our channels."""
-    body, _ = await replay_body(stream_scope, resume_from)
-    headers = [*STREAM_HEADERS, *grip.hold_headers(grip.channels_for(kind, stream_scope, user))]
+async def hand_to_pushpin(send, kind, key, stream_scope, user, resume_from, opening) -> None:
+    """Answer once, with the replay up to what was published to Pushpin, and let Pushpin hold
+    the connection on our channels, each following its last published event."""
+    channels = grip.channels_for(kind, stream_scope, user)
+    sequenced = [c for c in channels if c != grip.revoke_channel(user.pk)]
+    high, prev_ids = await dbthreads.run(sequence.positions, sequenced)
+    body, _ = await replay_body(stream_scope, resume_from, up_to=high)
+    # Resuming past the mark (an id from a server's own stream): recover from there, not before.
+    after = max(high, resume_from or 0)
+    link = grip.next_link(user.stream_credential, kind, key, after)
+    headers = [*STREAM_HEADERS, *grip.hold_headers(channels, prev_ids, link)]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
-    await send({"type": "http.response.body", "body": OPENING + body})
+    await send({"type": "http.response.body", "body": opening + body})
+
+
+async def serve_pushpin_next(scope, send, headers) -> None:
+    """Pushpin asking what a held stream missed: the link's credential is checked again (a
+    revoked one ends the stream), then the missed events and a new hold."""
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    link = grip.read_link(query.get("link", [""])[-1]) if grip.is_proxied(headers) else None
+    if link is None:
+        await json_response(send, 404, {"message": "Not found.", "code": "not_found"})
+        return
+    credential = Credential(link["u"], link["c"], link["s"])
+    try:
+        reopened = await dbthreads.run(reopen, credential, link["k"], link["key"])
+    except StreamRefused as refused:
+        reopened = None
+        logger.info("held stream of user %s ends: %s", credential.user_id, refused.message)
+    if reopened is None:
+        await json_response(send, 403, {"message": "Signed out.", "code": "not_authenticated"})
+        return
+    user, stream_scope = reopened
+    # What the stream has got, as Pushpin says (Grip-Last: each channel's last id delivered);
+    # the link's own position only if it says nothing.
+    delivered = grip.last_ids(headers.get(b"grip-last", b"").decode("latin-1"))
+    after = max(delivered) if delivered else link["after"]
+    await hand_to_pushpin(send, link["k"], link["key"], stream_scope, user, after, b"")
 
 
 async def _stream(send, subscriber, sent_up_to: int) -> None:

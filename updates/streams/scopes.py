@@ -105,6 +105,18 @@ def still_valid(credentials: set[Credential]) -> set[Credential]:
     }
 
 
+def reopen(credential: Credential, kind: str, key: str | None):
+    """For a held stream's next request: its user and scope again if `credential` still signs
+    them in, else None."""
+    from django.contrib.auth import get_user_model
+
+    if not still_valid({credential}):
+        return None
+    user = get_user_model().objects.get(pk=credential.user_id)
+    user.stream_credential = credential
+    return user, resolve(user, kind, key)
+
+
 def resolve(user, kind: str, key: str | None) -> StreamScope:
     if kind == "all":
         codes = receivable_stations(user)

@@ -1,0 +1,72 @@
+"""Pushpin's reliable streams: no event lost to a client subscribing while events are published.
+
+A stream through Pushpin is answered once (the replay and a hold); Pushpin subscribes it to
+its channels when that answer arrives. Whatever was published in between used to be lost. Now
+every published item carries `id` (the event's) and `prev-id` (the last event published on
+that channel), the hold names for each channel the `prev-id` it follows, and gives a next
+link (`Grip-Link: <...>; rel=next`). Pushpin (src/handler/httpsession.cpp) compares: if a
+hold's prev-id is not the last id it saw published on the channel, or a published item does
+not follow what the stream last got, it requests the next link, which answers with the events
+missed and a new hold. So a client gets every event of its scope once, in order.
+
+The sequence per channel is kept in PostgreSQL (`PushpinChannel`), written by the one active
+relay in the log's order before it publishes; the high-water row (HIGH_WATER) is the last event
+published at all, and what a hold replays up to. Revocation channels are not sequenced (a
+close is not an event).
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from updates.models import PushpinChannel
+
+HIGH_WATER = "*"
+
+
+def number(pairs: list[tuple[int | None, dict]]) -> list[dict]:
+    """Give each (event id, item) its id and prev-id, in order, and record the channels' new
+    positions; items without an event id (closes) pass as they are. Events at or below the
+    high-water mark were numbered already (by a relay before a failover) and are left out."""
+    sequenced = {item["channel"] for event_id, item in pairs if event_id is not None}
+    if not sequenced:
+        return [item for _, item in pairs]
+    with transaction.atomic():
+        known = dict(
+            PushpinChannel.objects.select_for_update()
+            .filter(name__in=[HIGH_WATER, *sequenced])
+            .values_list("name", "last_event_id")
+        )
+        high = known.get(HIGH_WATER, 0)
+        items, moved = [], {}
+        for event_id, item in pairs:
+            if event_id is None:
+                items.append(item)
+                continue
+            if event_id <= high:
+                continue
+            channel = item["channel"]
+            item["id"] = str(event_id)
+            item["prev-id"] = str(moved.get(channel, known.get(channel, 0)))
+            moved[channel] = event_id
+            items.append(item)
+        if moved:
+            moved[HIGH_WATER] = max(moved.values())
+            PushpinChannel.objects.bulk_create(
+                [PushpinChannel(name=name, last_event_id=last) for name, last in moved.items()],
+                update_conflicts=True,
+                unique_fields=["name"],
+                update_fields=["last_event_id"],
+            )
+    return items
+
+
+def positions(channels: list[str]) -> tuple[int, dict[str, int]]:
+    """The high-water mark and each channel's last published event, read together (one
+    statement, one snapshot): a hold replays up to the mark and follows these ids."""
+    rows = dict(
+        PushpinChannel.objects.filter(name__in=[HIGH_WATER, *channels]).values_list(
+            "name", "last_event_id"
+        )
+    )
+    return rows.pop(HIGH_WATER, 0), {channel: rows.get(channel, 0) for channel in channels}
