@@ -472,8 +472,19 @@ def status() -> None:
         print(f"{path.stem:24} {'running' if alive(int(path.read_text())) else 'stopped'}")
 
 
+def kill_host(host: str) -> None:
+    """kill -9 of every process of an app host (a crash, as the fault tests make one)."""
+    stop(host, signal.SIGKILL, wait=10)
+
+
 if __name__ == "__main__":
     commands = {"up": up, "down": down, "status": status}
-    if len(sys.argv) != 2 or sys.argv[1] not in commands:
-        raise SystemExit("usage: deploy/cluster/cluster.py up|down|status")
-    commands[sys.argv[1]]()
+    host_commands = {"start-host": start_app_host, "kill-host": kill_host}
+    if len(sys.argv) == 3 and sys.argv[1] in host_commands and sys.argv[2] in APP_HOSTS:
+        host_commands[sys.argv[1]](sys.argv[2])
+    elif len(sys.argv) == 2 and sys.argv[1] in commands:
+        commands[sys.argv[1]]()
+    else:
+        raise SystemExit(
+            "usage: deploy/cluster/cluster.py up|down|status, or start-host|kill-host tn-app1|2"
+        )

@@ -39,6 +39,7 @@ ROUTES = [
     (re.compile(r"^/api/updates/pushpin-next/?$"), "pushpin-next"),
 ]
 KEEPALIVE = b": keep-alive\n\n"
+RESUME_WAIT_ROUNDS = 60  # of 50 ms
 OPENING = b"retry: 2000\n: stream open\n\n"
 STREAM_HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -195,6 +196,14 @@ async def hand_to_pushpin(send, kind, key, stream_scope, user, resume_from, open
     channels = grip.channels_for(kind, stream_scope, user)
     sequenced = [c for c in channels if c != grip.revoke_channel(user.pk)]
     high, prev_ids = await dbthreads.run(sequence.positions, sequenced)
+    # Resuming from an event not yet published to Pushpin (it was read from the log or a
+    # server's own stream a moment before the relay published it): follow the channels from
+    # there, or Pushpin would send it again. The relay is that far behind for milliseconds.
+    for _ in range(RESUME_WAIT_ROUNDS):
+        if resume_from is None or high >= resume_from:
+            break
+        await asyncio.sleep(0.05)
+        high, prev_ids = await dbthreads.run(sequence.positions, sequenced)
     body, _ = await replay_body(stream_scope, resume_from, up_to=high)
     # Resuming past the mark (an id from a server's own stream): recover from there, not before.
     after = max(high, resume_from or 0)
