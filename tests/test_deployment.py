@@ -84,14 +84,29 @@ class TestComposeFile:
             (shutil.copytree if source.is_dir() else shutil.copy)(source, tmp_path / name)
         shutil.copy(ROOT / ".env.example", tmp_path / ".env")
         done = subprocess.run(
-            ["docker-compose", "--profile", "edge", "--profile", "feed", "config"],
+            [
+                "docker-compose",
+                "--profile",
+                "edge",
+                "--profile",
+                "feed",
+                "--profile",
+                "cluster",
+                "config",
+            ],
             cwd=tmp_path,
             capture_output=True,
             text=True,
         )
         assert done.returncode == 0, done.stderr
         resolved = yaml.safe_load(done.stdout)
-        assert set(resolved["services"]) == {"db", "redis", "app", "pushpin", "rabbitmq"}
+        assert set(resolved["services"]) == {"db", "redis", "app", "pushpin", "rabbitmq",
+                                             "db-replica", "pgbouncer", "app-b", "lb",
+                                             "pushpin-b"}  # fmt: skip
+        app_b = resolved["services"]["app-b"]["environment"]
+        assert "@pgbouncer:5432/" in app_b["DATABASE_URL"]
+        assert "@db:5432/" in app_b["DATABASE_DIRECT_URL"]
+        assert "@db-replica:5432/" in app_b["DATABASE_REPLICA_URL"]
         assert resolved["services"]["app"]["environment"]["REDIS_URL"] == "redis://redis:6379/0"
 
     def test_it_declares_images_healthchecks_volumes_and_the_edge_profile(self):
@@ -104,7 +119,7 @@ class TestComposeFile:
         for name, service in services.items():
             assert "healthcheck" in service, name
         assert "readyz" in " ".join(services["app"]["healthcheck"]["test"])
-        assert set(compose["volumes"]) == {"pgdata", "redisdata", "rabbitmqdata"}
+        assert set(compose["volumes"]) == {"pgdata", "redisdata", "rabbitmqdata", "replicadata"}
         assert services["app"]["depends_on"]["db"]["condition"] == "service_healthy"
 
 
