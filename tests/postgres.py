@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
-from tests.servers import ROOT, free_port, server_env
+from tests.servers import ROOT, free_port, server_env, superuser_token
 
 
 def pg_ctl_command(server, *args: str) -> list[str]:
@@ -43,20 +43,14 @@ def own_postgres(tmp_path, stations: tuple[str, ...]):
     env = server_env(DATABASE_URL=url)
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
     seed = (
-        "from django.contrib.auth import get_user_model\n"
-        "from knox.models import AuthToken\n"
         "from tests.factories import CommodityFactory, StationFactory, give_stock\n"
         "water = CommodityFactory(code='water')\n"
         f"for code in {stations!r}:\n"
         "    give_stock(StationFactory(code=code), water, 100_000)\n"
-        "user = get_user_model().objects.create_superuser('staff', password='x-staff-x-123')\n"
-        "print(AuthToken.objects.create(user=user)[1])\n"
     )
-    made = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", seed],
-        cwd=ROOT, env=env, check=True, capture_output=True, text=True,
-    )  # fmt: skip
-    headers = {"Authorization": f"Token {made.stdout.strip().splitlines()[-1]}"}
+    subprocess.run([sys.executable, "manage.py", "shell", "-c", seed], cwd=ROOT, env=env,
+                   check=True, capture_output=True)  # fmt: skip
+    headers = {"Authorization": f"Token {superuser_token(env, 'staff', 'x-staff-x-123')}"}
     try:
         yield server, url, headers
     finally:

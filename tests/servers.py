@@ -63,6 +63,23 @@ def server_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def superuser_token(
+    env: dict, username: str, password: str | None = None, namespace: str | None = None
+) -> str:
+    """A new superuser `username` in the database of `env`, made by manage.py (inside network
+    namespace `namespace` if given); the key of a token of theirs."""
+    command = [sys.executable, "manage.py", "shell", "-c",
+               "from django.contrib.auth import get_user_model\n"
+               "from knox.models import AuthToken\n"
+               f"user = get_user_model().objects.create_superuser({username!r}, "
+               f"password={password!r})\n"
+               "print(AuthToken.objects.create(user=user)[1])\n"]  # fmt: skip
+    if namespace:
+        command = ["ip", "netns", "exec", namespace, *command]
+    made = subprocess.run(command, cwd=ROOT, env=env, check=True, capture_output=True, text=True)
+    return made.stdout.strip().splitlines()[-1]
+
+
 def start_script_settings(port: int, metrics_dir) -> dict[str, str]:
     """What deploy/start.sh takes, beyond the app's settings, to serve plain HTTP on loopback
     here (no TLS in front of it) with two workers."""

@@ -10,8 +10,6 @@ primary, without an error.
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import time
 
 import httpx
@@ -20,7 +18,7 @@ import pytest
 
 from tests.helpers import post_trade, wait_for
 from tests.postgres import own_postgres, streaming_replica
-from tests.servers import ROOT, server_env, uvicorn_server
+from tests.servers import server_env, superuser_token, uvicorn_server
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the servers' backends are waited for
 
@@ -35,15 +33,8 @@ def primary(tmp_path):
 
 def second_caller(url: str) -> dict:
     """Token headers of another superuser, who has written nothing."""
-    made = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c",
-         "from django.contrib.auth import get_user_model\n"
-         "from knox.models import AuthToken\n"
-         "user = get_user_model().objects.create_superuser('auditor', password='x-audit-x-123')\n"
-         "print(AuthToken.objects.create(user=user)[1])\n"],
-        cwd=ROOT, env=server_env(DATABASE_URL=url), check=True, capture_output=True, text=True,
-    )  # fmt: skip
-    return {"Authorization": f"Token {made.stdout.strip().splitlines()[-1]}"}
+    token = superuser_token(server_env(DATABASE_URL=url), "auditor", "x-audit-x-123")
+    return {"Authorization": f"Token {token}"}
 
 
 def replica_env(url: str, replica, redis, **extra: str) -> dict:

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.servers import superuser_token
+
 ROOT = Path(__file__).resolve().parents[2]
 CLUSTER = ROOT / "deploy" / "cluster" / "cluster.py"
 STATE = Path("/var/tmp/tradenet-cluster")
@@ -160,17 +162,8 @@ def test_streams_through_each_pushpin_and_each_host_get_every_event_once_in_orde
 
 
 def test_a_revoked_user_receives_nothing_committed_after_the_revocation_on_any_host(cluster):
-    python = str(ROOT / ".venv" / "bin" / "python")
     env = json.loads((STATE / "app.env.json").read_text())["tn-app1"]
-    made = subprocess.run(
-        ["ip", "netns", "exec", "tn-app1", python, "manage.py", "shell", "-c",
-         "from django.contrib.auth import get_user_model\n"
-         "from knox.models import AuthToken\n"
-         "user = get_user_model().objects.create_superuser('auditor', password=None)\n"
-         "print(AuthToken.objects.create(user=user)[1])\n"],
-        cwd=ROOT, env=env, capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    auditor = made.stdout.strip().splitlines()[-1]
+    auditor = superuser_token(env, "auditor", namespace="tn-app1")
     streams = agent("tn-client", "streams", "--token", auditor, "--after", str(last_event_id()),
                     "--seconds", "30", "--urls", *stream_urls(cluster))  # fmt: skip
     time.sleep(3)

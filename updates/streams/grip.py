@@ -11,6 +11,7 @@ all-events stream, one channel so an event touching two of their stations arrive
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -81,12 +82,18 @@ LINK_MAX_AGE = 7 * 24 * 3600  # a stream held longer reconnects (and resumes) on
 
 
 def _link_cipher():
+    return _cipher_for(settings.SECRET_KEY)
+
+
+@functools.cache
+def _cipher_for(secret_key: str):
+    """Derived once per key, not on every hold and link request."""
     import base64
     import hashlib
 
     from cryptography.fernet import Fernet
 
-    key = hashlib.sha256(b"tradenet-pushpin-next-link:" + settings.SECRET_KEY.encode()).digest()
+    key = hashlib.sha256(b"tradenet-pushpin-next-link:" + secret_key.encode()).digest()
     return Fernet(base64.urlsafe_b64encode(key))
 
 
