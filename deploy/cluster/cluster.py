@@ -344,9 +344,19 @@ def haproxy() -> None:
     step("HAProxy on tn-lb")
     work = STATE / "lb"
     work.mkdir()
-    servers = "\n".join(
-        f"    server {host} {addr(host)}:8000 check inter 1s fall 2 rise 2" for host in APP_HOSTS
-    )
+
+    # Requests: at most a host's view threads (2 workers x 8) each, the rest queued here, where
+    # waiting costs nothing, so an app host under a burst still answers its health check at
+    # once (HAProxy marked both hosts down when they took 200 clients at a time and answered
+    # 503 to everyone). Streams are long and hold no thread: a backend of their own, unqueued.
+    # The check has 3 s and 3 tries (a loaded host is slow, not gone); a host that is gone
+    # refuses connections, and those requests go to the other host at once (redispatch).
+    def servers(extra: str) -> str:
+        return "\n".join(
+            f"    server {host} {addr(host)}:8000 check inter 1s fall 3 rise 2{extra}"
+            for host in APP_HOSTS
+        )
+
     (work / "haproxy.cfg").write_text(f"""global
     maxconn 9000
 defaults
@@ -354,18 +364,28 @@ defaults
     timeout connect 2s
     timeout client 1h
     timeout server 1h
+    timeout queue 60s
+    timeout check 3s
     timeout http-request 10s
     option http-server-close
+    option redispatch
+    retry-on conn-failure empty-response
+    retries 2
 frontend web
     bind {addr("tn-lb")}:80
+    acl stream path_beg /api/updates/
+    use_backend streams if stream
     default_backend apps
 backend apps
+    balance leastconn
+    option httpchk GET /readyz
+    http-check expect status 200
+{servers(" maxconn 16")}
+backend streams
     balance roundrobin
     option httpchk GET /readyz
     http-check expect status 200
-    retry-on conn-failure empty-response
-    retries 2
-{servers}
+{servers("")}
 """)
     start("haproxy", "tn-lb", ["/usr/sbin/haproxy", "-W", "-db", "-f", str(work / "haproxy.cfg")])
     wait_until("HAProxy", lambda: probe(f"http://{addr('tn-lb')}/readyz"))

@@ -98,10 +98,15 @@ def lists(args) -> dict:
     """`clients` concurrent callers reading lists: statuses and the slowest answer."""
     headers = {"Authorization": f"Token {args.token}"}
 
+    refusals = []  # the first few answers that were not 200, to say who refused and why
+
     def one(_):
         started = time.monotonic()
         try:
-            status = httpx.get(f"{args.base}/api/trades/", headers=headers, timeout=30).status_code
+            answer = httpx.get(f"{args.base}/api/trades/", headers=headers, timeout=30)
+            status = answer.status_code
+            if status != 200 and len(refusals) < 3:
+                refusals.append(answer.text[:300])
         except httpx.HTTPError as exc:
             status = type(exc).__name__
         return status, time.monotonic() - started
@@ -111,7 +116,8 @@ def lists(args) -> dict:
     statuses = {}
     for status, _ in results:
         statuses[str(status)] = statuses.get(str(status), 0) + 1
-    return {"statuses": statuses, "slowest": max(seconds for _, seconds in results)}
+    slowest = max(seconds for _, seconds in results)
+    return {"statuses": statuses, "slowest": slowest, "refusals": refusals}
 
 
 def streams(args) -> dict:
