@@ -58,6 +58,11 @@ EVENTS_RECEIVED = Counter(
 )
 DB_FIGURES_SECONDS = 5
 TRADES_CREATED = Counter("tradenet_trades_created_total", "Trades created by this deployment")
+PUSHPIN_RECOVERIES = Counter(
+    "tradenet_pushpin_recoveries_total",
+    "Pushpin's requests for what a held stream missed (its next links), by outcome",
+    ["outcome"],
+)
 
 
 # Figures read from the database at scrape time, registered by the apps that own the tables

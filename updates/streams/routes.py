@@ -24,8 +24,9 @@ from urllib.parse import parse_qs
 from django.conf import settings
 
 from inventory.access import acts_for_all_stations
+from tradenet.observability import PUSHPIN_RECOVERIES
 from updates.streams import dbthreads, grip, sequence
-from updates.streams.hub import ReplayReset, events_after, hub
+from updates.streams.hub import ReplayReset, events_after, hub, scope_events_between
 from updates.streams.limits import claim_stream, release_stream
 from updates.streams.scopes import Credential, StreamRefused, authenticate, reopen, resolve
 
@@ -40,6 +41,10 @@ ROUTES = [
 ]
 KEEPALIVE = b": keep-alive\n\n"
 RESUME_WAIT_ROUNDS = 60  # of 50 ms
+# A Pushpin recovery reads up to this many times TRADENET_SSE_REPLAY_LIMIT events of the log
+# for its stream's scope (hub.scope_events_between): at the benchmark's 400 events a second,
+# a recovery may come 50 s after its hold and still replay, not reset.
+RECOVERY_PAGES = 20
 OPENING = b"retry: 2000\n: stream open\n\n"
 STREAM_HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -174,7 +179,12 @@ async def replay_body(scope, resume_from: int | None, up_to: int | None = None):
         return b"", 0
     limit = settings.TRADENET_SSE_REPLAY_LIMIT
     try:
-        missed = await dbthreads.run(events_after, resume_from, limit)
+        if up_to is None:
+            missed = await dbthreads.run(events_after, resume_from, limit)
+        else:  # a hold through Pushpin: the scope's events up to what Pushpin was given
+            missed = await dbthreads.run(
+                scope_events_between, scope, resume_from, up_to, limit, RECOVERY_PAGES
+            )
     except ReplayReset as reset:
         data = json.dumps(
             {
@@ -184,8 +194,6 @@ async def replay_body(scope, resume_from: int | None, up_to: int | None = None):
         )
         frame = f"id: {reset.current_id}\nevent: stream-reset\ndata: {data}\n\n"
         return frame.encode(), reset.current_id
-    if up_to is not None:
-        missed = [e for e in missed if e.id <= up_to]
     body = b"".join(e.frame for e in missed if scope.allows(e.stations, e.shipment_id))
     return body, (missed[-1].id if missed else resume_from)
 
@@ -219,6 +227,7 @@ async def serve_pushpin_next(scope, send, headers) -> None:
     query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
     link = grip.read_link(query.get("link", [""])[-1]) if grip.is_proxied(headers) else None
     if link is None:
+        PUSHPIN_RECOVERIES.labels("refused").inc()
         await json_response(send, 404, {"message": "Not found.", "code": "not_found"})
         return
     credential = Credential(link["u"], link["c"], link["s"])
@@ -228,13 +237,18 @@ async def serve_pushpin_next(scope, send, headers) -> None:
         reopened = None
         logger.info("held stream of user %s ends: %s", credential.user_id, refused.message)
     if reopened is None:
+        PUSHPIN_RECOVERIES.labels("signed_out").inc()
         await json_response(send, 403, {"message": "Signed out.", "code": "not_authenticated"})
         return
+    PUSHPIN_RECOVERIES.labels("held").inc()
     user, stream_scope = reopened
-    # What the stream has got, as Pushpin says (Grip-Last: each channel's last id delivered);
-    # the link's own position only if it says nothing.
+    # Where the stream is: the hold it follows replayed everything up to the link's position,
+    # and Pushpin delivered its channel gap-free from there up to Grip-Last's id. Grip-Last
+    # alone is the channel's last event, which for a quiet station can be far behind the log:
+    # resuming from it read more than a replay may hold and answered stream-reset, the missed
+    # events never sent (one sequenced channel per stream: grip.channels_for).
     delivered = grip.last_ids(headers.get(b"grip-last", b"").decode("latin-1"))
-    after = max(delivered) if delivered else link["after"]
+    after = max([link["after"], *delivered])
     await hand_to_pushpin(send, link["k"], link["key"], stream_scope, user, after, b"")
 
 
