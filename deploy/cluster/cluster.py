@@ -278,6 +278,12 @@ def pushpin(host: str, key: str) -> None:
         "sig_key=": f"sig_key={key}",
         "updates_check=": "updates_check=off",
         "push_in_http_addr=": f"push_in_http_addr={addr(host)}",
+        # Debian's file limits deliveries to 2,500 a second, queueing up to 25,000 and dropping
+        # the rest: 10,000 streams take more than that from a few trades a second (every
+        # delivery counts). Unlimited here; what Pushpin cannot deliver at once it queues per
+        # stream, and a stream that loses some recovers them from the log (sequence.py).
+        "message_rate=": "message_rate=-1",
+        "message_hwm=": "message_hwm=-1",
     }
     lines = []
     for line in Path("/etc/pushpin/pushpin.conf").read_text().splitlines():

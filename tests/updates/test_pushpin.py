@@ -22,8 +22,7 @@ from tests.sse import SSEClient
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
-def edge(tmp_path):
+def app_behind_pushpin(tmp_path, **settings):
     if not shutil.which("pushpin"):
         pytest.skip("Pushpin is not installed (apt-get install pushpin)")
     offset = pushpin_offset()
@@ -31,12 +30,23 @@ def edge(tmp_path):
         GRIP_URL=pushpin_publish_url(offset),
         GRIP_KEY=PUSHPIN_KEY,
         TRADENET_SSE_KEEPALIVE_SECONDS="2",
+        **settings,
     )
     env.pop("REDIS_URL", None)
     with uvicorn_server(env=env) as app:
         app_port = int(app.rsplit(":", 1)[1])
         with pushpin_server(app_port, tmp_path, offset) as edge_url:
             yield app, edge_url
+
+
+@pytest.fixture
+def edge(tmp_path):
+    yield from app_behind_pushpin(tmp_path)
+
+
+@pytest.fixture
+def edge_with_short_replays(tmp_path):
+    yield from app_behind_pushpin(tmp_path, TRADENET_SSE_REPLAY_LIMIT="5")
 
 
 def open_stream(url, headers) -> SSEClient:
@@ -241,3 +251,30 @@ def test_streams_subscribing_while_events_are_published_get_each_event_once_in_o
     finally:
         for _, client in clients:
             client.close()
+
+
+def test_a_quiet_stations_stream_is_recovered_not_reset_when_the_log_has_moved_far_on(
+    edge_with_short_replays, market
+):
+    """Pushpin asks again (its next link, with Grip-Last) for every stream of a channel it has
+    just subscribed. A quiet station's channel last saw an event long ago, or never: resuming
+    from there read more of the log than a replay may hold (5 here) and answered stream-reset,
+    so the stream lost what it missed. It resumes from where its hold left it instead."""
+    app, edge_url = edge_with_short_replays
+    staff = market
+    for _ in range(4):  # the log moves far past titan's last event (none): 16 events
+        assert post_trade(app, staff, "ceres-prime", "vesta-yards").status_code == 201
+    with open_stream(f"{edge_url}/api/updates/stations/titan/", staff) as stream:
+        assert stream.status == 200, stream.body
+        settled = stream.drain(3)  # Pushpin's recovery of the new channel comes in this time
+        made = post_trade(app, staff, "titan", "luna-gateway")
+        assert made.status_code == 201, made.text
+        transaction_id = made.json()["transaction_id"]
+        got = settled + stream.drain(3)
+        for _ in range(10):
+            if any(m.event == "trade.initiated" for m in got):
+                break
+            got += stream.drain(1)
+    assert "stream-reset" not in [m.event for m in got]
+    initiated = [m for m in got if m.event == "trade.initiated"]
+    assert len(initiated) == 1 and transaction_id in initiated[0].data
