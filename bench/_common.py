@@ -144,3 +144,55 @@ def stop_server(server: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(server.pid, signal.SIGKILL)
         server.wait(10)
+
+
+def process_tree(root: int) -> list[int]:
+    """`root` and every process below it (read from /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parent = int(stat[stat.rindex(")") + 2 :].split()[1])
+            children.setdefault(parent, []).append(int(entry.name))
+    tree, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        todo += children.get(pid, [])
+    return tree
+
+
+def cpu_seconds(roots: list[int]) -> float:
+    """CPU time used so far by the process trees under `roots`: each process's own user and
+    system time plus that of its children already reaped (so a worker that came and went
+    still counts, and nothing counts twice)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for root in roots:
+        for pid in process_tree(root):
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_text()
+            except OSError:
+                continue  # it ended between the listing and now
+            fields = stat[stat.rindex(")") + 2 :].split()
+            total += sum(int(fields[i]) for i in (11, 12, 13, 14))  # utime stime cutime cstime
+    return total / ticks
+
+
+def stream_completeness(rows, reports: list[dict]) -> dict:
+    """What the stream clients missed: `rows` are (station code, transaction id) of every trade
+    committed while they listened, `reports` what each client process printed; every client of
+    a station must have every trade of that station."""
+    expected: dict[str, set[str]] = {}
+    for code, transaction_id in rows:
+        expected.setdefault(code, set()).add(transaction_id)
+    want = missing = 0
+    for got in reports:
+        for code, seen_by_clients in got["per_station"].items():
+            for seen in seen_by_clients:
+                want += len(expected.get(code, ()))
+                missing += len(expected.get(code, set()) - set(seen))
+    return {"expected": want, "missing": missing}

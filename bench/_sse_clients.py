@@ -1,11 +1,12 @@
 """SSE clients for the write-path benchmark, in a process of their own.
 
-    _sse_clients.py BASE_URL TOKEN CLIENTS station-a,station-b,...
+    _sse_clients.py BASE_URL TOKEN CLIENTS station-a,station-b,... [--latencies]
 
 Opens CLIENTS station streams, spread round-robin over the stations, prints "connected", then
 records every trade.initiated each client reads (its transaction id and the delay from the
 commit, `published_at`). On "stop" from stdin it prints one JSON line: per station, the
-transaction ids each of its clients saw; latency percentiles; how many streams dropped.
+transaction ids each of its clients saw; latency percentiles; how many streams dropped
+(with --latencies, every delay too, for percentiles over several such processes).
 """
 
 from __future__ import annotations
@@ -21,49 +22,78 @@ from _common import percentile
 
 class Client:
     """One stream (plain asyncio socket): the trade.initiated events it reads, with the delay
-    from their commit (`published_at`)."""
+    from their commit (`published_at`). Like a browser's EventSource, it reconnects when its
+    stream is refused or ends (after the server's `retry`, 2 s), resuming with Last-Event-ID;
+    after RETRIES failed attempts in a row it counts as dropped."""
+
+    RETRIES = 5
 
     def __init__(self, path: str, station: str | None = None):
         self.path = path
         self.station = station
         self.received: dict[str, float] = {}  # transaction_id -> latency in seconds
         self.dropped = False
+        self.reconnects = 0
+        self.last_id: bytes | None = None
+        self.closing = False
         self.writer: asyncio.StreamWriter | None = None
 
     def close(self) -> None:
+        self.closing = True
         if self.writer is not None:
             self.writer.close()
 
     async def run(self, host: str, port: int, token: str, opened: asyncio.Event) -> None:
+        failures = 0
+        while not self.closing:
+            if await self._listen(host, port, token, opened):
+                failures = 0
+            else:
+                failures += 1
+            if self.closing:
+                return
+            if failures >= self.RETRIES:
+                self.dropped = True
+                opened.set()
+                return
+            self.reconnects += 1
+            await asyncio.sleep(2)
+
+    async def _listen(self, host: str, port: int, token: str, opened: asyncio.Event) -> bool:
+        """One connection; whether the stream was open before it ended."""
+        was_open = False
         try:
             reader, self.writer = await asyncio.open_connection(host, port, limit=2**20)
+            resume = f"Last-Event-ID: {self.last_id.decode()}\r\n" if self.last_id else ""
             self.writer.write(
                 f"GET {self.path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
-                f"Authorization: Token {token}\r\nAccept: text/event-stream\r\n\r\n".encode()
+                f"Authorization: Token {token}\r\nAccept: text/event-stream\r\n"
+                f"{resume}\r\n".encode()
             )
             status = await reader.readline()
             if b" 200 " not in status:
-                raise RuntimeError(f"stream refused: {status!r}")
+                return False
             event = None
             while True:
                 line = await reader.readline()
                 if not line:
-                    self.dropped = True
-                    return
+                    return was_open
                 if line.startswith(b": stream open"):
+                    was_open = True
                     opened.set()
+                elif line.startswith(b"id: "):
+                    self.last_id = line[4:].strip()
                 elif line.startswith(b"event: "):
                     event = line[7:].strip()
                 elif line.startswith(b"data: ") and event == b"trade.initiated":
                     now = time.time()
                     data = json.loads(line[6:])
                     published = datetime.fromisoformat(data["published_at"]).timestamp()
-                    self.received[data["transaction_id"]] = now - published
+                    self.received.setdefault(data["transaction_id"], now - published)
                 elif line in (b"\n", b"\r\n"):
                     event = None
-        except (OSError, RuntimeError):
-            self.dropped = True
-            opened.set()
+        except OSError:
+            return was_open
 
 
 async def main() -> None:
@@ -99,9 +129,11 @@ async def main() -> None:
                 "clients": count,
                 "per_station": per_station,
                 "received": len(latencies),
+                "latencies": latencies if "--latencies" in sys.argv else None,
                 "p50_ms": percentile(latencies, 50) * 1000,
                 "p99_ms": percentile(latencies, 99) * 1000,
                 "dropped": sum(c.dropped for c in clients),
+                "reconnects": sum(c.reconnects for c in clients),
             }
         ),
         flush=True,

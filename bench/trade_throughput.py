@@ -46,6 +46,7 @@ from _common import (
     shell,
     start_server,
     stop_server,
+    stream_completeness,
 )
 from _exports import RABBITMQ, ExportWatch, rabbitmq_answers
 
@@ -104,17 +105,27 @@ def find_tool(name: str, hint: str) -> str:
     return found
 
 
-def run_pgbench(db: dict, clients: int, seconds: int, stations: int, commodities: int) -> dict:
+def run_pgbench(
+    db: dict,
+    clients: int,
+    seconds: int,
+    stations: int,
+    commodities: int,
+    *,
+    dbname: str = BENCH_DB,
+    prefix: tuple[str, ...] = (),
+) -> dict:
+    """pgbench on the trade's SQL; `prefix` runs it elsewhere (the cluster: in a namespace)."""
     pgbench = find_tool("pgbench", "apt-get install postgresql-client")
     with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as script:
         sql = (HERE / "trade_pgbench.sql").read_text()
         script.write(sql.format(stations=stations, commodities=commodities))
     env = {**os.environ, "PGPASSWORD": db.get("PASSWORD") or ""}
-    cmd = [pgbench, "-h", db["HOST"] or "127.0.0.1", "-U", db["USER"], "-n", "-M", "simple",
-           "-c", str(clients), "-j", "2", "-T", str(seconds), "-f", script.name,
-           BENCH_DB]  # fmt: skip
+    cmd = [*prefix, pgbench, "-h", db["HOST"] or "127.0.0.1", "-U", db["USER"], "-n",
+           "-M", "simple", "-c", str(clients), "-j", "2", "-T", str(seconds), "-f", script.name,
+           dbname]  # fmt: skip
     if db.get("PORT"):
-        cmd[1:1] = ["-p", str(db["PORT"])]
+        cmd[len(prefix) + 1 : len(prefix) + 1] = ["-p", str(db["PORT"])]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True)
     os.unlink(script.name)
     if done.returncode != 0:
@@ -122,7 +133,9 @@ def run_pgbench(db: dict, clients: int, seconds: int, stations: int, commodities
     tps = float(re.search(r"tps = ([\d.]+)", done.stdout).group(1))
     latency = float(re.search(r"latency average = ([\d.]+) ms", done.stdout).group(1))
     failed = int(re.search(r"number of failed transactions: (\d+)", done.stdout).group(1))
-    return {"rate": tps, "latency_avg_ms": latency, "failed": failed}
+    transactions = int(re.search(r"number of transactions actually processed: (\d+)",
+                                 done.stdout).group(1))  # fmt: skip
+    return {"rate": tps, "latency_avg_ms": latency, "failed": failed, "count": transactions}
 
 
 def parse_duration_ms(text: str) -> float:
@@ -130,11 +143,14 @@ def parse_duration_ms(text: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[unit]
 
 
-def run_wrk(base_url: str, script: str, clients: int, seconds: int) -> dict:
+def run_wrk(
+    base_url: str, script: str, clients: int, seconds: int, *, prefix: tuple[str, ...] = ()
+) -> dict:
+    """wrk POSTing trades; `prefix` runs it elsewhere (the cluster: in the client namespace)."""
     wrk = find_tool("wrk", "apt-get install wrk")
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
         lua.write(script)
-    cmd = [wrk, "-t", "2", "-c", str(clients), "-d", f"{seconds}s", "--timeout", "10s",
+    cmd = [*prefix, wrk, "-t", "2", "-c", str(clients), "-d", f"{seconds}s", "--timeout", "10s",
            "--latency", "-s", lua.name, base_url]  # fmt: skip
     done = subprocess.run(cmd, capture_output=True, text=True)
     os.unlink(lua.name)
@@ -151,6 +167,7 @@ def run_wrk(base_url: str, script: str, clients: int, seconds: int) -> dict:
     p99 = parse_duration_ms(re.search(r"\s99%\s+([\d.]+\w+)", out).group(1))
     return {
         "rate": (requests - non_2xx) / seconds_run,
+        "answered": requests - non_2xx,
         "requests": requests,
         "errors": non_2xx + socket_errors,
         "p50_ms": p50,
@@ -184,19 +201,11 @@ def check_streams(db: dict, got: dict, since: float) -> dict:
             "WHERE t.created_at >= to_timestamp(%s)",
             [since],
         ).fetchall()
-    expected: dict[str, set[str]] = {}
-    for code, transaction_id in rows:
-        expected.setdefault(code, set()).add(transaction_id)
-    want = missing = 0
-    for code, seen_by_clients in got["per_station"].items():
-        for seen in seen_by_clients:
-            want += len(expected.get(code, ()))
-            missing += len(expected.get(code, set()) - set(seen))
+    counted = stream_completeness(rows, [got])
     return {
         "clients": got["clients"],
         "received": got["received"],
-        "expected": want,
-        "missing": missing,
+        **counted,
         "p50_ms": got["p50_ms"],
         "p99_ms": got["p99_ms"],
         "dropped": got["dropped"],
