@@ -196,3 +196,30 @@ def stream_completeness(rows, reports: list[dict]) -> dict:
                 want += len(expected.get(code, ()))
                 missing += len(expected.get(code, set()) - set(seen))
     return {"expected": want, "missing": missing}
+
+
+def postmaster_pid(db: dict, dbname: str) -> int | None:
+    """The pid of the PostgreSQL server behind `db`, when it runs on this machine (its data
+    directory's postmaster.pid is readable here); None otherwise."""
+    try:
+        with admin_connection(db, dbname) as conn:
+            directory = conn.execute("SHOW data_directory").fetchone()[0]
+        return int(Path(directory, "postmaster.pid").read_text().split()[0])
+    except Exception:
+        return None
+
+
+class CpuWatch:
+    """CPU seconds used by named process trees over a `with` block (`used`, by name)."""
+
+    def __init__(self, roots: dict[str, list[int]]):
+        self.roots = roots
+
+    def __enter__(self):
+        self.before = {name: cpu_seconds(pids) for name, pids in self.roots.items()}
+        return self
+
+    def __exit__(self, *exc):
+        self.used = {
+            name: cpu_seconds(pids) - self.before[name] for name, pids in self.roots.items()
+        }

@@ -37,7 +37,7 @@ import sys
 import time
 from pathlib import Path
 
-from _common import ROOT, cpu_seconds, log, percentile, stream_completeness
+from _common import ROOT, CpuWatch, log, percentile, stream_completeness
 from trade_throughput import SEED, run_pgbench, run_wrk
 
 sys.path.insert(0, str(ROOT / "deploy" / "cluster"))
@@ -113,22 +113,6 @@ def tiers() -> dict[str, list[int]]:
     }
 
 
-class CpuWatch:
-    """CPU seconds of each tier over a run."""
-
-    def __enter__(self):
-        self.roots = tiers()
-        self.before = {name: cpu_seconds(roots) for name, roots in self.roots.items()}
-        self.started = time.monotonic()
-        return self
-
-    def __exit__(self, *exc):
-        self.used = {
-            name: cpu_seconds(roots) - self.before[name] for name, roots in self.roots.items()
-        }
-        self.wall = time.monotonic() - self.started
-
-
 def ceiling(args) -> dict:
     """pgbench on the same SQL, on a scratch copy of the schema and seed on the primary."""
     sql(f'DROP DATABASE IF EXISTS "{CEILING_DB}" WITH (FORCE)', "postgres")
@@ -148,7 +132,7 @@ def ceiling(args) -> dict:
         sql("VACUUM ANALYZE", CEILING_DB)
         log(f"ceiling: pgbench, {args.clients} clients, {args.seconds} s, the trade's SQL")
         db = {"HOST": PRIMARY, "PORT": 5432, "USER": "postgres", "PASSWORD": ""}
-        with CpuWatch() as cpu:
+        with CpuWatch(tiers()) as cpu:
             result = run_pgbench(db, args.clients, args.seconds, stations, commodities,
                                  dbname=CEILING_DB, prefix=CLIENT)  # fmt: skip
         result["cpu"] = cpu.used
@@ -161,7 +145,7 @@ def trades(args, lua: str, label: str) -> dict:
     lb = cluster.addr("tn-lb")
     run_wrk(f"http://{lb}", lua, args.clients, 3, prefix=CLIENT)  # warm-up
     log(f"{label}: wrk, {args.clients} clients, {args.seconds} s through HAProxy")
-    with CpuWatch() as cpu:
+    with CpuWatch(tiers()) as cpu:
         result = run_wrk(f"http://{lb}", lua, args.clients, args.seconds, prefix=CLIENT)
     result["cpu"] = cpu.used
     return result
@@ -171,7 +155,7 @@ def paced_trades(args, token: str, stations: list[str], commodities: list[str]) 
     """`args.stream_rate` trades a second for `args.seconds`, through HAProxy, from tn-client."""
     lb = cluster.addr("tn-lb")
     log(f"{args.stream_rate:g} trades/s for {args.seconds} s through HAProxy, streams open")
-    with CpuWatch() as cpu:
+    with CpuWatch(tiers()) as cpu:
         done = subprocess.run(
             [*CLIENT, sys.executable, str(HERE / "_paced_trades.py"), f"http://{lb}", token,
              str(args.stream_rate), str(args.seconds), ",".join(stations), ",".join(commodities)],

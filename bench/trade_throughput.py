@@ -35,12 +35,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from _common import (
+    CpuWatch,
     admin_connection,
     base_database,
     drop_database,
     log,
     manage,
     percentile,
+    postmaster_pid,
     production_env,
     recreate_database,
     shell,
@@ -249,10 +251,14 @@ def main() -> int:
         with admin_connection(db, BENCH_DB) as conn:
             conn.execute("DELETE FROM tradenet_outbox")  # seeding's events: not part of the runs
             conn.execute("VACUUM ANALYZE")
+        postgres = postmaster_pid(db, BENCH_DB)
+        tiers = {"postgres": [postgres]} if postgres else {}  # elsewhere: not measured
         log(f"pgbench: {args.clients} clients, {args.seconds} s, the trade's SQL")
-        results["pgbench"] = run_pgbench(
-            db, args.clients, args.seconds, len(stations), len(commodities)
-        )
+        with CpuWatch(tiers) as cpu:
+            results["pgbench"] = run_pgbench(
+                db, args.clients, args.seconds, len(stations), len(commodities)
+            )
+        results["pgbench"]["cpu"] = cpu.used
         with admin_connection(db, BENCH_DB) as conn:
             conn.execute("DELETE FROM tradenet_outbox")  # pgbench's rows are not events
 
@@ -279,8 +285,11 @@ def main() -> int:
         )
         run_wrk(base_url, lua, args.clients, 3)  # warm-up
         log(f"API: wrk, {args.clients} clients, {args.seconds} s")
+        tiers["server"] = [server.pid]  # deploy/start.sh execs the server: its whole tree
         started = time.time()
-        results["api"] = run_wrk(base_url, lua, args.clients, args.seconds)
+        with CpuWatch(tiers) as cpu:
+            results["api"] = run_wrk(base_url, lua, args.clients, args.seconds)
+        results["api"]["cpu"] = cpu.used
         ended = time.time()
         time.sleep(5)  # the last exports arrive
         watch.collect()
@@ -291,7 +300,9 @@ def main() -> int:
             streams = start_streams(base_url, token, args.streams, stations)
             connected_at = time.time()
             log(f"API with {args.streams} streams open: wrk, {args.clients} clients")
-            results["api_streams"] = run_wrk(base_url, lua, args.clients, args.seconds)
+            with CpuWatch(tiers) as cpu:
+                results["api_streams"] = run_wrk(base_url, lua, args.clients, args.seconds)
+            results["api_streams"]["cpu"] = cpu.used
             time.sleep(3)  # the last events reach the clients
             results["streams"] = check_streams(db, stop_streams(streams), connected_at)
     finally:
@@ -340,22 +351,34 @@ def exports_report(db: dict, watch: ExportWatch, start: float, end: float) -> di
     return report
 
 
+def cpu_per_trade(run: dict, tier: str, trades: int) -> str:
+    """CPU milliseconds per trade of a tier ("-" where it was not measured)."""
+    if tier not in run.get("cpu", {}) or not trades:
+        return "-"
+    return f"{run['cpu'][tier] * 1000 / trades:.1f}ms"
+
+
 def report(results: dict, args) -> None:
     ceiling = results["pgbench"]
     lines = [
         "",
         f"Trades, {args.clients} clients, {args.seconds} s each, one-line trades between random "
         "stations",
-        f"  {'':34} {'trades/s':>9} {'of ceiling':>10} {'p50':>8} {'p99':>8} {'errors':>7}",
+        f"  {'':34} {'trades/s':>9} {'of ceiling':>10} {'p50':>8} {'p99':>8} {'errors':>7}"
+        f" {'server CPU':>10} {'PG CPU':>7}   (per trade)",
         f"  {'pgbench, the same SQL (ceiling)':34} {ceiling['rate']:9.0f} {'100%':>10} "
-        f"{'':>8} {'':>8} {ceiling['failed']:7d}   (avg {ceiling['latency_avg_ms']:.1f} ms)",
+        f"{'':>8} {'':>8} {ceiling['failed']:7d} {'':>10} "
+        f"{cpu_per_trade(ceiling, 'postgres', ceiling['count']):>7}"
+        f"   (avg {ceiling['latency_avg_ms']:.1f} ms)",
     ]
     for key, label in (("api", "POST /api/trades/"), ("api_streams", "  with SSE clients open")):
         if key in results:
             run = results[key]
             lines.append(
                 f"  {label:34} {run['rate']:9.0f} {run['rate'] / ceiling['rate']:10.1%} "
-                f"{run['p50_ms']:6.1f}ms {run['p99_ms']:6.1f}ms {run['errors']:7d}"
+                f"{run['p50_ms']:6.1f}ms {run['p99_ms']:6.1f}ms {run['errors']:7d} "
+                f"{cpu_per_trade(run, 'server', run['answered']):>10} "
+                f"{cpu_per_trade(run, 'postgres', run['answered']):>7}"
             )
     lines.append(f"  round trips to PostgreSQL per trade: {results['round_trips']}")
     for name, e in results.get("exports", {}).items():
