@@ -34,6 +34,7 @@ class Client:
         self.received: dict[str, float] = {}  # transaction_id -> latency in seconds
         self.dropped = False
         self.reconnects = 0
+        self.refusals: list[str] = []  # the status lines of refused attempts
         self.last_id: bytes | None = None
         self.closing = False
         self.writer: asyncio.StreamWriter | None = None
@@ -72,11 +73,13 @@ class Client:
             )
             status = await reader.readline()
             if b" 200 " not in status:
+                self.refusals.append(status.decode("latin-1").strip())
                 return False
             event = None
             while True:
                 line = await reader.readline()
                 if not line:
+                    self.refusals.append("ended by the server" if was_open else "closed")
                     return was_open
                 if line.startswith(b": stream open"):
                     was_open = True

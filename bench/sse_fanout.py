@@ -22,6 +22,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections import Counter
 
 from _common import (
     ROOT,
@@ -47,8 +48,10 @@ def server_connections(db: dict) -> int:
         ).fetchone()[0]
 
 
-def prepare_data(env: dict) -> str:
-    """Migrate the scratch database, add two stations with stock and a token; return it."""
+def prepare_data(env: dict, users: int) -> tuple[str, list[str]]:
+    """Migrate the scratch database, add two stations with stock, a dispatch staff token (it
+    posts the trades) and the tokens the streams sign in with: that one token again, or, with
+    `users` over 1, one for each of that many operators of bench-a."""
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True
     )
@@ -61,8 +64,20 @@ def prepare_data(env: dict) -> str:
         "b = Station.objects.create(code='bench-b', name='Bench B', x=3)\n"
         "w = Commodity.objects.create(code='water', name='Water')\n"
         "stock_open([(a, w, 1_000_000)])\n"
-        "u = get_user_model().objects.create_superuser('bench', password='x-bench-x-123')\n"
-        "print(AuthToken.objects.create(user=u)[1])\n"
+        "from inventory.services import operator_grant\n"
+        "import json\n"
+        "User = get_user_model()\n"
+        "u = User.objects.create_superuser('bench', password='x-bench-x-123')\n"
+        "staff = AuthToken.objects.create(user=u)[1]\n"
+        f"users = {users}\n"
+        "streams = [staff]\n"
+        "if users > 1:\n"
+        "    streams = []\n"
+        "    for n in range(users):\n"
+        "        o = User.objects.create_user(f'operator-{n}', password=None)\n"
+        "        operator_grant(user=o, stations=[a])\n"
+        "        streams.append(AuthToken.objects.create(user=o)[1])\n"
+        "print(json.dumps({'staff': staff, 'streams': streams}))\n"
     )
     done = subprocess.run(
         [sys.executable, "manage.py", "shell", "-c", script],
@@ -72,10 +87,13 @@ def prepare_data(env: dict) -> str:
         capture_output=True,
         text=True,
     )
-    return done.stdout.strip().splitlines()[-1]
+    made = json.loads(done.stdout.strip().splitlines()[-1])
+    return made["staff"], made["streams"]
 
 
-async def run_benchmark(args, base_url: str, token: str, server_pid: int, db: dict) -> dict:
+async def run_benchmark(
+    args, base_url: str, token: str, stream_tokens: list[str], server_pid: int, db: dict
+) -> dict:
     import httpx
     import psutil
 
@@ -90,8 +108,10 @@ async def run_benchmark(args, base_url: str, token: str, server_pid: int, db: di
         batch = clients[first : first + args.ramp_batch]
         opened = [asyncio.Event() for _ in batch]
         tasks += [
-            asyncio.create_task(client.run(host, int(port), token, flag))
-            for client, flag in zip(batch, opened, strict=True)
+            asyncio.create_task(
+                client.run(host, int(port), stream_tokens[number % len(stream_tokens)], flag)
+            )
+            for number, (client, flag) in enumerate(zip(batch, opened, strict=True), first)
         ]
         await asyncio.wait_for(asyncio.gather(*(flag.wait() for flag in opened)), timeout=120)
     connect_seconds = time.monotonic() - started
@@ -152,9 +172,12 @@ async def run_benchmark(args, base_url: str, token: str, server_pid: int, db: di
     every = [latency for _, _, latencies in per_trade for latency in latencies]
     return {
         "clients": args.clients,
+        "users": args.users,
         "trades": args.trades,
         "connect_seconds": connect_seconds,
         "delivered": sum(count for _, count, _ in per_trade),
+        "reconnects": sum(c.reconnects for c in clients),
+        "refusals": dict(Counter(r for c in clients for r in c.refusals)),
         "expected": args.clients * args.trades,
         "latency_ms": {
             "p50": percentile(every, 50) * 1000,
@@ -179,6 +202,12 @@ def main() -> int:
     )
     parser.add_argument("--clients", type=int, default=2000)
     parser.add_argument("--trades", type=int, default=5)
+    parser.add_argument(
+        "--users",
+        type=int,
+        default=1,
+        help="who holds the streams: 1, one dispatch staff user; more, that many operators",
+    )
     parser.add_argument("--ramp-batch", type=int, default=200, help="clients connected at once")
     parser.add_argument("--pause", type=float, default=1.0, help="seconds between trades")
     parser.add_argument("--wait", type=float, default=30.0, help="max seconds to wait per trade")
@@ -200,7 +229,7 @@ def main() -> int:
     env = production_env(db, BENCH_DB, PGAPPNAME=APP_NAME)
     server = None
     try:
-        token = prepare_data(env)
+        token, stream_tokens = prepare_data(env, args.users)
         # Production settings serve gathered static files and refuse to start without them.
         subprocess.run(
             [sys.executable, "manage.py", "collectstatic", "--noinput", "--verbosity", "0"],
@@ -226,7 +255,7 @@ def main() -> int:
             uvloop.install()
         except ImportError:
             pass
-        result = asyncio.run(run_benchmark(args, base_url, token, server.pid, db))
+        result = asyncio.run(run_benchmark(args, base_url, token, stream_tokens, server.pid, db))
     finally:
         if server is not None:
             server.terminate()
@@ -238,9 +267,11 @@ def main() -> int:
     report = [
         "",
         f"SSE fan-out: {result['clients']} clients on one uvicorn process, "
-        f"{result['trades']} trades",
+        f"{result['trades']} trades, streams held by "
+        + ("one dispatch staff user" if result["users"] == 1 else f"{result['users']} operators"),
         f"  connected in            {result['connect_seconds']:.1f} s",
-        f"  events delivered        {result['delivered']} / {result['expected']}",
+        f"  events delivered        {result['delivered']} / {result['expected']}"
+        f" ({result['reconnects']} reconnections: {result['refusals'] or 'none'})",
         f"  commit -> client        p50 {lat['p50']:.0f} ms, p90 {lat['p90']:.0f} ms, "
         f"p99 {lat['p99']:.0f} ms, max {lat['max']:.0f} ms",
         f"  POST /api/trades/       median {post['median']:.0f} ms, max {post['max']:.0f} ms "

@@ -221,17 +221,23 @@ class Hub:
         user was deactivated: every TRADENET_SSE_REAUTH_SECONDS, one check for them all."""
         while True:
             await asyncio.sleep(settings.TRADENET_SSE_REAUTH_SECONDS)
-            credentials = {s.credential for s in self.subscribers if s.credential is not None}
-            if not credentials:
-                continue
             try:
-                valid = await dbthreads.run(still_valid, credentials)
+                await self.recheck()
             except Exception:  # the database is away: check again next round
                 logger.warning("could not re-check the streams' credentials", exc_info=True)
-                continue
-            for subscriber in list(self.subscribers):
-                if subscriber.credential is not None and subscriber.credential not in valid:
-                    subscriber.close()
+
+    async def recheck(self) -> None:
+        """One round of the re-check: the credentials of the streams open now, and only theirs.
+        A stream that subscribed while the check ran is not in it (it signed in a moment ago);
+        closing every stream whose credential was not found valid ended up to a tenth of 2,000
+        streams of distinct users each round, all of them valid."""
+        credentials = {s.credential for s in self.subscribers if s.credential is not None}
+        if not credentials:
+            return
+        valid = await dbthreads.run(still_valid, credentials)
+        for subscriber in list(self.subscribers):
+            if subscriber.credential in credentials and subscriber.credential not in valid:
+                subscriber.close()
 
     async def _run_ticker(self) -> None:
         """One timer for every stream's keep-alives: a timer per stream would cost each of
