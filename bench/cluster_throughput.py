@@ -206,7 +206,7 @@ def recoveries() -> int:
 def settle(limit: float = 300) -> dict:
     """Wait until Pushpin has stopped asking for what its new streams missed. Pushpin asks
     again for every stream of a channel it has just subscribed, at most 10 a second
-    (updates/streams/hub.py: scope_events_between), so a burst of new streams takes a while
+    (updates/streams/sequence.py: recovered_events), so a burst of new streams takes a while
     to settle; the measured run starts after it."""
     started = time.monotonic()
     first = last = recoveries()

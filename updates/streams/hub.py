@@ -86,41 +86,6 @@ def events_after(last_id: int, limit: int) -> list[StoredEvent]:
     return [StoredEvent.from_entry(e) for e in events]
 
 
-def scope_events_between(scope, last_id: int, up_to: int, limit: int, pages: int):
-    """The stored events after `last_id` up to `up_to` that `scope` may receive, read from the
-    log `limit` at a time for at most `pages` reads; ReplayReset if that does not reach `up_to`
-    or the scope's own events exceed `limit`.
-
-    For Pushpin's recoveries (updates/streams/sequence.py): Pushpin asks again for every stream
-    of a channel it has just subscribed, at most 10 streams a second (its update limiter), so a
-    recovery can come seconds after its hold. A station's stream then missed a handful of
-    events among thousands of the log's; counting the log's, as a client's own replay does,
-    answered stream-reset to nearly every one of them under load.
-    """
-    kept: list[StoredEvent] = []
-    for _ in range(pages):
-        if last_id >= up_to:
-            return kept
-        try:
-            entries = eventstream.read_after(last_id, limit)
-        except EventDoesNotExist as exc:
-            raise ReplayReset(int(exc.current_id)) from None
-        if not entries:
-            return kept
-        for entry in entries:
-            if entry.id > up_to:
-                return kept
-            event = StoredEvent.from_entry(entry)
-            if event.frame and scope.allows(event.stations, event.shipment_id):
-                kept.append(event)
-        if len(kept) > limit:
-            raise ReplayReset(current_id())
-        last_id = entries[-1].id
-    if last_id < up_to:
-        raise ReplayReset(current_id())
-    return kept
-
-
 def event_at(event_id: int) -> list[StoredEvent]:
     """The stored event `event_id` (an empty list if there is none)."""
     try:

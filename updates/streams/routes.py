@@ -26,7 +26,7 @@ from django.conf import settings
 from inventory.access import acts_for_all_stations
 from tradenet.observability import PUSHPIN_RECOVERIES
 from updates.streams import dbthreads, grip, sequence
-from updates.streams.hub import ReplayReset, events_after, hub, scope_events_between
+from updates.streams.hub import ReplayReset, events_after, hub
 from updates.streams.limits import claim_stream, release_stream
 from updates.streams.scopes import Credential, StreamRefused, authenticate, reopen, resolve
 
@@ -42,7 +42,7 @@ ROUTES = [
 KEEPALIVE = b": keep-alive\n\n"
 RESUME_WAIT_ROUNDS = 60  # of 50 ms
 # A Pushpin recovery reads up to this many times TRADENET_SSE_REPLAY_LIMIT events of the log
-# for its stream's scope (hub.scope_events_between): at the benchmark's 400 events a second,
+# for its stream's scope (sequence.recovered_events): at the benchmark's 400 events a second,
 # a recovery may come 50 s after its hold and still replay, not reset.
 RECOVERY_PAGES = 20
 OPENING = b"retry: 2000\n: stream open\n\n"
@@ -183,7 +183,7 @@ async def replay_body(scope, resume_from: int | None, up_to: int | None = None):
             missed = await dbthreads.run(events_after, resume_from, limit)
         else:  # a hold through Pushpin: the scope's events up to what Pushpin was given
             missed = await dbthreads.run(
-                scope_events_between, scope, resume_from, up_to, limit, RECOVERY_PAGES
+                sequence.recovered_events, scope, resume_from, up_to, limit, RECOVERY_PAGES
             )
     except ReplayReset as reset:
         data = json.dumps(
