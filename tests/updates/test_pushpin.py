@@ -51,10 +51,14 @@ def edge_with_short_replays(tmp_path):
 
 def open_stream(url, headers) -> SSEClient:
     """Pushpin answers 500 "Accept service unavailable" until its handler has connected to its
-    proxy, a moment after both answer HTTP; retry through that window only."""
+    proxy, a moment after both answer HTTP; and the first stream it holds after starting is
+    sometimes dropped before any answer (about one start in three here, with or without
+    this project's recovery changes; not seen on later streams). Retry through those, as
+    EventSource reconnects, and only those."""
     for _ in range(20):
         client = SSEClient(url, headers=headers)
-        if client.status != 500 or b"Accept service unavailable" not in client.body:
+        starting = client.status == 500 and b"Accept service unavailable" in client.body
+        if not starting and client.status is not None:
             return client
         client.close()
         time.sleep(0.25)
