@@ -223,3 +223,10 @@ class CpuWatch:
         self.used = {
             name: cpu_seconds(pids) - self.before[name] for name, pids in self.roots.items()
         }
+
+
+def cpu_ms_per(run: dict, tier: str, count: int) -> float:
+    """A tier's CPU milliseconds per operation over a run (NaN where it was not measured)."""
+    if tier not in run.get("cpu", {}) or not count:
+        return float("nan")
+    return run["cpu"][tier] * 1000 / count

@@ -37,7 +37,7 @@ import sys
 import time
 from pathlib import Path
 
-from _common import ROOT, CpuWatch, log, percentile, stream_completeness
+from _common import ROOT, CpuWatch, cpu_ms_per, log, percentile, stream_completeness
 from trade_throughput import SEED, run_pgbench, run_wrk
 
 sys.path.insert(0, str(ROOT / "deploy" / "cluster"))
@@ -317,10 +317,6 @@ def main() -> int:
     return 0
 
 
-def per_op_ms(run: dict, tier: str, count: int) -> float:
-    return run["cpu"][tier] * 1000 / count if count else float("nan")
-
-
 def report(results: dict, args) -> None:
     top = results["ceiling"] or {"rate": float("nan"), "failed": 0, "count": 0, "cpu": {}}
     lines = [
@@ -331,7 +327,7 @@ def report(results: dict, args) -> None:
         f" {'app CPU':>8} {'PG CPU':>7} {'PgB+LB':>7}   (CPU per trade)",
         f"  {'pgbench, same SQL, to the primary':36} {top['rate']:9.0f} {'100%':>10} {'':>8}"
         f" {'':>8} {top['failed']:6d} {'':>8} "
-        f"{per_op_ms(top, 'PostgreSQL primary', top['count']):5.2f}ms",
+        f"{cpu_ms_per(top, 'PostgreSQL primary', top['count']):5.2f}ms",
     ]
     for key, label in (
         ("one", "one app host"),
@@ -347,13 +343,13 @@ def report(results: dict, args) -> None:
         lines.append(
             f"  {label:36} {run['rate']:9.1f} {run['rate'] / top['rate']:10.1%} "
             f"{run['p50_ms']:6.0f}ms {run['p99_ms']:6.0f}ms {errors:6d} "
-            f"{per_op_ms(run, 'app hosts', count):6.1f}ms "
-            f"{per_op_ms(run, 'PostgreSQL primary', count):5.2f}ms {infra:5.2f}ms"
+            f"{cpu_ms_per(run, 'app hosts', count):6.1f}ms "
+            f"{cpu_ms_per(run, 'PostgreSQL primary', count):5.2f}ms {infra:5.2f}ms"
         )
     one = results.get("one")
     if one:
-        app_ms = per_op_ms(one, "app hosts", one["answered"])
-        pg_ms = per_op_ms(one, "PostgreSQL primary", one["answered"])
+        app_ms = cpu_ms_per(one, "app hosts", one["answered"])
+        pg_ms = cpu_ms_per(one, "PostgreSQL primary", one["answered"])
         lines.append(
             f"  predicted with cores of their own: {1000 / app_ms:.0f} trades/s per app-host "
             f"core, {1000 / pg_ms:.0f} per primary core before PostgreSQL is the limit"

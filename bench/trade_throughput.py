@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import shutil
@@ -38,6 +39,7 @@ from _common import (
     CpuWatch,
     admin_connection,
     base_database,
+    cpu_ms_per,
     drop_database,
     log,
     manage,
@@ -352,10 +354,9 @@ def exports_report(db: dict, watch: ExportWatch, start: float, end: float) -> di
 
 
 def cpu_per_trade(run: dict, tier: str, trades: int) -> str:
-    """CPU milliseconds per trade of a tier ("-" where it was not measured)."""
-    if tier not in run.get("cpu", {}) or not trades:
-        return "-"
-    return f"{run['cpu'][tier] * 1000 / trades:.1f}ms"
+    """CPU milliseconds per trade of a tier, as printed ("-" where it was not measured)."""
+    ms = cpu_ms_per(run, tier, trades)
+    return "-" if math.isnan(ms) else f"{ms:.1f}ms"
 
 
 def report(results: dict, args) -> None:
