@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable
 
 from django.conf import settings
-from django.utils.functional import empty
+from django.utils.functional import SimpleLazyObject
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -163,9 +163,12 @@ def known_username(request) -> str | None:
     """The signed-in user's name if the request looked the user up; never a query of its own
     for a log line (with the database away, that query turned a 503 page into a 500)."""
     user = getattr(request, "user", None)
-    if user is None or getattr(user, "_wrapped", None) is empty:  # a lazy user never read
+    if type(user) is SimpleLazyObject:  # still tradenet.authentication's lazy user: read it or not?
+        user = getattr(request, "looked_up_user", None)
+    # Otherwise DRF (a token), login() or logout() has put a real user in its place.
+    if user is None or not user.is_authenticated:
         return None
-    return user.get_username() if user.is_authenticated else None
+    return user.get_username()
 
 
 class RequestIdMiddleware(BothModesMiddleware):
