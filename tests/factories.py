@@ -5,6 +5,7 @@ from decimal import Decimal
 import factory
 from django.contrib.auth import get_user_model
 
+from credits.services import credits_deposit
 from inventory.models import Commodity, Station
 from inventory.services import stock_open
 from trades.services import LineSpec, trade_initiate
@@ -25,9 +26,13 @@ class UserFactory(factory.django.DjangoModelFactory):
             obj.save()
 
 
+TEST_FUNDS = "1000000.00"
+
+
 class StationFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Station
+        skip_postgeneration_save = True
 
     code = factory.Sequence(lambda n: f"station-{n}")
     name = factory.LazyAttribute(lambda o: o.code.replace("-", " ").title())
@@ -35,6 +40,14 @@ class StationFactory(factory.django.DjangoModelFactory):
     x = factory.Sequence(lambda n: float(n))
     y = 0.0
     z = 0.0
+
+    @factory.post_generation
+    def funds(obj, create, extracted, **kwargs):
+        """Credits to buy with, deposited from the treasury: a million unless `funds=` says
+        otherwise (`funds=0`: none)."""
+        amount = Decimal(TEST_FUNDS if extracted is None else extracted)
+        if create and amount:
+            credits_deposit(station=obj, amount=amount, memo="test funds")
 
 
 class CommodityFactory(factory.django.DjangoModelFactory):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 class DomainError(Exception):
     code = "conflict"
+    http_status = 409
 
     def __init__(self, message: str, **detail):
         super().__init__(message)

@@ -31,6 +31,7 @@ TRADE_STATUS_CHANGED = "trade.status_changed"
 CARGO_CREATED = "cargo.created"
 CARGO_UPDATED = "cargo.updated"
 INVENTORY_CHANGED = "inventory.changed"
+ACCOUNT_CHANGED = "account.changed"
 # For the servers themselves, never shown to a client or sent to another system: credentials
 # revoked (a token deleted, a session ended, a user deactivated). Written to the outbox in the
 # revoking transaction, it reaches every server's streams in the log's order, so a stream of
@@ -43,11 +44,12 @@ OUTBOX_CHANNEL = "tradenet_outbox"
 
 # The order of one operation's events on the stream, whatever order its code announced them
 # in (receivers of one signal run in the order their apps are installed; nothing should hang on
-# that): the stock first, then the shipment, then the trade. So a client that sees a trade's
-# event has already seen the stock and the shipment it refers to. Events of one type keep the
-# order they were announced in.
+# that): the stock first, then the credits, then the shipment, then the trade. So a client that
+# sees a trade's event has already seen the stock, credits and shipment it refers to. Events of
+# one type keep the order they were announced in.
 ORDER_IN_OPERATION = (
     INVENTORY_CHANGED,
+    ACCOUNT_CHANGED,
     CARGO_CREATED,
     CARGO_UPDATED,
     TRADE_INITIATED,

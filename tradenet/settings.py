@@ -67,6 +67,8 @@ INSTALLED_APPS = [
     "inventory",
     "trades",
     "cargo",
+    # After inventory and cargo: a placed trade's receivers lock its stock before its accounts.
+    "credits",
     "updates",
 ]
 

@@ -32,7 +32,15 @@ class Trade(models.Model):
     buyer = models.ForeignKey(
         "inventory.Station", on_delete=models.PROTECT, related_name="purchases", db_index=False
     )
+
+    class Terms(models.TextChoices):
+        # Who bears a lost shipment (credits.services.RESOLUTION): at the seller's risk the
+        # buyer's hold is released; at the buyer's it is paid.
+        SELLER_RISK = "seller_risk", "Seller's risk"
+        BUYER_RISK = "buyer_risk", "Buyer's risk"
+
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.INITIATED)
+    terms = models.CharField(max_length=16, choices=Terms.choices, default=Terms.SELLER_RISK)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,

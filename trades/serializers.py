@@ -5,6 +5,7 @@ from decimal import Decimal
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from credits.selectors import settlement_of
 from inventory.models import Commodity, Station
 from tradenet.api.serializers import JSONIntegerField, StrictInputSerializer
 
@@ -29,12 +30,18 @@ class ShipmentSummarySerializer(serializers.Serializer):
     eta = serializers.DateTimeField()
 
 
+class SettlementSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["held", "settled", "released"])
+    amount = serializers.DecimalField(max_digits=32, decimal_places=2)
+
+
 class TradeSerializer(serializers.ModelSerializer):
     seller = serializers.CharField(source="seller.code")
     buyer = serializers.CharField(source="buyer.code")
     items = TradeLineSerializer(source="lines", many=True)
     total = serializers.SerializerMethodField()
     cargo = ShipmentSummarySerializer(allow_null=True)
+    settlement = serializers.SerializerMethodField()
     created_by = serializers.CharField(source="created_by.username", allow_null=True)
 
     class Meta:
@@ -46,6 +53,8 @@ class TradeSerializer(serializers.ModelSerializer):
             "buyer",
             "items",
             "total",
+            "terms",
+            "settlement",
             "cargo",
             "created_by",
             "created_at",
@@ -55,6 +64,10 @@ class TradeSerializer(serializers.ModelSerializer):
     @extend_schema_field(serializers.DecimalField(max_digits=24, decimal_places=2))
     def get_total(self, trade) -> str:
         return str(trade.total.quantize(Decimal("0.01")))
+
+    @extend_schema_field(SettlementSerializer(allow_null=True))
+    def get_settlement(self, trade) -> dict | None:
+        return settlement_of(trade)
 
 
 class TradeLineInputSerializer(StrictInputSerializer):
@@ -72,6 +85,12 @@ class TradeCreateSerializer(StrictInputSerializer):
     seller = serializers.SlugField(max_length=64)
     buyer = serializers.SlugField(max_length=64)
     items = TradeLineInputSerializer(many=True, allow_empty=False, max_length=MAX_LINES)
+    terms = serializers.ChoiceField(
+        choices=Trade.Terms.choices,
+        default=Trade.Terms.SELLER_RISK,
+        help_text="Who pays for a lost shipment: seller_risk (the buyer's hold is released) "
+        "or buyer_risk (the buyer pays).",
+    )
 
     def validate(self, attrs):
         stations = Station.objects.in_bulk({attrs["seller"], attrs["buyer"]}, field_name="code")

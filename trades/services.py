@@ -10,6 +10,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from credits.selectors import settlement_of
+from credits.services import settlement_resolve
 from inventory.models import Commodity, Station
 from tradenet import events
 from tradenet.actors import user_or_none
@@ -57,17 +59,26 @@ def trade_validate(*, seller: Station, buyer: Station, lines: Sequence[LineSpec]
 
 
 def trade_initiate(
-    *, seller: Station, buyer: Station, lines: Sequence[LineSpec], actor=None
+    *,
+    seller: Station,
+    buyer: Station,
+    lines: Sequence[LineSpec],
+    actor=None,
+    terms: str = Trade.Terms.SELLER_RISK,
 ) -> Trade:
     """Record a trade, ship its goods and move the stock, all in one transaction.
 
-    Raises ValidationError for an impossible trade and InsufficientStock when the seller lacks
-    any line's goods; in both cases nothing is written. The returned trade carries its lines,
-    shipment and stations, so callers can answer without reading them back.
+    Raises ValidationError for an impossible trade, InsufficientStock when the seller lacks
+    any line's goods and InsufficientCredits when the buyer cannot pay (the credits app's
+    receiver holds the total); in every case nothing is written. The returned trade carries
+    its lines, shipment, stations and settlement, so callers can answer without reading them
+    back.
     """
     trade_validate(seller=seller, buyer=buyer, lines=lines)
     with transaction.atomic(), events.batch():
-        trade = Trade.objects.create(seller=seller, buyer=buyer, created_by=user_or_none(actor))
+        trade = Trade.objects.create(
+            seller=seller, buyer=buyer, terms=terms, created_by=user_or_none(actor)
+        )
         trade.remember_lines(
             TradeLine.objects.bulk_create(
                 [
@@ -107,7 +118,8 @@ def trade_place(*, trade: Trade, actor=None) -> Trade:
 def _place(trade: Trade) -> None:
     trade.placed_at = timezone.now()
     # The placing save: the receivers connected to it (the inventory app's dispatch, the cargo
-    # app's shipment) run now, in this transaction; see docs/architecture.md.
+    # app's shipment, the credits app's hold) run now, in this transaction; see
+    # docs/architecture.md.
     trade.save(update_fields=["placed_at", "updated_at", "created_by"])
     shipment = getattr(trade, "cargo", None)  # created by the cargo app's receiver just now
     events.announce(
@@ -126,6 +138,7 @@ def trade_set_status(*, trade: Trade, status: str, actor=None) -> Trade:
     previous = trade.status
     trade.status = status
     trade.save(update_fields=["status", "updated_at"])
+    settlement_resolve(trade=trade, actor=actor)  # posted or voided once the journey ends
     events.announce(
         events.DomainEvent(
             type=events.TRADE_STATUS_CHANGED,
@@ -153,5 +166,7 @@ def trade_event_payload(trade: Trade) -> dict:
             for line in lines
         ],
         "total": str(lines_total(lines)),
+        "terms": trade.terms,
+        "settlement": settlement_of(trade),
         "shipment_id": getattr(getattr(trade, "cargo", None), "shipment_id", None),
     }

@@ -95,6 +95,7 @@ class TradeViewSet(
                 buyer=data["buyer"],
                 lines=serializer.line_specs(),
                 actor=self.request.user,
+                terms=data["terms"],
             )
         except DomainError as exc:
             return error_response(409, exc.message, exc.code, detail=exc.detail)

@@ -12,7 +12,9 @@ from tradenet.diagnostics import round_trips, wire_trace
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-MAX_ROUND_TRIPS = 16
+# 17 today: the 15 of a trade before credits, and the settlement's hold (its accounts locked,
+# then the transfer, both accounts and their entries written in one statement).
+MAX_ROUND_TRIPS = 18
 
 
 @pytest.fixture
@@ -42,7 +44,7 @@ def post_trade(client, goods) -> list[tuple[str, str]]:
     return sent
 
 
-def test_a_one_line_trade_takes_at_most_sixteen_round_trips(market):
+def test_a_one_line_trade_takes_at_most_eighteen_round_trips(market):
     client, goods = market
     sent = post_trade(client, goods[:1])
     assert round_trips(sent) <= MAX_ROUND_TRIPS, sent

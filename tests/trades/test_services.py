@@ -139,6 +139,8 @@ def test_a_trade_writes_its_events_in_its_own_transaction(
     assert [event_type for event_type, _ in written] == [
         "inventory.changed",
         "inventory.changed",
+        "account.changed",  # the buyer's hold
+        "account.changed",  # the seller's incoming credits
         "cargo.created",
         "trade.initiated",
     ]
@@ -166,7 +168,7 @@ def test_an_event_outside_a_transaction_is_refused(transactional_db):
     assert outbox() == []
 
 
-def test_one_operations_events_go_out_stock_first_then_shipment_then_trade(
+def test_one_operations_events_go_out_stock_then_credits_then_shipment_then_trade(
     stocked_ceres, vesta, water
 ):
     """The order is stated once (tradenet.events.ORDER_IN_OPERATION), not left to the order
@@ -179,6 +181,8 @@ def test_one_operations_events_go_out_stock_first_then_shipment_then_trade(
     shipment_update(shipment=trade.cargo, status="delivered")
     assert [event_type for event_type, _ in outbox(after=start)] == [
         "inventory.changed",  # the buyer's goods move from incoming to on hand
+        "account.changed",  # the buyer pays
+        "account.changed",  # the seller is paid
         "cargo.updated",
         "trade.status_changed",
     ]

@@ -76,7 +76,7 @@ def error_response(status_code: int, message: str, code: str, **extra) -> Respon
 
 def exception_handler(exc, context):
     if isinstance(exc, DomainError):
-        return error_response(409, exc.message, exc.code, detail=exc.detail)
+        return error_response(exc.http_status, exc.message, exc.code, detail=exc.detail)
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(
             exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}

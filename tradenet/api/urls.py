@@ -3,6 +3,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from cargo.views import CargoViewSet, cancel_trade, update_cargo
+from credits.views import AccountEntryViewSet, AccountViewSet
 from inventory.views import (
     CommodityViewSet,
     InventoryViewSet,
@@ -32,6 +33,8 @@ router.register(
     r"inventory/(?P<station_code>[^/.]+)/movements", StationMovementViewSet, basename="movement"
 )
 router.register("inventory", InventoryViewSet, basename="inventory")
+router.register(r"accounts/(?P<station_code>[^/.]+)/entries", AccountEntryViewSet, basename="entry")
+router.register("accounts", AccountViewSet, basename="account")
 router.register("stations", StationViewSet, basename="station")
 router.register("commodities", CommodityViewSet, basename="commodity")
 router.register("webhooks", WebhookEndpointViewSet, basename="webhook")

@@ -10,6 +10,7 @@ from tqdm import tqdm
 
 from cargo.models import Cargo
 from cargo.services import shipment_update
+from credits.selectors import available_by_station
 from inventory.models import StockLevel
 from tradenet.errors import DomainError
 from trades.services import LineSpec, trade_initiate
@@ -42,9 +43,19 @@ class Command(BaseCommand):
         mine: list[int] = []  # this run's shipments (pks): the only ones it moves
         for _ in tqdm(range(trades), desc="trades", file=sys.stderr):
             level = rng.choice(stocked)
-            buyer = rng.choice([s for s in stations if s.pk != level.station_id])
-            quantity = rng.randint(1, max(1, min(level.on_hand, 50)))
             price = Decimal(rng.randint(100, 5000)) / 100
+            # Within what buyers can pay: a buyer that can afford one unit at least, and no
+            # more units than it can afford (read now; a concurrent trade may still refuse it).
+            spendable = available_by_station()
+            buyers = [
+                s for s in stations if s.pk != level.station_id and spendable.get(s.pk, 0) >= price
+            ]
+            if not buyers:
+                refused += 1
+                continue
+            buyer = rng.choice(buyers)
+            affordable = int(spendable[buyer.pk] // price)
+            quantity = rng.randint(1, max(1, min(level.on_hand, 50, affordable)))
             try:
                 trade = trade_initiate(
                     seller=level.station,
@@ -58,7 +69,8 @@ class Command(BaseCommand):
             moved += self._move_some_shipments(rng, mine)
             time.sleep(interval)
         self.stdout.write(
-            f"{made} trades made, {refused} refused for lack of stock, {moved} shipment moves."
+            f"{made} trades made, {refused} refused for lack of stock or credits, "
+            f"{moved} shipment moves."
         )
 
     def _move_some_shipments(self, rng: random.Random, mine: list[int]) -> int:

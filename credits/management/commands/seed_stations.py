@@ -1,11 +1,14 @@
 from __future__ import annotations
 
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from credits.services import OPENING_FUNDS, credits_open_funds
+from inventory.models import Station
 from inventory.seeding import (
     BUNDLED_GALAXY,
     SeedError,
@@ -20,8 +23,9 @@ PROGRESS_THRESHOLD = 200
 class Command(BaseCommand):
     help = (
         "Load stations, commodities and opening stock: the bundled demo galaxy by default, or a "
-        "JSON/CSV file with --file. Idempotent (upsert by code; opening stock is recorded once) "
-        "and atomic (a bad row loads nothing)."
+        "JSON/CSV file with --file; then fund every station never funded with "
+        f"{OPENING_FUNDS:,} credits from the treasury. Idempotent (upsert by code; opening "
+        "stock and funds are recorded once) and atomic (a bad row loads nothing)."
     )
 
     def add_arguments(self, parser):
@@ -36,11 +40,21 @@ class Command(BaseCommand):
         parser.add_argument(
             "--seed", type=int, default=0, help="Which generated galaxy --count draws (default 0)."
         )
+        parser.add_argument(
+            "--funds",
+            type=int,
+            default=int(OPENING_FUNDS),
+            help=f"Credits each new station starts with (default {OPENING_FUNDS:,.0f}; 0: none).",
+        )
         parser.add_argument("--no-progress", action="store_true", help="Hide progress bars.")
 
-    def handle(self, *args, file: Path | None, count: int, seed, no_progress: bool, **options):
+    def handle(
+        self, *args, file: Path | None, count: int, seed, funds: int, no_progress: bool, **options
+    ):
         if count < 0:
             raise CommandError("--count must be zero or more.")
+        if funds < 0:
+            raise CommandError("--funds must be zero or more.")
         path = file or BUNDLED_GALAXY
         if not path.exists():
             raise CommandError(f"No such file: {path}. Pass a .json or .csv file to --file.")
@@ -79,3 +93,10 @@ class Command(BaseCommand):
                 f"{generated.stations_updated} updated; opening stock entries recorded: "
                 f"{generated.stock_recorded}."
             )
+        if funds:
+            stations = list(Station.objects.order_by("pk"))
+            funded = credits_open_funds(
+                stations=progress_for(len(stations))(stations, "funds", len(stations)),
+                amount=Decimal(funds),
+            )
+            self.stdout.write(f"Opening funds of {funds:,} credits: {funded} stations funded.")

@@ -1,0 +1,191 @@
+"""Credits: every station's account, the treasury's, the transfers between them and the
+append-only entries that record every change (docs/domain.md#credits).
+
+An account keeps its posted `balance`, what it has `held` for pending outgoing transfers, its
+`incoming` pending transfers and a `credit_limit`. What it may still spend is
+`balance - held + credit_limit`, never below zero (a CHECK behind the services' row locks);
+only the treasury, which issues and withdraws credits, goes negative. The balances of all
+accounts, treasury included, sum to zero at every commit (a deferred constraint trigger,
+migration 0001).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+# Credits to the centicredit. 32 digits: the largest trade the API accepts (200 lines of a
+# billion units at a trillion credits less a centicredit) settles with room to spare.
+DIGITS = {"max_digits": 32, "decimal_places": 2}
+ZERO = Decimal("0.00")
+
+
+class Account(models.Model):
+    station = models.OneToOneField(
+        "inventory.Station",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="account",
+        help_text="Empty for the treasury.",
+    )
+    is_treasury = models.BooleanField(default=False, editable=False)
+    balance = models.DecimalField(default=ZERO, editable=False, **DIGITS)
+    held = models.DecimalField(
+        default=ZERO, editable=False, help_text="Pending outgoing transfers.", **DIGITS
+    )
+    incoming = models.DecimalField(
+        default=ZERO, editable=False, help_text="Pending incoming transfers.", **DIGITS
+    )
+    credit_limit = models.DecimalField(
+        default=ZERO, help_text="How far the balance may go below zero.", **DIGITS
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                # balance - held + credit_limit >= 0
+                condition=Q(is_treasury=True) | Q(balance__gte=F("held") - F("credit_limit")),
+                name="account_available_non_negative",
+                violation_error_message="An account may not spend more than it has.",
+            ),
+            models.CheckConstraint(condition=Q(held__gte=0), name="account_held_non_negative"),
+            models.CheckConstraint(
+                condition=Q(incoming__gte=0), name="account_incoming_non_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(credit_limit__gte=0), name="account_credit_limit_non_negative"
+            ),
+            # The treasury has no station, takes part in no pending transfer and has no limit;
+            # every other account has its station.
+            models.CheckConstraint(
+                condition=Q(is_treasury=False, station__isnull=False)
+                | Q(is_treasury=True, station__isnull=True, held=0, incoming=0, credit_limit=0),
+                name="account_treasury_or_station",
+            ),
+            models.UniqueConstraint(
+                fields=["is_treasury"], condition=Q(is_treasury=True), name="account_one_treasury"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return "treasury" if self.is_treasury else f"{self.station.code}"
+
+    @property
+    def available(self) -> Decimal:
+        return self.balance - self.held + self.credit_limit
+
+
+class Transfer(models.Model):
+    """Credits moving from one account to another. A trade's is two-phase (TigerBeetle's
+    pending transfer): held when the trade is placed, then posted or voided exactly once;
+    deposits and withdrawals are posted at once."""
+
+    class Kind(models.TextChoices):
+        TRADE = "trade", "Trade"
+        DEPOSIT = "deposit", "Deposit"
+        WITHDRAWAL = "withdrawal", "Withdrawal"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        POSTED = "posted", "Posted"
+        VOIDED = "voided", "Voided"
+        # Refused (a withdrawal beyond what is available) under an Idempotency-Key: kept so
+        # that a retry with the key is refused again (TigerBeetle's id_already_failed).
+        FAILED = "failed", "Failed"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    status = models.CharField(max_length=16, choices=Status.choices)
+    debit_account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+")
+    credit_account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+")
+    amount = models.DecimalField(**DIGITS)
+    trade = models.OneToOneField(
+        "trades.Trade",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="settlement",
+    )
+    memo = models.CharField(max_length=255, blank=True, default="")
+    failure = models.CharField(max_length=255, blank=True, default="")
+    idempotency_key = models.CharField(max_length=255, blank=True, default="")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    request_fingerprint = models.CharField(max_length=64, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gte=0), name="transfer_amount_ok"),
+            models.CheckConstraint(
+                condition=~Q(debit_account=F("credit_account")), name="transfer_two_accounts"
+            ),
+            models.CheckConstraint(
+                condition=Q(trade__isnull=True) | Q(kind="trade"), name="transfer_trade_kind"
+            ),
+            models.UniqueConstraint(
+                fields=["requested_by", "idempotency_key"],
+                condition=~Q(idempotency_key=""),
+                name="transfer_idempotency_key_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.amount} ({self.status})"
+
+
+class Entry(models.Model):
+    """One change of one account, with what the account holds after it. Append-only: a
+    trigger (migration 0001) refuses UPDATE and DELETE; a correction is a new entry."""
+
+    class Kind(models.TextChoices):
+        DEPOSIT = "deposit", "Deposit"
+        WITHDRAWAL = "withdrawal", "Withdrawal"
+        HOLD = "hold", "Hold (trade placed)"
+        SETTLEMENT = "settlement", "Settlement (trade posted)"
+        RELEASE = "release", "Release (trade voided)"
+        CREDIT_LIMIT = "credit_limit", "Credit limit"
+
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="entries")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    transfer = models.ForeignKey(
+        Transfer, on_delete=models.PROTECT, null=True, blank=True, related_name="entries"
+    )
+    balance_delta = models.DecimalField(default=ZERO, **DIGITS)
+    held_delta = models.DecimalField(default=ZERO, **DIGITS)
+    incoming_delta = models.DecimalField(default=ZERO, **DIGITS)
+    balance_after = models.DecimalField(**DIGITS)
+    held_after = models.DecimalField(**DIGITS)
+    incoming_after = models.DecimalField(**DIGITS)
+    credit_limit_after = models.DecimalField(**DIGITS)
+    memo = models.CharField(max_length=255, blank=True, default="")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "entries"
+        indexes = [
+            # An account's entries newest first, and its balances as of a moment.
+            models.Index(fields=["account", "-created_at", "-id"], name="entry_account_idx"),
+            models.Index(
+                fields=["account", "kind", "-created_at", "-id"], name="entry_account_kind_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} on {self.account}"
+
+    @property
+    def available_after(self) -> Decimal:
+        return self.balance_after - self.held_after + self.credit_limit_after

@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+from rest_framework import serializers
+
+from tradenet.api.serializers import StrictInputSerializer
+
+from .models import Entry, Transfer
+from .services import CENT, MAX_AMOUNT
+
+CREDITS = {"max_digits": 32, "decimal_places": 2}
+
+
+class BalancesSerializer(serializers.Serializer):
+    """A station's account: what it holds, what it has held for trades under way, what is on
+    its way to it, and what it may still spend (balance - held + credit_limit)."""
+
+    station = serializers.CharField()
+    balance = serializers.DecimalField(**CREDITS)
+    held = serializers.DecimalField(**CREDITS)
+    incoming = serializers.DecimalField(**CREDITS)
+    available = serializers.DecimalField(**CREDITS)
+    credit_limit = serializers.DecimalField(**CREDITS)
+
+
+class BalancesAsOfSerializer(BalancesSerializer):
+    as_of = serializers.DateTimeField()
+
+
+class AsOfQuerySerializer(serializers.Serializer):
+    as_of = serializers.DateTimeField(
+        help_text="An ISO 8601 time; the balances as they stood then (UTC if no offset)."
+    )
+
+
+def amount_field(**kwargs) -> serializers.DecimalField:
+    return serializers.DecimalField(max_digits=26, decimal_places=2, max_value=MAX_AMOUNT, **kwargs)
+
+
+class TransferRequestSerializer(StrictInputSerializer):
+    amount = amount_field(min_value=CENT, help_text="Credits, at most 2 decimal places, > 0.")
+    memo = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+
+
+class CreditLimitSerializer(StrictInputSerializer):
+    credit_limit = amount_field(min_value=Decimal("0"), help_text="Credits, >= 0.")
+
+
+class TransferSerializer(serializers.ModelSerializer):
+    station = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Transfer
+        fields = ("id", "kind", "status", "station", "amount", "memo", "created_at")
+
+    def get_station(self, transfer) -> str:
+        return self.context["station"].code
+
+
+class EntrySerializer(serializers.ModelSerializer):
+    transfer = serializers.PrimaryKeyRelatedField(read_only=True)
+    trade = serializers.SerializerMethodField()
+    available_after = serializers.DecimalField(read_only=True, **CREDITS)
+    actor = serializers.CharField(source="actor.username", allow_null=True, default=None)
+
+    class Meta:
+        model = Entry
+        fields = (
+            "id",
+            "kind",
+            "balance_delta",
+            "held_delta",
+            "incoming_delta",
+            "balance_after",
+            "held_after",
+            "incoming_after",
+            "credit_limit_after",
+            "available_after",
+            "transfer",
+            "trade",
+            "memo",
+            "actor",
+            "created_at",
+        )
+
+    def get_trade(self, entry) -> str | None:
+        transfer = entry.transfer
+        return transfer.trade.transaction_id if transfer and transfer.trade_id else None
