@@ -8,7 +8,8 @@ It creates a scratch database (`tradenet_bench_trades`) on the project's Postgre
 
 1. The ceiling: pgbench runs, with the same number of clients for the same time, the SQL one
    trade needs (the statements the server sends, taken from a traced API call: stock rows locked
-   and moved, trade, line, ledger rows, shipment, tracking row, outbox rows and their NOTIFY).
+   and moved, trade, line, ledger rows, the buyer's and seller's accounts locked and the hold
+   written, shipment, tracking row, outbox rows and their NOTIFY).
 2. The API: the production start script (`deploy/start.sh`, production settings, its serving
    model) serves the database; wrk POSTs one-line trades between random stations with a
    dispatch staff token (the per-user throttle raised with TRADENET_THROTTLE_USER).
@@ -74,6 +75,9 @@ top_up = [StockChange(s, c, "on_hand", 10**9) for s in stations for c in commodi
           if (s.pk, c.pk) in held]
 for start in range(0, len(top_up), 500):
     stock_apply(top_up[start:start + 500], kind="adjustment", reason="benchmark stock")
+from decimal import Decimal
+from credits.services import credits_open_funds
+credits_open_funds(stations=stations, amount=Decimal(10**12))
 user = get_user_model().objects.create_superuser("bench", password="x-bench-x-123")
 print(json.dumps({
     "token": AuthToken.objects.create(user=user)[1],

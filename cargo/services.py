@@ -132,9 +132,11 @@ def trade_cancel(
 
 
 def _lock(**lookup) -> Cargo:
-    """The shipment row, locked for this transaction: the one lock every change takes."""
+    """The shipment row, locked for this transaction: the one lock every change takes. Only
+    that row (`of=self`): FOR UPDATE on the joined stations as well would block every other
+    transaction's foreign key checks on them (stock and credits entries), and deadlock."""
     return (
-        Cargo.objects.select_for_update()
+        Cargo.objects.select_for_update(of=("self",))
         .select_related("trade", "origin", "destination")
         .get(**lookup)
     )

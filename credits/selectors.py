@@ -8,10 +8,12 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.core.exceptions import ObjectDoesNotExist
-from django.db.models import QuerySet, Sum
+from django.db import connection
+from django.db.models import F, QuerySet, Sum
 
 from inventory.access import visible_to
 from inventory.models import Station
+from inventory.selectors import bucket_ends
 
 from .models import ZERO, Account, Entry, Transfer
 
@@ -88,6 +90,26 @@ def available_by_station() -> dict[int, Decimal]:
     }
 
 
+def lowest_available(user, count: int) -> list[dict]:
+    """The `count` accounts of `user`'s stations with the least to spend."""
+    accounts = (
+        visible_to(Account.objects.filter(station__isnull=False), user, "station_id")
+        .annotate(spendable=F("balance") - F("held") + F("credit_limit"))
+        .order_by("spendable", "station__code")
+        .values("station__code", "station__name", "spendable", "held", "balance")[:count]
+    )
+    return [
+        {
+            "station": a["station__code"],
+            "name": a["station__name"],
+            "available": a["spendable"],
+            "held": a["held"],
+            "balance": a["balance"],
+        }
+        for a in accounts
+    ]
+
+
 def entries_of(station: Station) -> QuerySet[Entry]:
     """A station's entries, newest first, with what their representation names."""
     return Entry.objects.filter(account__station=station).select_related("transfer__trade", "actor")
@@ -96,3 +118,36 @@ def entries_of(station: Station) -> QuerySet[Entry]:
 def credits_total() -> Decimal:
     """The sum of every account's balance, the treasury's included: zero, always."""
     return Account.objects.aggregate(total=Sum("balance"))["total"] or ZERO
+
+
+# An account's balances at the end of each bucket: its last entry at or before the moment
+# (one probe of entry_account_idx per point).
+HISTORY = """
+SELECT e.at, last.balance_after, last.held_after, last.incoming_after, last.credit_limit_after
+FROM unnest(%(ends)s::timestamptz[]) AS e(at)
+LEFT JOIN LATERAL (
+    SELECT balance_after, held_after, incoming_after, credit_limit_after FROM credits_entry
+    WHERE account_id = %(account)s AND created_at <= e.at
+    ORDER BY created_at DESC, id DESC LIMIT 1
+) AS last ON true
+ORDER BY e.at
+"""
+
+
+def balance_history(station: Station, *, start: datetime, end: datetime, interval: str) -> list:
+    """[{"at", "balance", "available"}] at the end of each bucket from start to end."""
+    account = Account.objects.filter(station=station).values_list("pk", flat=True).first()
+    ends = bucket_ends(start, end, interval)
+    if account is None:
+        return [{"at": at, "balance": ZERO, "available": ZERO} for at in ends]
+    with connection.cursor() as cursor:
+        cursor.execute(HISTORY, {"ends": ends, "account": account})
+        rows = cursor.fetchall()
+    return [
+        {
+            "at": at,
+            "balance": balance or ZERO,
+            "available": (balance or ZERO) - (held or ZERO) + (limit or ZERO),
+        }
+        for at, balance, held, _incoming, limit in rows
+    ]

@@ -364,7 +364,7 @@ WITH transfer AS ({transfer}),
 accounts AS (
     UPDATE credits_account AS a
     SET balance = v.balance, held = v.held, incoming = v.incoming,
-        credit_limit = v.credit_limit, updated_at = now()
+        credit_limit = v.credit_limit, updated_at = statement_timestamp()
     FROM transfer, (VALUES {account_rows}) AS v(id, balance, held, incoming, credit_limit)
     WHERE a.id = v.id
     RETURNING a.id
@@ -372,20 +372,21 @@ accounts AS (
 INSERT INTO credits_entry
     (account_id, kind, transfer_id, balance_delta, held_delta, incoming_delta, balance_after,
      held_after, incoming_after, credit_limit_after, memo, actor_id, created_at)
-SELECT e.account, e.kind, transfer.id, e.bd, e.hd, e.idl, e.ba, e.ha, e.ia, e.cl, %s, %s, now()
+SELECT e.account, e.kind, transfer.id, e.bd, e.hd, e.idl, e.ba, e.ha, e.ia, e.cl, %s, %s,
+       statement_timestamp()
 FROM transfer, (VALUES {entry_rows}) AS e(account, kind, bd, hd, idl, ba, ha, ia, cl)
-RETURNING transfer_id
+RETURNING transfer_id, created_at
 """
 NEW_TRANSFER = """
 INSERT INTO credits_transfer
     (kind, status, debit_account_id, credit_account_id, amount, trade_id, memo, failure,
      idempotency_key, requested_by_id, request_fingerprint, created_at, resolved_at)
-VALUES (%s, %s, %s, %s, %s, %s, %s, '', %s, %s, %s, now(),
-        CASE WHEN %s = 'pending' THEN NULL ELSE now() END)
+VALUES (%s, %s, %s, %s, %s, %s, %s, '', %s, %s, %s, statement_timestamp(),
+        CASE WHEN %s = 'pending' THEN NULL ELSE statement_timestamp() END)
 RETURNING id
 """
 RESOLVE_TRANSFER = """
-UPDATE credits_transfer SET status = %s, resolved_at = now()
+UPDATE credits_transfer SET status = %s, resolved_at = statement_timestamp()
 WHERE id = %s AND status = 'pending' RETURNING id
 """
 NO_TRANSFER = "SELECT NULL::bigint AS id"
@@ -443,7 +444,8 @@ def _write(moves, *, transfer=None, actor=None, memo: str = "", resolving=False)
     if len(written) != len(moves):  # a resolved transfer matched nothing: resolved already
         raise TransferFailed("The transfer was resolved already.")
     if transfer is not None and not resolving:
-        transfer.pk = written[0][0]
+        # statement_timestamp(): the same moment for the transfer and its entries.
+        transfer.pk, transfer.created_at = written[0]
     for move in moves:
         if move.account.code is not None:  # the treasury's changes are nobody's stream
             events.announce(account_event(move.after, move.kind))

@@ -13,10 +13,18 @@ from rest_framework.response import Response
 
 from inventory.access import acts_for_all_stations, visible_to
 from inventory.models import Station
+from inventory.serializers import SpanQuerySerializer
 from tradenet.api.pagination import CodeCursorPagination, NewestFirstCursorPagination
 
 from .filters import EntryFilter
-from .selectors import accounts_visible_to, balances_as_of, balances_of, entries_of
+from .models import Entry
+from .selectors import (
+    accounts_visible_to,
+    balance_history,
+    balances_as_of,
+    balances_of,
+    entries_of,
+)
 from .serializers import (
     AsOfQuerySerializer,
     BalancesAsOfSerializer,
@@ -86,6 +94,30 @@ class AccountViewSet(viewsets.GenericViewSet):
         if moment is None:
             return Response(BalancesSerializer(balances_of(station)).data)
         return Response(BalancesAsOfSerializer(balances_as_of(station, moment)).data)
+
+    @extend_schema(
+        summary="A station's balance over time, from the entries",
+        parameters=[SpanQuerySerializer],
+    )
+    @action(detail=True, methods=["get"], pagination_class=None)
+    def history(self, request, station_code=None):
+        station = self.get_object()
+        query = SpanQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        q = query.validated_data
+        points = balance_history(station, start=q["start"], end=q["end"], interval=q["interval"])
+        return Response(
+            {
+                "station": station.code,
+                "interval": q["interval"],
+                "start": q["start"],
+                "end": q["end"],
+                "points": [
+                    {"at": p["at"], "balance": str(p["balance"]), "available": str(p["available"])}
+                    for p in points
+                ],
+            }
+        )
 
     @extend_schema(
         summary="Set a station's credit limit (dispatch staff)",
@@ -173,6 +205,7 @@ def _with_account(station: Station) -> Station:
 class AccountEntryViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     """GET /api/accounts/{station_code}/entries/: every change of one account."""
 
+    queryset = Entry.objects.none()  # for the schema; get_queryset scopes by station
     serializer_class = EntrySerializer
     pagination_class = NewestFirstCursorPagination
     filterset_class = EntryFilter

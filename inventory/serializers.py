@@ -96,8 +96,9 @@ class AsOfQuerySerializer(serializers.Serializer):
     )
 
 
-class HistoryQuerySerializer(serializers.Serializer):
-    commodity = serializers.SlugRelatedField(slug_field="code", queryset=Commodity.objects.all())
+class SpanQuerySerializer(serializers.Serializer):
+    """A span of time in buckets, for a chart: stock here, credits in the credits app."""
+
     start = serializers.DateTimeField(required=False, help_text="Default: 7 days before end.")
     end = serializers.DateTimeField(required=False, help_text="Default: now.")
     interval = serializers.ChoiceField(choices=["hour", "day"], default="hour")
@@ -126,6 +127,10 @@ class HistoryQuerySerializer(serializers.Serializer):
                 }
             )
         return data
+
+
+class HistoryQuerySerializer(SpanQuerySerializer):
+    commodity = serializers.SlugRelatedField(slug_field="code", queryset=Commodity.objects.all())
 
 
 class HistoryPointSerializer(serializers.Serializer):

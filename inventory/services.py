@@ -263,6 +263,8 @@ OPERATOR_PERMISSIONS = [
     ("inventory", "commodity", ["view"]),
     ("inventory", "stocklevel", ["view"]),
     ("inventory", "stockmovement", ["view"]),
+    ("credits", "account", ["view"]),
+    ("credits", "entry", ["view"]),
     # Their own webhook endpoints and what was delivered to them.
     ("updates", "webhookendpoint", ["add", "change", "delete", "view"]),
     ("updates", "webhookdelivery", ["view"]),

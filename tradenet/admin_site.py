@@ -11,7 +11,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.contrib.admin.apps import AdminConfig
 
-BUSINESS_ORDER = ["inventory", "trades", "cargo", "updates", "auth"]
+BUSINESS_ORDER = ["inventory", "trades", "cargo", "credits", "updates", "auth"]
 OPERATIONAL_APPS = {"axes", "knox"}
 OPERATIONAL_MODELS = {("trades", "IdempotencyRecord")}
 OPERATIONAL_SECTION = "Operations: sign-ins, API tokens, retried requests"

@@ -177,3 +177,33 @@ def test_the_station_page_charts_the_ledger_and_stays_live(
 
     # Another operator's station page is not found for ana.
     assert page.goto(f"{stream_server}/stations/titan/").status == 404
+
+
+def test_the_station_page_and_the_map_panel_show_credits_live(
+    stream_server, galaxy_of_ana, browser_page
+):
+    """Ceres buys from Titan (placed by dispatch staff): the credits card shows the hold as it
+    happens and the chart has the balance from the entries; the map's panel shows ceres's
+    credits to ana, and titan's to nobody but its operators."""
+    page, dispatch = browser_page, galaxy_of_ana["dispatch"]
+    sign_in_to_live_page(page, stream_server, "/stations/ceres-prime/")
+    assert page.inner_text("#credits td.balance") == "1000000.00 cr"
+    page.wait_for_selector("#credit-chart[data-points]", timeout=15_000)
+    assert int(page.get_attribute("#credit-chart", "data-points")) >= 168
+    assert page.get_attribute("#credit-chart", "data-balance") == "1000000.00"
+
+    bought = post_trade(stream_server, dispatch, "titan", "ceres-prime", 4)  # 4 t at 2.00
+    assert bought.status_code == 201, bought.text
+    page.wait_for_function(
+        "document.querySelector('#credits td.held').textContent === '8.00 cr'", timeout=15_000
+    )
+    assert page.inner_text("#credits td.available") == "999992.00 cr"
+
+    page.goto(f"{stream_server}/map/")
+    page.click('[data-station="ceres-prime"] circle')
+    page.wait_for_selector("#panel-credits[data-available='999992.00']", timeout=15_000)
+    page.click('[data-station="titan"] circle')
+    page.wait_for_function(
+        "document.querySelector('#panel-credits').textContent.startsWith('Not yours')",
+        timeout=15_000,
+    )

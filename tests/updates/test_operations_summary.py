@@ -67,6 +67,10 @@ def test_the_admin_front_page_sums_up_the_operators_own_business(client):
     assert rows and all(row.startswith("ceres-prime/") for row in rows)
     assert rows[0] == "ceres-prime/ore"
     assert "vesta" not in " ".join(rows)
+    # Fewest credits: ana's one station, its available after buying the ore (2 at 10.00).
+    assert "Fewest credits to spend" in page
+    assert re.findall(r'data-least-credits="([^"]+)"', page) == ["ceres-prime"]
+    assert "999980.00 cr" in page
 
 
 def test_dispatch_staff_see_every_station_in_the_summary(client):

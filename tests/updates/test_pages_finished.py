@@ -13,6 +13,7 @@ import httpx
 import pytest
 from django.test import override_settings
 
+from credits.services import credits_open_funds
 from inventory.models import Station
 from inventory.seeding import load_galaxy, read_galaxy_file
 from inventory.services import operator_grant
@@ -28,6 +29,7 @@ LAPTOP = {"width": 1366, "height": 768}
 @pytest.fixture
 def bundled_galaxy():
     load_galaxy(read_galaxy_file(GALAXY))
+    credits_open_funds(stations=Station.objects.all())  # as seed_stations funds them
     ana = UserFactory(username="ana", is_staff=True)
     operator_grant(user=ana, stations=list(Station.objects.filter(code__in=["ceres-prime"])))
     dispatch = UserFactory(username="dispatch", is_superuser=True, is_staff=True)

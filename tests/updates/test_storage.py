@@ -25,6 +25,8 @@ def test_a_trade_stores_its_events_in_one_gapless_sequence(stocked_ceres, vesta,
     assert [e.type for e in events] == [
         "inventory.changed",
         "inventory.changed",
+        "account.changed",
+        "account.changed",
         "cargo.created",
         "trade.initiated",
     ]
@@ -67,4 +69,4 @@ def test_more_missed_events_than_the_replay_limit_is_a_reset(stocked_ceres, vest
     relay_pending()
     with pytest.raises(ReplayReset):
         events_after(start, limit=5)
-    assert len(events_after(start, limit=20)) == 12
+    assert len(events_after(start, limit=20)) == 18  # six events a trade

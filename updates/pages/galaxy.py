@@ -8,6 +8,7 @@ from django.db.models import Q
 from cargo.models import Cargo
 from cargo.selectors import shipments_visible_to
 from cargo.services import shipment_event_payload
+from credits.selectors import balances_of
 from inventory.access import stations_for
 from inventory.models import Commodity, Station, StockLevel, StockMovement
 from inventory.selectors import ledger_of
@@ -126,4 +127,5 @@ def station_dashboard(station: Station, user) -> dict:
         "shipments": shipments,
         "trades": trades,
         "ledger": ledger_rows(ledger_of(station)[:20]),
+        "credits": balances_of(station),
     }

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from cargo.models import Cargo
 from cargo.selectors import shipments_visible_to
+from credits.selectors import lowest_available
 from inventory.access import visible_to
 from inventory.models import StockLevel
 from trades.selectors import trades_visible_to
@@ -43,7 +44,7 @@ def _admin_list(model: str, **query) -> str:
 
 
 def operations_summary(user) -> dict:
-    """Trades today, shipments in transit and overdue, the lowest stock: of the stations
+    """Trades today, shipments in transit and overdue, the lowest stock and credits: of the stations
     `user` operates (every station for dispatch staff)."""
     today = timezone.localdate()
     shipments = shipments_visible_to(user).order_by()
@@ -95,4 +96,9 @@ def operations_summary(user) -> dict:
         "figures": figures,
         "lowest": lowest,
         "lowest_link": _admin_list("inventory_stocklevel", o="3"),
+        "least_credits": [
+            {**row, "link": _admin_list("credits_account", q=row["station"])}
+            for row in lowest_available(user, LOWEST)
+        ],
+        "credits_link": _admin_list("credits_account"),
     }

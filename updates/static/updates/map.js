@@ -456,11 +456,22 @@
     const trades = document.getElementById("panel-trades");
     stock.replaceChildren(text("p", "…"));
     trades.replaceChildren();
-    const [inventory, recent] = await Promise.all([
+    const credits = document.getElementById("panel-credits");
+    credits.textContent = "…";
+    const [inventory, recent, account] = await Promise.all([
       fetch("/api/inventory/" + encodeURIComponent(code) + "/", { credentials: "same-origin" }),
       fetch("/api/trades/?station=" + encodeURIComponent(code) + "&page_size=8", { credentials: "same-origin" }),
+      fetch("/api/accounts/" + encodeURIComponent(code) + "/", { credentials: "same-origin" }),
     ]);
     if (selected !== code) return;
+    if (account.ok) {
+      const a = await account.json();
+      const cr = (v) => Number(v).toLocaleString(undefined, { minimumFractionDigits: 2, maximumFractionDigits: 2 }) + " cr";
+      credits.textContent = "Balance " + cr(a.balance) + " · held " + cr(a.held) + " · available " + cr(a.available);
+      credits.dataset.available = a.available;
+    } else {
+      credits.textContent = "Not yours to see: only its operators and dispatch staff read its credits.";
+    }
     if (inventory.ok) {
       const body = await inventory.json();
       const table = document.createElement("table");

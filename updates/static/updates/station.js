@@ -60,20 +60,52 @@
     document.getElementById("chart-range").textContent = points.length + " points" + (unit ? ", in " + unit : "");
   }
 
+  // Credits: balance and available over the last 7 days, by the hour, from the entries.
+  const creditChart = document.getElementById("credit-chart");
+  async function drawCredits() {
+    const CH = 160;
+    const end = new Date(), start = new Date(end.getTime() - 7 * 86400000);
+    const query = new URLSearchParams({ start: start.toISOString(), end: end.toISOString(), interval: "hour" });
+    const answer = await fetch("/api/accounts/" + encodeURIComponent(code) + "/history/?" + query, { credentials: "same-origin" });
+    if (!answer.ok) return;
+    const history = await answer.json();
+    const points = history.points.map((p) => ({ at: p.at, balance: Number(p.balance), available: Number(p.available) }));
+    creditChart.replaceChildren();
+    creditChart.dataset.points = String(points.length);
+    creditChart.dataset.balance = points.length ? history.points[points.length - 1].balance : "";
+    const t0 = Date.parse(history.start), t1 = Date.parse(history.end);
+    const values = points.flatMap((p) => [p.balance, p.available]);
+    const low = Math.min(0, ...values), high = Math.max(1, ...values);
+    const x = (at) => PAD.left + ((Date.parse(at) - t0) / (t1 - t0)) * (W - PAD.left - PAD.right);
+    const y = (v) => CH - PAD.bottom - ((v - low) / (high - low)) * (CH - PAD.top - PAD.bottom);
+    el("line", { x1: PAD.left, y1: y(0), x2: W - PAD.right, y2: y(0), stroke: "#ccd" }, creditChart);
+    [low, high].forEach((v) => {
+      const label = el("text", { x: 4, y: y(v) + 3 }, creditChart);
+      label.textContent = Math.round(v).toLocaleString();
+    });
+    ["balance", "available"].forEach((series) => {
+      const path = points.map((p, i) => (i ? "H" + x(p.at).toFixed(1) + "V" : "M" + x(p.at).toFixed(1) + ",") + y(p[series]).toFixed(1)).join("");
+      el("path", { d: path, class: series }, creditChart);
+    });
+    document.getElementById("credit-chart-range").textContent = points.length + " points, in credits";
+  }
+
   // Live: what the stream announces, the page shows (tables re-read from the server, so they
   // say exactly what a reload would).
   let pending = null;
+  let creditsChanged = false;  // redrawn once per burst of account.changed, with the tables
   function refreshSoon(redrawChart) {
     clearTimeout(pending);
     pending = setTimeout(async () => {
       const answer = await fetch(location.href, { credentials: "same-origin" });
       if (!answer.ok) return;
       const fresh = new DOMParser().parseFromString(await answer.text(), "text/html");
-      ["#stock tbody", "#shipments tbody", "#trades tbody", "#ledger tbody"].forEach((selector) => {
+      ["#stock tbody", "#credits tbody", "#shipments tbody", "#trades tbody", "#ledger tbody"].forEach((selector) => {
         const now = document.querySelector(selector), next = fresh.querySelector(selector);
         if (now && next) now.replaceWith(next);
       });
       if (redrawChart) drawChart();
+      if (creditsChanged) { creditsChanged = false; drawCredits(); }
     }, 300);
   }
 
@@ -88,6 +120,7 @@
       const change = JSON.parse(message.data);
       refreshSoon(change.commodity === commoditySelect.value);
     });
+    source.addEventListener("account.changed", () => { creditsChanged = true; refreshSoon(false); });
     ["trade.initiated", "trade.status_changed", "cargo.created", "cargo.updated", "stream-reset"].forEach(
       (type) => source.addEventListener(type, () => refreshSoon(type === "stream-reset")));
   }
@@ -95,5 +128,6 @@
   commoditySelect.addEventListener("change", drawChart);
   spanSelect.addEventListener("change", drawChart);
   drawChart();
+  drawCredits();
   connect();
 })();

@@ -1,0 +1,77 @@
+"""kill -9 of the production server under trade load costs no trade its hold and no account
+change its event."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from credits.models import Entry, Transfer
+from tests.credits.test_concurrency import assert_entries_replay_to_the_balances
+from tests.factories import CommodityFactory, StationFactory, UserFactory, give_stock
+from tests.helpers import token_header
+from tests.servers import free_port
+from tests.sse import SSEClient
+from tests.updates.test_crash import STATIONS, kill_everything, production_server, trade_load
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def market():
+    water = CommodityFactory(code="water")
+    for code in STATIONS:
+        give_stock(StationFactory(code=code), water, 100_000)
+    return token_header(UserFactory(username="staff", is_superuser=True))
+
+
+def account_changes(base: str, headers: dict, expected: int, timeout: float = 90) -> list:
+    """Every account.changed the stream has from the beginning, until `expected` arrived."""
+    seen: list = []
+    with SSEClient(
+        f"{base}/api/updates/real-time/", headers={**headers, "Last-Event-ID": "0"}
+    ) as stream:
+        assert stream.status == 200
+        deadline = time.monotonic() + timeout
+        while len(seen) < expected and time.monotonic() < deadline:
+            try:
+                seen.append(stream.next_of("account.changed", timeout=2).json)
+            except Exception:
+                continue
+    return seen
+
+
+def test_kill_9_under_trade_load_leaves_every_hold_and_every_account_event(market, tmp_path):
+    port = free_port()
+    answered: list[str] = []
+    for _ in range(2):
+        with production_server(tmp_path, port) as server:
+            stop = threading.Event()
+            workers = trade_load(f"http://127.0.0.1:{port}", market, stop, answered)
+            deadline = time.monotonic() + 60
+            before = len(answered)
+            while len(answered) < before + 30 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            kill_everything(server)  # trades in flight, events waiting in the outbox
+            stop.set()
+            for worker in workers:
+                worker.join(30)
+    assert len(answered) >= 60
+
+    held = Transfer.objects.filter(trade__transaction_id__in=answered, status="pending")
+    assert held.count() == len(set(answered))  # every 201 has its hold
+    assert all(t.amount == 1 for t in held)
+    assert_entries_replay_to_the_balances()
+
+    # Every entry of a station's account announced its change, once.
+    entries = Entry.objects.filter(account__station__isnull=False).select_related(
+        "account__station"
+    )
+    expected = sorted(
+        (e.account.station.code, str(e.balance_after), str(e.held_after), e.kind) for e in entries
+    )
+    with production_server(tmp_path, port):
+        seen = account_changes(f"http://127.0.0.1:{port}", market, len(expected))
+    assert sorted((s["station"], s["balance"], s["held"], s["kind"]) for s in seen) == expected
