@@ -3,7 +3,6 @@ change its event."""
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
@@ -14,7 +13,7 @@ from tests.factories import CommodityFactory, StationFactory, UserFactory, give_
 from tests.helpers import token_header
 from tests.servers import free_port
 from tests.sse import SSEClient
-from tests.updates.test_crash import STATIONS, kill_everything, production_server, trade_load
+from tests.updates.test_crash import STATIONS, killed_under_load, production_server
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -45,19 +44,7 @@ def account_changes(base: str, headers: dict, expected: int, timeout: float = 90
 
 def test_kill_9_under_trade_load_leaves_every_hold_and_every_account_event(market, tmp_path):
     port = free_port()
-    answered: list[str] = []
-    for _ in range(2):
-        with production_server(tmp_path, port) as server:
-            stop = threading.Event()
-            workers = trade_load(f"http://127.0.0.1:{port}", market, stop, answered)
-            deadline = time.monotonic() + 60
-            before = len(answered)
-            while len(answered) < before + 30 and time.monotonic() < deadline:
-                time.sleep(0.05)
-            kill_everything(server)  # trades in flight, events waiting in the outbox
-            stop.set()
-            for worker in workers:
-                worker.join(30)
+    answered = killed_under_load(tmp_path, port, market, rounds=2)
     assert len(answered) >= 60
 
     held = Transfer.objects.filter(trade__transaction_id__in=answered, status="pending")

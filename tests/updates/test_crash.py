@@ -106,6 +106,25 @@ def trade_load(base: str, headers: dict, stop: threading.Event, answered: list, 
     return workers
 
 
+def killed_under_load(tmp_path, port: int, headers: dict, rounds: int) -> list[str]:
+    """`rounds` times: the production server under trade load, killed with -9 once 30 more
+    trades were answered. The transaction ids answered 201."""
+    answered: list[str] = []
+    for _ in range(rounds):
+        with production_server(tmp_path, port) as server:
+            stop = threading.Event()
+            workers = trade_load(f"http://127.0.0.1:{port}", headers, stop, answered)
+            deadline = time.monotonic() + 60
+            before = len(answered)
+            while len(answered) < before + 30 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            kill_everything(server)  # trades in flight, events waiting in the outbox
+            stop.set()
+            for worker in workers:
+                worker.join(30)
+    return answered
+
+
 def replayed_trades(base: str, headers: dict, expected: set[str], timeout: float = 90) -> list:
     """Every trade.initiated the stream has from the beginning (Last-Event-ID: 0), read until
     `expected` are all there or `timeout` passes."""
@@ -134,19 +153,7 @@ def assert_every_trade_whole() -> None:
 
 def test_kill_9_under_load_loses_no_committed_trade_and_no_event(market, tmp_path):
     port = free_port()
-    answered: list[str] = []
-    for _ in range(3):
-        with production_server(tmp_path, port) as server:
-            stop = threading.Event()
-            workers = trade_load(f"http://127.0.0.1:{port}", market, stop, answered)
-            deadline = time.monotonic() + 60
-            before = len(answered)
-            while len(answered) < before + 30 and time.monotonic() < deadline:
-                time.sleep(0.05)
-            kill_everything(server)  # trades in flight, events waiting in the outbox
-            stop.set()
-            for worker in workers:
-                worker.join(30)
+    answered = killed_under_load(tmp_path, port, market, rounds=3)
     assert len(answered) >= 90
 
     assert_every_trade_whole()
