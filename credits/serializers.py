@@ -28,6 +28,20 @@ class BalancesAsOfSerializer(BalancesSerializer):
     as_of = serializers.DateTimeField()
 
 
+class BalancePointSerializer(serializers.Serializer):
+    at = serializers.DateTimeField()
+    balance = serializers.DecimalField(**CREDITS)
+    available = serializers.DecimalField(**CREDITS)
+
+
+class BalanceHistorySerializer(serializers.Serializer):
+    station = serializers.CharField()
+    interval = serializers.CharField()
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+    points = BalancePointSerializer(many=True)
+
+
 class AsOfQuerySerializer(serializers.Serializer):
     as_of = serializers.DateTimeField(
         help_text="An ISO 8601 time; the balances as they stood then (UTC if no offset)."

@@ -27,6 +27,7 @@ from .selectors import (
 )
 from .serializers import (
     AsOfQuerySerializer,
+    BalanceHistorySerializer,
     BalancesAsOfSerializer,
     BalancesSerializer,
     CreditLimitSerializer,
@@ -98,6 +99,7 @@ class AccountViewSet(viewsets.GenericViewSet):
     @extend_schema(
         summary="A station's balance over time, from the entries",
         parameters=[SpanQuerySerializer],
+        responses={200: BalanceHistorySerializer},
     )
     @action(detail=True, methods=["get"], pagination_class=None)
     def history(self, request, station_code=None):
