@@ -23,6 +23,16 @@ DIGITS = {"max_digits": 32, "decimal_places": 2}
 ZERO = Decimal("0.00")
 
 
+def spendable(balance: Decimal, held: Decimal, credit_limit: Decimal) -> Decimal:
+    """What an account may still spend (its `available`): never below zero but for the
+    treasury's, as account_available_non_negative enforces."""
+    return balance - held + credit_limit
+
+
+# The same, for queries over accounts.
+AVAILABLE = F("balance") - F("held") + F("credit_limit")
+
+
 class Account(models.Model):
     station = models.OneToOneField(
         "inventory.Station",
@@ -78,7 +88,7 @@ class Account(models.Model):
 
     @property
     def available(self) -> Decimal:
-        return self.balance - self.held + self.credit_limit
+        return spendable(self.balance, self.held, self.credit_limit)
 
 
 class Transfer(models.Model):
@@ -154,6 +164,16 @@ class Entry(models.Model):
         RELEASE = "release", "Release (trade voided)"
         CREDIT_LIMIT = "credit_limit", "Credit limit"
 
+    # What an entry records of the change and of the account after it (for its readers).
+    AMOUNTS = (
+        "balance_delta",
+        "held_delta",
+        "incoming_delta",
+        "balance_after",
+        "held_after",
+        "incoming_after",
+    )
+
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="entries")
     kind = models.CharField(max_length=16, choices=Kind.choices)
     transfer = models.ForeignKey(
@@ -188,4 +208,4 @@ class Entry(models.Model):
 
     @property
     def available_after(self) -> Decimal:
-        return self.balance_after - self.held_after + self.credit_limit_after
+        return spendable(self.balance_after, self.held_after, self.credit_limit_after)

@@ -9,13 +9,13 @@ from decimal import Decimal
 
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import connection
-from django.db.models import F, QuerySet, Sum
+from django.db.models import QuerySet, Sum
 
 from inventory.access import visible_to
 from inventory.models import Station
 from inventory.selectors import bucket_ends
 
-from .models import ZERO, Account, Entry, Transfer
+from .models import AVAILABLE, ZERO, Account, Entry, Transfer, spendable
 
 # A trade's settlement as its clients read it.
 SETTLEMENT_STATUS = {
@@ -47,7 +47,7 @@ class Balances:
 
     @property
     def available(self) -> Decimal:
-        return self.balance - self.held + self.credit_limit
+        return spendable(self.balance, self.held, self.credit_limit)
 
 
 def balances_of(station: Station) -> Balances:
@@ -83,10 +83,10 @@ def accounts_visible_to(user) -> QuerySet[Station]:
 def available_by_station() -> dict[int, Decimal]:
     """{station id: what its account may still spend}, every opened account in one query."""
     return {
-        station_id: balance - held + limit
-        for station_id, balance, held, limit in Account.objects.filter(
-            station__isnull=False
-        ).values_list("station_id", "balance", "held", "credit_limit")
+        station_id: available
+        for station_id, available in Account.objects.filter(station__isnull=False)
+        .annotate(spendable=AVAILABLE)
+        .values_list("station_id", "spendable")
     }
 
 
@@ -94,7 +94,7 @@ def lowest_available(user, count: int) -> list[dict]:
     """The `count` accounts of `user`'s stations with the least to spend."""
     accounts = (
         visible_to(Account.objects.filter(station__isnull=False), user, "station_id")
-        .annotate(spendable=F("balance") - F("held") + F("credit_limit"))
+        .annotate(spendable=AVAILABLE)
         .order_by("spendable", "station__code")
         .values("station__code", "station__name", "spendable", "held", "balance")[:count]
     )
@@ -147,7 +147,7 @@ def balance_history(station: Station, *, start: datetime, end: datetime, interva
         {
             "at": at,
             "balance": balance or ZERO,
-            "available": (balance or ZERO) - (held or ZERO) + (limit or ZERO),
+            "available": spendable(balance or ZERO, held or ZERO, limit or ZERO),
         }
         for at, balance, held, _incoming, limit in rows
     ]

@@ -83,12 +83,7 @@ class EntrySerializer(serializers.ModelSerializer):
         fields = (
             "id",
             "kind",
-            "balance_delta",
-            "held_delta",
-            "incoming_delta",
-            "balance_after",
-            "held_after",
-            "incoming_after",
+            *Entry.AMOUNTS,
             "credit_limit_after",
             "available_after",
             "transfer",

@@ -23,7 +23,7 @@ from tradenet.actors import user_or_none
 from tradenet.errors import DomainError
 
 from .errors import CreditLimitInUse, IdempotencyKeyReused, InsufficientCredits, TransferFailed
-from .models import ZERO, Account, Entry, Transfer
+from .models import ZERO, Account, Entry, Transfer, spendable
 
 Kind = Entry.Kind
 Status = Transfer.Status
@@ -48,7 +48,7 @@ class LockedAccount:
 
     @property
     def available(self) -> Decimal:
-        return self.balance - self.held + self.credit_limit
+        return spendable(self.balance, self.held, self.credit_limit)
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ class Move:
 def settlement_hold(*, trade, actor=None) -> Transfer:
     """Hold the trade's total from the buyer for the seller (a pending transfer), in the
     placing transaction. Raises InsufficientCredits naming what is needed and available."""
-    amount = _amount(trade.total, field="items")
+    amount = _amount(trade.total, field="items", zero_ok=True, what="The trade's total")
     buyer, seller = _lock_stations([trade.buyer_id, trade.seller_id])
     if buyer.available < amount:
         raise InsufficientCredits(station=buyer.code, needed=amount, available=buyer.available)
@@ -198,7 +198,7 @@ def _treasury_transfer(kind, station, amount, memo, actor, key) -> TransferOutco
                     refusal = TransferFailed(earlier.failure, station=station.code)
                 return TransferOutcome(earlier, replayed=True, refusal=refusal)
         treasury = treasury_account()
-        own, bank = _lock_for_treasury_transfer(station, treasury)
+        own, bank = _lock_stations([station.pk], treasury=treasury)
         debit, credit = (bank, own) if kind == Transfer.Kind.DEPOSIT else (own, bank)
         transfer = Transfer(
             kind=kind,
@@ -319,38 +319,34 @@ def _lock_accounts(ids: list[int]) -> list[LockedAccount]:
     return [locked[i] for i in ids]
 
 
-def _lock_stations(station_ids: list[int]) -> list[LockedAccount]:
-    """The accounts of `station_ids`, locked, in the order asked for. A station without one
-    (seeded in bulk) has it opened first and is locked with the others again."""
-    locked = {a.station_id: a for a in _lock("a.station_id = ANY(%s)", [station_ids])}
-    if len(locked) < len(set(station_ids)):
-        with connection.cursor() as cursor:
-            cursor.execute(OPEN_MISSING, [[i for i in station_ids if i not in locked]])
-        locked = {a.station_id: a for a in _lock("a.station_id = ANY(%s)", [station_ids])}
-    return [locked[i] for i in station_ids]
-
-
-def _lock_for_treasury_transfer(station: Station, treasury: Account):
-    """(the station's account, the treasury's), locked in their order."""
-    where, params = "a.station_id = %s OR a.id = %s", [station.pk, treasury.pk]
+def _lock_stations(station_ids: list[int], *, treasury: Account | None = None):
+    """The accounts of `station_ids` in the order asked for, then the treasury's when given,
+    all locked in one statement. A station without an account (seeded in bulk) has it opened
+    first and is locked with the others again."""
+    where, params = "a.station_id = ANY(%s)", [station_ids]
+    if treasury is not None:
+        where, params = f"{where} OR a.id = %s", [*params, treasury.pk]
     locked = _lock(where, params)
-    if len(locked) < 2:  # a station seeded in bulk has no account yet
+    by_station = {a.station_id: a for a in locked if a.station_id is not None}
+    if len(by_station) < len(set(station_ids)):
         with connection.cursor() as cursor:
-            cursor.execute(OPEN_MISSING, [[station.pk]])
+            cursor.execute(OPEN_MISSING, [[i for i in station_ids if i not in by_station]])
         locked = _lock(where, params)
-    own = next(a for a in locked if a.id != treasury.pk)
-    return own, next(a for a in locked if a.id == treasury.pk)
+        by_station = {a.station_id: a for a in locked if a.station_id is not None}
+    accounts = [by_station[i] for i in station_ids]
+    if treasury is not None:
+        accounts.append(next(a for a in locked if a.id == treasury.pk))
+    return accounts
 
 
-def _amount(value, *, field: str, zero_ok: bool = False) -> Decimal:
+def _amount(value, *, field: str, zero_ok: bool = False, what: str = "The amount") -> Decimal:
     """An amount of credits as the columns hold it, or a 400 naming `field`."""
     amount = Decimal(value)
     if amount != amount.quantize(CENT):
         raise ValidationError({field: ["Credits have at most 2 decimal places."]})
-    if amount < 0 or (amount == 0 and not zero_ok and field != "items"):
+    if amount < 0 or (amount == 0 and not zero_ok):
         raise ValidationError({field: ["Must be greater than zero."]})
     if amount > MAX_AMOUNT:
-        what = "The trade's total" if field == "items" else "The amount"
         raise ValidationError({field: [f"{what} may be at most {MAX_AMOUNT} credits."]})
     return amount.quantize(CENT)
 

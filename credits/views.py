@@ -8,12 +8,13 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
 from inventory.access import acts_for_all_stations, visible_to
 from inventory.models import Station
 from inventory.serializers import SpanQuerySerializer
+from tradenet.api.headers import idempotency_key
 from tradenet.api.pagination import CodeCursorPagination, NewestFirstCursorPagination
 
 from .filters import EntryFilter
@@ -50,7 +51,6 @@ IDEMPOTENCY_KEY = OpenApiParameter(
     description="A retry with the same key and body answers as the first request did and "
     "moves nothing; a refused transfer is refused again. The same key with another body: 422.",
 )
-MAX_KEY_LENGTH = 255
 
 
 def as_of(request):
@@ -162,13 +162,7 @@ class AccountViewSet(viewsets.GenericViewSet):
         station = self._station_for_dispatch()
         serializer = TransferRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        key = request.headers.get("Idempotency-Key")
-        if key is not None:
-            key = key.strip()
-            if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
-                raise ValidationError(
-                    {"Idempotency-Key": [f"Must be 1 to {MAX_KEY_LENGTH} printable characters."]}
-                )
+        key = idempotency_key(request)
         with transaction.atomic():
             outcome = service(
                 station=station,

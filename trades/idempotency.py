@@ -18,8 +18,6 @@ from rest_framework import exceptions
 
 from .models import IdempotencyRecord
 
-MAX_KEY_LENGTH = 255
-
 
 class KeyReused(exceptions.APIException):
     status_code = 422
@@ -33,15 +31,6 @@ class KeyReused(exceptions.APIException):
 def fingerprint(path: str, data) -> str:
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(f"{path}\n{canonical}".encode()).hexdigest()
-
-
-def validate_key(key: str) -> str:
-    key = key.strip()
-    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
-        raise exceptions.ValidationError(
-            {"Idempotency-Key": [f"Must be 1 to {MAX_KEY_LENGTH} printable characters."]}
-        )
-    return key
 
 
 CLAIM = f"""

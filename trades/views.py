@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from inventory.access import may_act_for
 from tradenet.api.errors import error_response
 from tradenet.api.etag import ETagMixin
+from tradenet.api.headers import idempotency_key
 from tradenet.errors import DomainError
 from tradenet.replica import ReplicaReadsMixin
 
@@ -67,10 +68,9 @@ class TradeViewSet(
         seller = serializer.validated_data["seller"]
         if not may_act_for(request.user, seller):
             raise PermissionDenied(f"You do not operate {seller.code}, the selling station.")
-        key = request.headers.get("Idempotency-Key")
+        key = idempotency_key(request)
         if key is None:
             return self._initiate(serializer)
-        key = idempotency.validate_key(key)
         with transaction.atomic():
             record, replay = idempotency.claim(
                 user=request.user,

@@ -171,16 +171,23 @@ def test_as_of_answers_the_balances_then(dispatch, ceres):
     assert listed[0]["balance"] == "1000000.00"
 
 
-def test_a_trade_answers_with_its_terms_and_settlement(api, ceres_op, stocked_ceres, vesta):
-    answer = api(ceres_op).post(
+def sell_water(client, *, buyer, quantity, unit_price, **fields):
+    """Ceres Prime sells water to `buyer` through the API."""
+    return client.post(
         "/api/trades/",
         {
             "seller": "ceres-prime",
-            "buyer": "vesta-yards",
-            "items": [{"commodity": "water", "quantity": 2, "unit_price": "3.50"}],
-            "terms": "buyer_risk",
+            "buyer": buyer,
+            "items": [{"commodity": "water", "quantity": quantity, "unit_price": unit_price}],
+            **fields,
         },
         format="json",
+    )
+
+
+def test_a_trade_answers_with_its_terms_and_settlement(api, ceres_op, stocked_ceres, vesta):
+    answer = sell_water(
+        api(ceres_op), buyer="vesta-yards", quantity=2, unit_price="3.50", terms="buyer_risk"
     )
     assert answer.status_code == 201, answer.content
     assert answer.json()["terms"] == "buyer_risk"
@@ -191,15 +198,7 @@ def test_a_trade_the_buyer_cannot_pay_for_is_a_409_naming_the_amounts(
     api, ceres_op, stocked_ceres, water
 ):
     StationFactory(code="pallas-depot", funds=Decimal("5.00"))
-    answer = api(ceres_op).post(
-        "/api/trades/",
-        {
-            "seller": "ceres-prime",
-            "buyer": "pallas-depot",
-            "items": [{"commodity": "water", "quantity": 2, "unit_price": "3.00"}],
-        },
-        format="json",
-    )
+    answer = sell_water(api(ceres_op), buyer="pallas-depot", quantity=2, unit_price="3.00")
     assert answer.status_code == 409
     assert answer.json()["code"] == "insufficient_credits"
     assert answer.json()["detail"] == {
@@ -210,14 +209,7 @@ def test_a_trade_the_buyer_cannot_pay_for_is_a_409_naming_the_amounts(
 
 
 def test_unknown_terms_are_a_400_naming_terms(api, ceres_op, stocked_ceres, vesta):
-    answer = api(ceres_op).post(
-        "/api/trades/",
-        {
-            "seller": "ceres-prime",
-            "buyer": "vesta-yards",
-            "items": [{"commodity": "water", "quantity": 1, "unit_price": "1.00"}],
-            "terms": "whoever",
-        },
-        format="json",
+    answer = sell_water(
+        api(ceres_op), buyer="vesta-yards", quantity=1, unit_price="1.00", terms="whoever"
     )
     assert answer.status_code == 400 and "terms" in answer.json()["errors"]
