@@ -33,6 +33,19 @@ def spendable(balance: Decimal, held: Decimal, credit_limit: Decimal) -> Decimal
 AVAILABLE = F("balance") - F("held") + F("credit_limit")
 
 
+def acting_user() -> models.ForeignKey:
+    """Who asked for a transfer or made an entry: kept as long as the record (PROTECT) and not
+    indexed, as nothing looks records up by user and users are deactivated, never deleted."""
+    return models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+    )
+
+
 class Account(models.Model):
     station = models.OneToOneField(
         "inventory.Station",
@@ -111,8 +124,15 @@ class Transfer(models.Model):
 
     kind = models.CharField(max_length=16, choices=Kind.choices)
     status = models.CharField(max_length=16, choices=Status.choices)
-    debit_account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+")
-    credit_account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+")
+    # Every trade writes a transfer, so it carries only the indexes a read needs: nothing looks
+    # transfers up by account, and accounts and users are never deleted (users are
+    # deactivated), so their foreign keys go unindexed.
+    debit_account = models.ForeignKey(
+        Account, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    credit_account = models.ForeignKey(
+        Account, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     amount = models.DecimalField(**DIGITS)
     trade = models.OneToOneField(
         "trades.Trade",
@@ -124,9 +144,8 @@ class Transfer(models.Model):
     memo = models.CharField(max_length=255, blank=True, default="")
     failure = models.CharField(max_length=255, blank=True, default="")
     idempotency_key = models.CharField(max_length=255, blank=True, default="")
-    requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
+    # Looked up only with its key (transfer_idempotency_key_unique).
+    requested_by = acting_user()
     request_fingerprint = models.CharField(max_length=64, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
@@ -174,10 +193,19 @@ class Entry(models.Model):
         "incoming_after",
     )
 
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="entries")
+    # Two entries per trade: indexed only as an account's entries are read (below), which
+    # also serves the account's foreign key; transfers and users are never deleted.
+    account = models.ForeignKey(
+        Account, on_delete=models.PROTECT, related_name="entries", db_index=False
+    )
     kind = models.CharField(max_length=16, choices=Kind.choices)
     transfer = models.ForeignKey(
-        Transfer, on_delete=models.PROTECT, null=True, blank=True, related_name="entries"
+        Transfer,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="entries",
+        db_index=False,
     )
     balance_delta = models.DecimalField(default=ZERO, **DIGITS)
     held_delta = models.DecimalField(default=ZERO, **DIGITS)
@@ -187,9 +215,7 @@ class Entry(models.Model):
     incoming_after = models.DecimalField(**DIGITS)
     credit_limit_after = models.DecimalField(**DIGITS)
     memo = models.CharField(max_length=255, blank=True, default="")
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
+    actor = acting_user()
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -1,17 +1,12 @@
-"""Every change of credits goes through this module (docs/domain.md#credits).
-
-Accounts are locked in one fixed order (their primary key) and always after the stock rows of
-the same operation (the stock moves first: the inventory app's receivers run before this
-app's), so concurrent trades, deposits and settlements serialise instead of overspending or
-deadlocking. What an account may spend is checked under the lock, with the CHECK constraints
-behind it; each change is written in one statement: the transfer, the accounts and their
-entries.
+"""Every change of credits goes through this module (docs/domain.md#credits): what may be
+spent, held, posted or voided, checked under the locks that credits.ledger takes and written by
+it.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
@@ -23,7 +18,8 @@ from tradenet.actors import user_or_none
 from tradenet.errors import DomainError
 
 from .errors import CreditLimitInUse, IdempotencyKeyReused, InsufficientCredits, TransferFailed
-from .models import ZERO, Account, Entry, Transfer, spendable
+from .ledger import Move, hold, lock_accounts, lock_stations, write
+from .models import ZERO, Account, Entry, Transfer
 
 Kind = Entry.Kind
 Status = Transfer.Status
@@ -36,42 +32,6 @@ MAX_AMOUNT = Decimal(10) ** 24 - CENT
 MAX_ISSUED = Decimal(10) ** 27
 
 
-@dataclass(frozen=True)
-class LockedAccount:
-    id: int
-    station_id: int | None
-    code: str | None  # the station's; None for the treasury
-    balance: Decimal
-    held: Decimal
-    incoming: Decimal
-    credit_limit: Decimal
-
-    @property
-    def available(self) -> Decimal:
-        return spendable(self.balance, self.held, self.credit_limit)
-
-
-@dataclass(frozen=True)
-class Move:
-    account: LockedAccount
-    kind: str
-    balance: Decimal = ZERO
-    held: Decimal = ZERO
-    incoming: Decimal = ZERO
-    credit_limit: Decimal | None = None  # the new limit, for Kind.CREDIT_LIMIT
-
-    @property
-    def after(self) -> LockedAccount:
-        a = self.account
-        return replace(
-            a,
-            balance=a.balance + self.balance,
-            held=a.held + self.held,
-            incoming=a.incoming + self.incoming,
-            credit_limit=a.credit_limit if self.credit_limit is None else self.credit_limit,
-        )
-
-
 # ---------------------------------------------------------------------------------------------
 # Trades: hold when placed, post or void when the shipment's journey ends.
 
@@ -80,20 +40,23 @@ def settlement_hold(*, trade, actor=None) -> Transfer:
     """Hold the trade's total from the buyer for the seller (a pending transfer), in the
     placing transaction. Raises InsufficientCredits naming what is needed and available."""
     amount = _amount(trade.total, field="items", zero_ok=True, what="The trade's total")
-    buyer, seller = _lock_stations([trade.buyer_id, trade.seller_id])
-    if buyer.available < amount:
+    user = user_or_none(actor)
+    held = hold(trade=trade, amount=amount, user_id=getattr(user, "pk", None))
+    if held.transfer_id is None:
+        buyer = held.buyer
         raise InsufficientCredits(station=buyer.code, needed=amount, available=buyer.available)
     transfer = Transfer(
+        pk=held.transfer_id,
         kind=Transfer.Kind.TRADE,
         status=Status.PENDING,
-        debit_account_id=buyer.id,
-        credit_account_id=seller.id,
+        debit_account_id=held.buyer.id,
+        credit_account_id=held.seller.id,
         amount=amount,
         trade=trade,  # also caches trade.settlement, for the answer and the trade's events
-        requested_by=user_or_none(actor),
+        requested_by=user,
+        created_at=held.created_at,
     )
-    moves = [Move(buyer, Kind.HOLD, held=amount), Move(seller, Kind.HOLD, incoming=amount)]
-    _write(moves, transfer=transfer, actor=actor)
+    transfer._state.adding = False  # written by the hold
     return transfer
 
 
@@ -125,7 +88,7 @@ def settlement_resolve(*, trade, actor=None) -> Transfer | None:
             f"The settlement of {trade.transaction_id} is already {transfer.status}.",
             status=transfer.status,
         )
-    buyer, seller = _lock_accounts([transfer.debit_account_id, transfer.credit_account_id])
+    buyer, seller = lock_accounts([transfer.debit_account_id, transfer.credit_account_id])
     amount = transfer.amount
     if outcome == Status.POSTED:
         moves = [
@@ -138,7 +101,7 @@ def settlement_resolve(*, trade, actor=None) -> Transfer | None:
             Move(seller, Kind.RELEASE, incoming=-amount),
         ]
     transfer.status = outcome
-    _write(moves, transfer=transfer, actor=actor, resolving=True)
+    write(moves, transfer=transfer, actor=actor, resolving=True)
     return transfer
 
 
@@ -177,12 +140,12 @@ def credits_set_limit(*, station: Station, credit_limit: Decimal, actor=None) ->
     """Set how far the station's balance may go below zero; never below what is spent."""
     credit_limit = _amount(credit_limit, field="credit_limit", zero_ok=True)
     with transaction.atomic(), events.batch():
-        (account,) = _lock_stations([station.pk])
+        (account,) = lock_stations([station.pk])
         lowest = max(ZERO, account.held - account.balance)
         if credit_limit < lowest:
             raise CreditLimitInUse(station=station.code, requested=credit_limit, lowest=lowest)
         if credit_limit != account.credit_limit:
-            _write([Move(account, Kind.CREDIT_LIMIT, credit_limit=credit_limit)], actor=actor)
+            write([Move(account, Kind.CREDIT_LIMIT, credit_limit=credit_limit)], actor=actor)
     return Account.objects.select_related("station").get(pk=account.id)
 
 
@@ -198,7 +161,7 @@ def _treasury_transfer(kind, station, amount, memo, actor, key) -> TransferOutco
                     refusal = TransferFailed(earlier.failure, station=station.code)
                 return TransferOutcome(earlier, replayed=True, refusal=refusal)
         treasury = treasury_account()
-        own, bank = _lock_stations([station.pk], treasury=treasury)
+        own, bank = lock_stations([station.pk], treasury=treasury)
         debit, credit = (bank, own) if kind == Transfer.Kind.DEPOSIT else (own, bank)
         transfer = Transfer(
             kind=kind,
@@ -231,7 +194,7 @@ def _treasury_transfer(kind, station, amount, memo, actor, key) -> TransferOutco
             Move(debit, entry_kind, balance=-amount),
             Move(credit, entry_kind, balance=amount),
         ]
-        _write(moves, transfer=transfer, actor=actor, memo=memo)
+        write(moves, transfer=transfer, actor=actor, memo=memo)
     return TransferOutcome(transfer)
 
 
@@ -293,52 +256,6 @@ def account_open(*, station: Station) -> Account:
     return account
 
 
-LOCK = """
-SELECT a.id, a.station_id, s.code, a.balance, a.held, a.incoming, a.credit_limit
-FROM credits_account a LEFT JOIN inventory_station s ON s.id = a.station_id
-WHERE {where} ORDER BY a.id FOR UPDATE OF a
-"""
-# Formance's order: accounts that do not exist yet are inserted before anything is locked.
-OPEN_MISSING = """
-INSERT INTO credits_account
-    (station_id, is_treasury, balance, held, incoming, credit_limit, updated_at)
-SELECT unnest(%s::bigint[]), false, 0, 0, 0, 0, now()
-ON CONFLICT (station_id) DO NOTHING
-"""
-
-
-def _lock(where: str, params) -> list[LockedAccount]:
-    with connection.cursor() as cursor:
-        cursor.execute(LOCK.format(where=where), params)
-        return [LockedAccount(*row) for row in cursor.fetchall()]
-
-
-def _lock_accounts(ids: list[int]) -> list[LockedAccount]:
-    """The accounts `ids`, locked, in the order asked for."""
-    locked = {a.id: a for a in _lock("a.id = ANY(%s)", [ids])}
-    return [locked[i] for i in ids]
-
-
-def _lock_stations(station_ids: list[int], *, treasury: Account | None = None):
-    """The accounts of `station_ids` in the order asked for, then the treasury's when given,
-    all locked in one statement. A station without an account (seeded in bulk) has it opened
-    first and is locked with the others again."""
-    where, params = "a.station_id = ANY(%s)", [station_ids]
-    if treasury is not None:
-        where, params = f"{where} OR a.id = %s", [*params, treasury.pk]
-    locked = _lock(where, params)
-    by_station = {a.station_id: a for a in locked if a.station_id is not None}
-    if len(by_station) < len(set(station_ids)):
-        with connection.cursor() as cursor:
-            cursor.execute(OPEN_MISSING, [[i for i in station_ids if i not in by_station]])
-        locked = _lock(where, params)
-        by_station = {a.station_id: a for a in locked if a.station_id is not None}
-    accounts = [by_station[i] for i in station_ids]
-    if treasury is not None:
-        accounts.append(next(a for a in locked if a.id == treasury.pk))
-    return accounts
-
-
 def _amount(value, *, field: str, zero_ok: bool = False, what: str = "The amount") -> Decimal:
     """An amount of credits as the columns hold it, or a 400 naming `field`."""
     amount = Decimal(value)
@@ -349,115 +266,3 @@ def _amount(value, *, field: str, zero_ok: bool = False, what: str = "The amount
     if amount > MAX_AMOUNT:
         raise ValidationError({field: [f"{what} may be at most {MAX_AMOUNT} credits."]})
     return amount.quantize(CENT)
-
-
-# ---------------------------------------------------------------------------------------------
-# The one writer: a transfer (new, or resolved), its accounts and their entries in one
-# statement, then each station account's event.
-
-WRITE = """
-WITH transfer AS ({transfer}),
-accounts AS (
-    UPDATE credits_account AS a
-    SET balance = v.balance, held = v.held, incoming = v.incoming,
-        credit_limit = v.credit_limit, updated_at = statement_timestamp()
-    FROM transfer, (VALUES {account_rows}) AS v(id, balance, held, incoming, credit_limit)
-    WHERE a.id = v.id
-    RETURNING a.id
-)
-INSERT INTO credits_entry
-    (account_id, kind, transfer_id, balance_delta, held_delta, incoming_delta, balance_after,
-     held_after, incoming_after, credit_limit_after, memo, actor_id, created_at)
-SELECT e.account, e.kind, transfer.id, e.bd, e.hd, e.idl, e.ba, e.ha, e.ia, e.cl, %s, %s,
-       statement_timestamp()
-FROM transfer, (VALUES {entry_rows}) AS e(account, kind, bd, hd, idl, ba, ha, ia, cl)
-RETURNING transfer_id, created_at
-"""
-NEW_TRANSFER = """
-INSERT INTO credits_transfer
-    (kind, status, debit_account_id, credit_account_id, amount, trade_id, memo, failure,
-     idempotency_key, requested_by_id, request_fingerprint, created_at, resolved_at)
-VALUES (%s, %s, %s, %s, %s, %s, %s, '', %s, %s, %s, statement_timestamp(),
-        CASE WHEN %s = 'pending' THEN NULL ELSE statement_timestamp() END)
-RETURNING id
-"""
-RESOLVE_TRANSFER = """
-UPDATE credits_transfer SET status = %s, resolved_at = statement_timestamp()
-WHERE id = %s AND status = 'pending' RETURNING id
-"""
-NO_TRANSFER = "SELECT NULL::bigint AS id"
-ACCOUNT_ROW = "(%s::bigint, %s::numeric, %s::numeric, %s::numeric, %s::numeric)"
-ENTRY_ROW = "(%s::bigint, %s, %s::numeric, %s::numeric, %s::numeric, %s::numeric, %s::numeric, %s::numeric, %s::numeric)"  # noqa: E501
-
-
-def _write(moves, *, transfer=None, actor=None, memo: str = "", resolving=False) -> None:
-    params: list = []
-    if transfer is None:
-        transfer_sql = NO_TRANSFER
-    elif resolving:
-        transfer_sql = RESOLVE_TRANSFER
-        params += [transfer.status, transfer.pk]
-    else:
-        transfer_sql = NEW_TRANSFER
-        params += [
-            transfer.kind,
-            transfer.status,
-            transfer.debit_account_id,
-            transfer.credit_account_id,
-            transfer.amount,
-            transfer.trade_id,
-            transfer.memo,
-            transfer.idempotency_key,
-            transfer.requested_by_id,
-            transfer.request_fingerprint,
-            transfer.status,
-        ]
-    for move in moves:
-        after = move.after
-        params += [after.id, after.balance, after.held, after.incoming, after.credit_limit]
-    params += [memo, getattr(user_or_none(actor), "pk", None)]  # the entries' memo and actor
-    for move in moves:
-        after = move.after
-        params += [
-            after.id,
-            move.kind,
-            move.balance,
-            move.held,
-            move.incoming,
-            after.balance,
-            after.held,
-            after.incoming,
-            after.credit_limit,
-        ]
-    sql = WRITE.format(
-        transfer=transfer_sql,
-        account_rows=", ".join([ACCOUNT_ROW] * len(moves)),
-        entry_rows=", ".join([ENTRY_ROW] * len(moves)),
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        written = cursor.fetchall()
-    if len(written) != len(moves):  # a resolved transfer matched nothing: resolved already
-        raise TransferFailed("The transfer was resolved already.")
-    if transfer is not None and not resolving:
-        # statement_timestamp(): the same moment for the transfer and its entries.
-        transfer.pk, transfer.created_at = written[0]
-    for move in moves:
-        if move.account.code is not None:  # the treasury's changes are nobody's stream
-            events.announce(account_event(move.after, move.kind))
-
-
-def account_event(account: LockedAccount, kind: str) -> events.DomainEvent:
-    return events.DomainEvent(
-        type=events.ACCOUNT_CHANGED,
-        payload={
-            "station": account.code,
-            "balance": str(account.balance),
-            "held": str(account.held),
-            "incoming": str(account.incoming),
-            "available": str(account.available),
-            "credit_limit": str(account.credit_limit),
-            "kind": kind,
-        },
-        stations=(account.code,),
-    )

@@ -13,8 +13,8 @@ from credits.errors import InsufficientCredits, TransferFailed
 from credits.models import Account, Entry, Transfer
 from credits.selectors import balances_as_of, balances_of, credits_total, settlement_of
 from credits.services import settlement_resolve
-from inventory.models import StockLevel
-from tests.factories import make_trade
+from inventory.models import Station, StockLevel
+from tests.factories import StationFactory, give_stock, make_trade
 from trades.models import Trade
 from trades.services import LineSpec, trade_initiate
 
@@ -42,6 +42,19 @@ def test_placing_a_trade_holds_its_total_from_the_buyer_for_the_seller(market):
     assert (seller.incoming, seller.balance) == (Decimal("31.50"), Decimal("1000000.00"))
     assert settlement_of(trade) == {"status": "held", "amount": "31.50"}
     assert credits_total() == 0
+
+
+def test_the_first_trade_of_a_station_seeded_in_bulk_opens_its_account(market):
+    # bulk_create sends no signal, so such a station has no account until its first hold.
+    (depot,) = Station.objects.bulk_create([StationFactory.build(code="pallas-depot")])
+    give_stock(depot, market.water, 10)
+    trade = trade_initiate(
+        seller=depot, buyer=market.buyer, lines=[LineSpec(market.water, 2, Decimal("5.00"))]
+    )
+    opened = account(depot)
+    assert (opened.balance, opened.incoming) == (0, Decimal("10.00"))
+    assert account(market.buyer).held == Decimal("10.00")
+    assert settlement_of(trade) == {"status": "held", "amount": "10.00"}
 
 
 def test_a_buyer_short_of_credits_is_refused_and_nothing_is_written(market):
