@@ -8,8 +8,9 @@ It creates a scratch database (`tradenet_bench_trades`) on the project's Postgre
 
 1. The ceiling: pgbench runs, with the same number of clients for the same time, the SQL one
    trade needs (the statements the server sends, taken from a traced API call: stock rows locked
-   and moved, trade, line, ledger rows, the buyer's and seller's accounts locked and the hold
-   written, shipment, tracking row, outbox rows and their NOTIFY).
+   and moved, trade, line, ledger rows, the credits' hold (both accounts locked, the buyer's
+   credits checked and the hold written in one statement), shipment, tracking row, outbox rows
+   and their NOTIFY).
 2. The API: the production start script (`deploy/start.sh`, production settings, its serving
    model) serves the database; wrk POSTs one-line trades between random stations with a
    dispatch staff token (the per-user throttle raised with TRADENET_THROTTLE_USER).

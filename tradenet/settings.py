@@ -145,7 +145,8 @@ DATABASES["default"].setdefault("OPTIONS", {})
 # is what needs a session of its own: the relay, the exporters and the webhook sender, every
 # LISTEN, session advisory locks, migrations (deploy/start.sh). Through a transaction pooler a
 # session's state is another client's: named (server-side) cursors are then off, Django
-# prepares nothing (its psycopg cursors bind on the client), the project's own connections
+# prepares nothing (its psycopg cursors bind on the client, as PgBouncer 1.18 keeps no prepared
+# statements across the server connections it hands out), the project's own connections
 # prepare nothing either (tradenet/dbconn.py), and nothing runs SET outside a transaction.
 if os.environ.get("DATABASE_DIRECT_URL"):
     TRADENET_DIRECT_DATABASE = dj_database_url.parse(os.environ["DATABASE_DIRECT_URL"])
@@ -154,6 +155,12 @@ if os.environ.get("DATABASE_DIRECT_URL"):
     DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
 else:
     TRADENET_DIRECT_DATABASE = DATABASES["default"]
+    # Straight to PostgreSQL, a connection is a session of its own: Django binds parameters on
+    # the server and psycopg prepares a statement once it has run 5 times on a connection, so
+    # PostgreSQL plans each of a trade's statements once per pooled connection instead of on
+    # every request, and Python composes no query text (docs/performance.md#cpu-per-trade).
+    DATABASES["default"]["OPTIONS"].setdefault("server_side_binding", True)
+    DATABASES["default"]["OPTIONS"].setdefault("prepare_threshold", 5)
 # While PostgreSQL is away, requests answer 503 within about TRADENET_DB_TIMEOUT seconds (the
 # time to connect, or to wait for a pooled connection), not after a long hang.
 TRADENET_DB_TIMEOUT = float(os.environ.get("TRADENET_DB_TIMEOUT", "2"))
