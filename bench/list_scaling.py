@@ -141,8 +141,10 @@ def generate(shape: str) -> list[str]:
                        ELSE c.id END AS commodity
            FROM statused p JOIN co c ON c.i = p.c""",
         """INSERT INTO trades_trade
-             (transaction_id, seller_id, buyer_id, status, placed_at, created_at, updated_at)
-           SELECT 'txn-' || lpad(to_hex(g), 16, '0'), seller, buyer, status, at, at, at
+             (transaction_id, seller_id, buyer_id, status, terms, placed_at, created_at,
+              updated_at)
+           SELECT 'txn-' || lpad(to_hex(g), 16, '0'), seller, buyer, status, 'seller_risk', at,
+                  at, at
            FROM plan ORDER BY g""",
         """CREATE TEMP TABLE placed AS
            SELECT p.*, t.id AS trade FROM plan p
