@@ -111,12 +111,21 @@ def lock_stations(station_ids: list[int], *, treasury: Account | None = None):
     return accounts
 
 
+# The columns every new transfer and entry is written with, by HOLD and by WRITE alike.
+INSERT_TRANSFER = """INSERT INTO credits_transfer
+    (kind, status, debit_account_id, credit_account_id, amount, trade_id, memo, failure,
+     idempotency_key, requested_by_id, request_fingerprint, created_at, resolved_at)"""
+INSERT_ENTRY = """INSERT INTO credits_entry
+    (account_id, kind, transfer_id, balance_delta, held_delta, incoming_delta, balance_after,
+     held_after, incoming_after, credit_limit_after, memo, actor_id, created_at)"""
+
+
 # ---------------------------------------------------------------------------------------------
 # A trade's hold. Every trade takes this path, so it is one statement: it locks both accounts
 # in id order (after the trade's stock rows), and only if the buyer may spend the amount writes
 # the transfer, both accounts and their entries. A row per locked account: its station, its
 # amounts after the hold (or as they stand, when refused), the transfer and when, its id.
-HOLD = """
+HOLD = f"""
 WITH locked AS (
     SELECT id, station_id, balance, held, incoming, credit_limit FROM credits_account
     WHERE station_id IN (%(buyer)s, %(seller)s) ORDER BY id FOR UPDATE
@@ -127,9 +136,7 @@ payer AS (
         AND (SELECT count(*) FROM locked) = 2
 ),
 transfer AS (
-    INSERT INTO credits_transfer
-        (kind, status, debit_account_id, credit_account_id, amount, trade_id, memo, failure,
-         idempotency_key, requested_by_id, request_fingerprint, created_at, resolved_at)
+    {INSERT_TRANSFER}
     SELECT 'trade', 'pending', payer.id, seller.id, %(amount)s, %(trade)s, '', '', '',
            %(user)s, '', statement_timestamp(), NULL
     FROM payer, locked AS seller WHERE seller.station_id = %(seller)s
@@ -145,10 +152,7 @@ moved AS (
               t.created_at, a.id = t.debit_account_id AS pays
 ),
 entries AS (
-    INSERT INTO credits_entry
-        (account_id, kind, transfer_id, balance_delta, held_delta, incoming_delta,
-         balance_after, held_after, incoming_after, credit_limit_after, memo, actor_id,
-         created_at)
+    {INSERT_ENTRY}
     SELECT id, 'hold', transfer_id, 0, CASE WHEN pays THEN %(amount)s ELSE 0 END,
            CASE WHEN pays THEN 0 ELSE %(amount)s END, balance, held, incoming, credit_limit,
            '', %(user)s, created_at
@@ -205,28 +209,24 @@ def hold(*, trade, amount: Decimal, user_id: int | None) -> Hold:
 # The writer of every other change: a transfer (new, or resolved), its accounts and their
 # entries in one statement, then each station account's event.
 
-WRITE = """
-WITH transfer AS ({transfer}),
+WRITE = f"""
+WITH transfer AS ({{transfer}}),
 accounts AS (
     UPDATE credits_account AS a
     SET balance = v.balance, held = v.held, incoming = v.incoming,
         credit_limit = v.credit_limit, updated_at = statement_timestamp()
-    FROM transfer, (VALUES {account_rows}) AS v(id, balance, held, incoming, credit_limit)
+    FROM transfer, (VALUES {{account_rows}}) AS v(id, balance, held, incoming, credit_limit)
     WHERE a.id = v.id
     RETURNING a.id
 )
-INSERT INTO credits_entry
-    (account_id, kind, transfer_id, balance_delta, held_delta, incoming_delta, balance_after,
-     held_after, incoming_after, credit_limit_after, memo, actor_id, created_at)
+{INSERT_ENTRY}
 SELECT e.account, e.kind, transfer.id, e.bd, e.hd, e.idl, e.ba, e.ha, e.ia, e.cl, %s, %s,
        statement_timestamp()
-FROM transfer, (VALUES {entry_rows}) AS e(account, kind, bd, hd, idl, ba, ha, ia, cl)
+FROM transfer, (VALUES {{entry_rows}}) AS e(account, kind, bd, hd, idl, ba, ha, ia, cl)
 RETURNING transfer_id, created_at
 """
-NEW_TRANSFER = """
-INSERT INTO credits_transfer
-    (kind, status, debit_account_id, credit_account_id, amount, trade_id, memo, failure,
-     idempotency_key, requested_by_id, request_fingerprint, created_at, resolved_at)
+NEW_TRANSFER = f"""
+{INSERT_TRANSFER}
 VALUES (%s, %s, %s, %s, %s, %s, %s, '', %s, %s, %s, statement_timestamp(),
         CASE WHEN %s = 'pending' THEN NULL ELSE statement_timestamp() END)
 RETURNING id
