@@ -51,6 +51,8 @@ REPLICA_APPS = frozenset({"trades", "cargo", "inventory"})
 PRIMARY_ONLY_MODELS = frozenset({"trades.idempotencyrecord"})
 REPLICA_RETRY_SECONDS = 5.0
 CALLER_POSITION_TTL = 600  # longer than any lag the replica is used at
+# A position past any WAL: the caller reads from the primary until it is replaced or expires.
+PRIMARY_ONLY = "FFFFFFFF/FFFFFFFF"
 
 READS = Counter(
     "tradenet_db_reads_total",
@@ -86,9 +88,16 @@ def remember_write(user) -> None:
     which is past every commit of that request."""
     if not replica_configured() or not getattr(user, "is_authenticated", False):
         return
-    with connections[PRIMARY].cursor() as cursor:
-        cursor.execute("SELECT pg_current_wal_lsn()::text")
-        position = cursor.fetchone()[0]
+    try:
+        with connections[PRIMARY].cursor() as cursor:
+            cursor.execute("SELECT pg_current_wal_lsn()::text")
+            position = cursor.fetchone()[0]
+    except (OperationalError, InterfaceError) as exc:
+        # The primary went away after the request's own work (a failover: its answer, 201
+        # or 503, stands). Where its writes reached is unknown, so the caller reads from
+        # the primary until its next write records a position.
+        logger.warning("could not read user %s's write position (%s)", user.pk, exc)
+        position = PRIMARY_ONLY
     try:
         caches["consistency"].set(_position_key(user.pk), position, CALLER_POSITION_TTL)
     except Exception:

@@ -7,20 +7,29 @@
 Hosts (10.77.0.0/24, no default route anywhere; the bridge lives in a namespace of its own,
 so the root namespace has no address on this network and never sends to it):
 
-    tn-db      .10  PostgreSQL 15 primary            tn-app1   .21  deploy/start.sh, 2 workers
-    tn-db2     .11  its streaming replica            tn-app2   .22  deploy/start.sh, 2 workers
+    tn-db      .10  Patroni + PostgreSQL 15          tn-app1   .21  deploy/start.sh, 2 workers
+    tn-db2     .11  Patroni + PostgreSQL 15          tn-app2   .22  deploy/start.sh, 2 workers
     tn-redis   .12  Redis                            tn-lb     .30  HAProxy :80 -> app hosts
-    tn-pgb     .13  PgBouncer, transaction mode      tn-edge1  .31  Pushpin :7999 (publish :5561)
-    tn-client  .50  where clients run                tn-edge2  .32  Pushpin :7999 (publish :5561)
+    tn-pgb     .13  HAProxy :5000 -> the leader,     tn-edge1  .31  Pushpin :7999 (publish :5561)
+                    :5001 -> standbys; PgBouncer     tn-edge2  .32  Pushpin :7999 (publish :5561)
+                    :6432 (transaction mode) -> :5000
+    tn-mq      .14  RabbitMQ (the event feed)        tn-etcd1..3 .41-.43  etcd (Patroni's DCS)
+    tn-client  .50  where clients run
+
+The database tier (Patroni, etcd, synchronous replication, failover) is deploy/cluster/database.py.
 
 Every client runs inside a namespace: `ip netns exec tn-client curl http://10.77.0.30/healthz`.
 State, logs and pid files are in TRADENET_CLUSTER_DIR (default /var/tmp/tradenet-cluster);
 `cluster.env` there holds the addresses and a dispatch staff token for clients.
+
+Faults, for the tests and by hand: `cluster.py kill-host|start-host tn-app1|tn-app2`,
+`cluster.py crash-host|start-host tn-db|tn-db2` (kill -9 of every process of a database host;
+Patroni rejoins it as a standby when started again), `cluster.py cut|heal HOST` (its link down
+or up: a partition).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import secrets
@@ -28,207 +37,38 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-STATE = Path(os.environ.get("TRADENET_CLUSTER_DIR", "/var/tmp/tradenet-cluster"))
-SWITCH = "tn-switch"
-BRIDGE = "tnbr0"
-NET = "10.77.0"
-HOSTS = {
-    "tn-db": 10, "tn-db2": 11, "tn-redis": 12, "tn-pgb": 13, "tn-app1": 21, "tn-app2": 22,
-    "tn-lb": 30, "tn-edge1": 31, "tn-edge2": 32, "tn-client": 50,
-}  # fmt: skip
-APP_HOSTS = ("tn-app1", "tn-app2")
-EDGES = ("tn-edge1", "tn-edge2")
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
-PACKAGES = {  # a file each Debian package provides -> the package
-    str(PG_BIN / "postgres"): "postgresql-15",
-    "/usr/sbin/haproxy": "haproxy",
-    "/usr/sbin/pgbouncer": "pgbouncer",
-    "/usr/bin/pushpin": "pushpin",
-    "/usr/bin/zurl": "zurl",
-    "/usr/bin/redis-server": "redis-server",
-    "/usr/bin/curl": "curl",
-    "/usr/bin/setpriv": "util-linux",
-}
+import database
+from hosts import (
+    APP_HOSTS,
+    EDGES,
+    HOSTS,
+    ROOT,
+    STATE,
+    SWITCH,
+    addr,
+    alive,
+    as_postgres,
+    cut,
+    ensure_packages,
+    in_ns,
+    make_network,
+    pg_ready,
+    probe,
+    run,
+    start,
+    step,
+    stop,
+    wait_until,
+)  # fmt: skip
+
 GRIP_KEY_FILE = "grip.key"
-
-
-def addr(host: str) -> str:
-    return f"{NET}.{HOSTS[host]}"
-
-
-def step(message: str) -> None:
-    print(f"==> {message}", flush=True)
-
-
-def run(*command: str, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run(command, check=check, text=True, capture_output=True, **kwargs)
-
-
-def in_ns(host: str, *command: str) -> list[str]:
-    return ["ip", "netns", "exec", host, *command]
-
-
-def as_postgres(*command: str) -> list[str]:
-    # setpriv execs (no parent left behind), so the pid we keep is the server's own.
-    return ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", *command]
-
-
-# -- Packages and network -----------------------------------------------------------------------
-
-
-def ensure_packages() -> None:
-    missing = sorted({pkg for path, pkg in PACKAGES.items() if not Path(path).exists()})
-    if not missing:
-        return
-    step(f"installing {' '.join(missing)} (apt-get)")
-    # needrestart must not restart the machine's own services (PostgreSQL, Redis...).
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive", "NEEDRESTART_SUSPEND": "1"}
-    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-    subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True, env=env)
-    # Debian starts the services it installs; the cluster runs its own, so stop those.
-    for service in ("haproxy", "pgbouncer", "pushpin"):
-        if service in missing:
-            subprocess.run(["systemctl", "disable", "--now", service], capture_output=True)
-
-
-def make_network() -> None:
-    step(f"network: {len(HOSTS)} hosts on {NET}.0/24 (bridge {BRIDGE} in namespace {SWITCH})")
-    run("ip", "netns", "add", SWITCH)
-    run(*in_ns(SWITCH, "ip", "link", "add", BRIDGE, "type", "bridge"))
-    run(*in_ns(SWITCH, "ip", "link", "set", BRIDGE, "up"))
-    for host in HOSTS:
-        run("ip", "netns", "add", host)
-        inside, outside = f"v-{host[3:]}", f"s-{host[3:]}"
-        run("ip", "link", "add", inside, "netns", host, "type", "veth", "peer", "name", outside,
-            "netns", SWITCH)  # fmt: skip
-        run(*in_ns(SWITCH, "ip", "link", "set", outside, "master", BRIDGE))
-        run(*in_ns(SWITCH, "ip", "link", "set", outside, "up"))
-        run(*in_ns(host, "ip", "addr", "add", f"{addr(host)}/24", "dev", inside))
-        run(*in_ns(host, "ip", "link", "set", inside, "up"))
-        run(*in_ns(host, "ip", "link", "set", "lo", "up"))
-
-
-def cut(host: str, down: bool) -> None:
-    """Take a host off the network (its link down) or put it back: a partition."""
-    run(*in_ns(host, "ip", "link", "set", f"v-{host[3:]}", "down" if down else "up"))
-
-
-# -- Processes ----------------------------------------------------------------------------------
-
-
-def start(name: str, host: str, command: list[str], env: dict | None = None) -> int:
-    """Start `command` in `host`'s namespace, in a session of its own; its pid is kept."""
-    log = open(STATE / "logs" / f"{name}.log", "ab")  # noqa: SIM115
-    process = subprocess.Popen(
-        in_ns(host, *command), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        env=env or os.environ.copy(), cwd=ROOT, start_new_session=True,
-    )  # fmt: skip
-    (STATE / "pids" / f"{name}.pid").write_text(str(process.pid))
-    return process.pid
-
-
-def pid_of(name: str) -> int | None:
-    path = STATE / "pids" / f"{name}.pid"
-    return int(path.read_text()) if path.exists() else None
-
-
-def alive(pid: int | None) -> bool:
-    if pid is None:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-def stop(name: str, sig: int = signal.SIGTERM, wait: float = 15) -> None:
-    """Stop what `start` started under `name`: its process group (its workers too)."""
-    pid = pid_of(name)
-    if not alive(pid):
-        return
-    try:
-        os.killpg(pid, sig)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + wait
-    while alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-        with_reaped(pid)
-    if alive(pid):
-        os.killpg(pid, signal.SIGKILL)
-
-
-def with_reaped(pid: int) -> None:
-    with contextlib.suppress(ChildProcessError):  # not ours: init reaps it
-        os.waitpid(pid, os.WNOHANG)
-
-
-def probe(url: str, timeout: float = 2) -> bool:
-    """An HTTP GET from inside tn-client (never from the root namespace)."""
-    answer = subprocess.run(
-        in_ns("tn-client", "curl", "-sf", "-o", "/dev/null", "--max-time", str(timeout), url),
-        capture_output=True,
-    )
-    return answer.returncode == 0
-
-
-def wait_until(what: str, check, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise SystemExit(f"cluster: {what} not up in {timeout:.0f} s; see {STATE}/logs")
-        time.sleep(0.3)
+AMQP_URL = f"amqp://guest:guest@{addr('tn-mq')}:5672/%2F"
+EXCHANGE = "tradenet.events"
 
 
 # -- Services -----------------------------------------------------------------------------------
-
-
-def postgres_primary() -> None:
-    step("PostgreSQL primary on tn-db")
-    data = STATE / "db" / "data"
-    data.parent.mkdir(parents=True)
-    shutil.chown(data.parent, "postgres", "postgres")
-    run(*as_postgres(str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust"))
-    with open(data / "pg_hba.conf", "a") as hba:
-        hba.write(f"host all all {NET}.0/24 trust\nhost replication all {NET}.0/24 trust\n")
-    start("postgres-primary", "tn-db", as_postgres(
-        str(PG_BIN / "postgres"), "-D", str(data), "-c", f"listen_addresses={addr('tn-db')}",
-        "-c", f"unix_socket_directories={data.parent}", "-c", "max_connections=200",
-        "-c", "wal_level=replica", "-c", "hot_standby_feedback=on",
-    ))  # fmt: skip
-    wait_until("the primary", lambda: pg_ready("tn-db"))
-    run(*in_ns("tn-db", *as_postgres(str(PG_BIN / "psql"), "-h", addr("tn-db"), "-U", "postgres",
-                                     "-c", "CREATE DATABASE tradenet")))  # fmt: skip
-
-
-def postgres_replica() -> None:
-    step("streaming replica on tn-db2")
-    data = STATE / "db2" / "data"
-    data.parent.mkdir(parents=True)
-    shutil.chown(data.parent, "postgres", "postgres")
-    run(*in_ns("tn-db2", *as_postgres(
-        str(PG_BIN / "pg_basebackup"), "-h", addr("tn-db"), "-U", "postgres", "-D", str(data),
-        "--write-recovery-conf", "--wal-method=stream", "--checkpoint=fast",
-    )))  # fmt: skip
-    start("postgres-replica", "tn-db2", as_postgres(
-        str(PG_BIN / "postgres"), "-D", str(data), "-c", f"listen_addresses={addr('tn-db2')}",
-        "-c", f"unix_socket_directories={data.parent}", "-c", "max_connections=200",
-        "-c", "hot_standby_feedback=on",
-    ))  # fmt: skip
-    wait_until("the replica", lambda: pg_ready("tn-db2"))
-
-
-def pg_ready(host: str, port: int = 5432) -> bool:
-    ready = subprocess.run(
-        in_ns(host, str(PG_BIN / "pg_isready"), "-h", addr(host), "-p", str(port), "-q"),
-        capture_output=True,
-    )
-    return ready.returncode == 0
 
 
 def redis() -> None:
@@ -238,13 +78,41 @@ def redis() -> None:
     start("redis", "tn-redis", command)
 
 
+def rabbitmq() -> None:
+    """RabbitMQ for the event feed (TRADENET_AMQP_URL), a node of its own on tn-mq."""
+    step("RabbitMQ on tn-mq")
+    work = STATE / "mq"
+    (work / "log").mkdir(parents=True)
+    (work / "rabbitmq.conf").write_text(
+        f"listeners.tcp.default = {addr('tn-mq')}:5672\nloopback_users = none\n"
+    )
+    (work / "enabled_plugins").write_text("[].\n")
+    env = {
+        "PATH": os.environ["PATH"], "HOME": str(work), "LC_ALL": "C.UTF-8",
+        "RABBITMQ_NODENAME": "rabbit@localhost", "RABBITMQ_MNESIA_BASE": str(work / "mnesia"),
+        "RABBITMQ_LOG_BASE": str(work / "log"), "RABBITMQ_CONFIG_FILE": str(work / "rabbitmq"),
+        "RABBITMQ_ENABLED_PLUGINS_FILE": str(work / "enabled_plugins"),
+        "RABBITMQ_LOGS": "-", "RABBITMQ_DIST_PORT": "25672",
+    }  # fmt: skip
+    # epmd started here, in the foreground, so that its pid is ours to stop (RabbitMQ would
+    # start one that leaves its session).
+    start("epmd", "tn-mq", ["epmd", "-address", "127.0.0.1"], env=env)
+    start("rabbitmq", "tn-mq", ["/usr/lib/rabbitmq/bin/rabbitmq-server"], env=env)
+
+
+def rabbitmq_ready() -> bool:
+    answer = subprocess.run(in_ns("tn-mq", "bash", "-c", f"exec 3<>/dev/tcp/{addr('tn-mq')}/5672"),
+                            capture_output=True)  # fmt: skip
+    return answer.returncode == 0
+
+
 def pgbouncer() -> None:
-    step("PgBouncer (transaction mode) on tn-pgb")
+    step("PgBouncer (transaction mode) on tn-pgb, pooling the leader's port")
     work = STATE / "pgb"
     work.mkdir()
     (work / "users.txt").write_text('"postgres" ""\n')
     (work / "pgbouncer.ini").write_text(f"""[databases]
-tradenet = host={addr("tn-db")} port=5432 dbname=tradenet user=postgres
+tradenet = host={addr(database.PROXY)} port={database.PRIMARY_PORT} dbname=tradenet user=postgres
 [pgbouncer]
 listen_addr = {addr("tn-pgb")}
 listen_port = 6432
@@ -255,6 +123,11 @@ pool_mode = transaction
 default_pool_size = 20
 max_client_conn = 2000
 ignore_startup_parameters = extra_float_digits,options
+; During a failover: try the new leader every second (not every 15 s), and answer a client
+; that waited 5 s for a server with an error (the API's 503) rather than hold it for 2 min.
+server_login_retry = 1
+server_connect_timeout = 2
+query_wait_timeout = 5
 """)
     shutil.chown(work, "postgres", "postgres")
     for child in work.iterdir():
@@ -311,8 +184,9 @@ def app_env(host: str, key: str, secret: str) -> dict[str, str]:
     return {
         **{k: v for k, v in os.environ.items() if not k.startswith(("DATABASE", "DJANGO"))},
         "DATABASE_URL": f"postgres://postgres@{addr('tn-pgb')}:6432/tradenet",
-        "DATABASE_DIRECT_URL": f"postgres://postgres@{addr('tn-db')}:5432/tradenet",
-        "DATABASE_REPLICA_URL": f"postgres://postgres@{addr('tn-db2')}:5432/tradenet",
+        "DATABASE_DIRECT_URL": f"postgres://postgres@{addr('tn-pgb')}:{database.PRIMARY_PORT}/tradenet",
+        "DATABASE_REPLICA_URL": f"postgres://postgres@{addr('tn-pgb')}:{database.REPLICA_PORT}/tradenet",
+        "TRADENET_AMQP_URL": AMQP_URL,
         "REDIS_URL": f"redis://{addr('tn-redis')}:6379/0",
         "GRIP_URL": grip,
         "GRIP_KEY": key,
@@ -363,10 +237,20 @@ def haproxy() -> None:
             for host in APP_HOSTS
         )
 
+    # With no app host ready (each reports the database away on /readyz while it fails over),
+    # HAProxy answers itself: a 503 the API's clients know, with Retry-After, as a host would.
+    body = json.dumps({"message": "No TradeNet host can answer now (the database may be "
+                       "failing over); try again shortly.", "code": "unavailable"})  # fmt: skip
+    (work / "503.http").write_text(
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+        f"Retry-After: 5\r\nCache-Control: no-store\r\nContent-Length: {len(body)}\r\n"
+        f"Connection: close\r\n\r\n{body}"
+    )
     (work / "haproxy.cfg").write_text(f"""global
     maxconn 9000
 defaults
     mode http
+    errorfile 503 {work / "503.http"}
     timeout connect 2s
     timeout client 1h
     timeout server 1h
@@ -431,10 +315,11 @@ def up() -> None:
     )
     try:
         make_network()
-        postgres_primary()
-        postgres_replica()
+        database.database_tier()
         redis()
+        rabbitmq()
         pgbouncer()
+        wait_until("RabbitMQ", rabbitmq_ready, 120)
         for edge in EDGES:
             pushpin(edge, key)
         for host in APP_HOSTS:  # one after the other: the first migrates
@@ -454,8 +339,12 @@ def up() -> None:
         "LB": f"http://{addr('tn-lb')}",
         "EDGES": ",".join(f"http://{addr(edge)}:7999" for edge in EDGES),
         "APPS": ",".join(f"http://{addr(host)}:8000" for host in APP_HOSTS),
-        "PRIMARY": f"postgres://postgres@{addr('tn-db')}:5432/tradenet",
-        "REPLICA": f"postgres://postgres@{addr('tn-db2')}:5432/tradenet",
+        # The leader and the standbys, whichever nodes they are now (HAProxy on tn-pgb).
+        "PRIMARY": f"postgres://postgres@{addr('tn-pgb')}:{database.PRIMARY_PORT}/tradenet",
+        "REPLICA": f"postgres://postgres@{addr('tn-pgb')}:{database.REPLICA_PORT}/tradenet",
+        "DB_HOSTS": ",".join(database.DB_HOSTS),
+        "AMQP": AMQP_URL,
+        "EXCHANGE": EXCHANGE,
         "PGBOUNCER": f"postgres://postgres@{addr('tn-pgb')}:6432/tradenet",
         "TOKEN": token,
         "CLIENT_NS": "tn-client",
@@ -475,11 +364,13 @@ def down() -> None:
         step("stopping the cluster's processes")
         # The load balancer and the app hosts first, the databases last.
         order = ["haproxy", *APP_HOSTS, *(f"pushpin-{e}" for e in EDGES),
-                 *(f"zurl-{e}" for e in EDGES), "pgbouncer", "redis", "postgres-replica",
-                 "postgres-primary"]  # fmt: skip
-        names = order + sorted(p.stem for p in pids.glob("*.pid") if p.stem not in order)
-        for name in names:
-            stop(name, signal.SIGINT if name.startswith("postgres") else signal.SIGTERM)
+                 *(f"zurl-{e}" for e in EDGES), "pgbouncer", "redis", "rabbitmq",
+                 "epmd"]  # fmt: skip
+        for name in order:
+            stop(name)
+        database.stop_database_tier()
+        for path in sorted(pids.glob("*.pid")):  # anything else it started
+            stop(path.stem)
     existing = set(run("ip", "netns", "list").stdout.split())
     for host in [*HOSTS, SWITCH]:
         if host in existing:
@@ -503,14 +394,32 @@ def kill_host(host: str) -> None:
     stop(host, signal.SIGKILL, wait=10)
 
 
+def start_host(host: str) -> None:
+    if host in APP_HOSTS:
+        start_app_host(host)
+    else:  # a database host back from a crash: Patroni rejoins it as a standby by itself
+        database.patroni(host)
+
+
+def crash_host(host: str) -> None:
+    print(" ".join(map(str, database.crash(host))))
+
+
 if __name__ == "__main__":
     commands = {"up": up, "down": down, "status": status}
-    host_commands = {"start-host": start_app_host, "kill-host": kill_host}
-    if len(sys.argv) == 3 and sys.argv[1] in host_commands and sys.argv[2] in APP_HOSTS:
-        host_commands[sys.argv[1]](sys.argv[2])
+    host_commands = {
+        "start-host": (start_host, (*APP_HOSTS, *database.DB_HOSTS)),
+        "kill-host": (kill_host, APP_HOSTS),
+        "crash-host": (crash_host, database.DB_HOSTS),
+        "cut": (lambda host: cut(host, down=True), tuple(HOSTS)),
+        "heal": (lambda host: cut(host, down=False), tuple(HOSTS)),
+    }
+    if len(sys.argv) == 3 and sys.argv[2] in host_commands.get(sys.argv[1], (None, ()))[1]:
+        host_commands[sys.argv[1]][0](sys.argv[2])
     elif len(sys.argv) == 2 and sys.argv[1] in commands:
         commands[sys.argv[1]]()
     else:
         raise SystemExit(
-            "usage: deploy/cluster/cluster.py up|down|status, or start-host|kill-host tn-app1|2"
+            "usage: deploy/cluster/cluster.py up|down|status, start-host|kill-host tn-app1|2, "
+            "crash-host|start-host tn-db|tn-db2, or cut|heal HOST"
         )

@@ -37,20 +37,25 @@ def trades(args) -> dict:
     def client():
         with httpx.Client(base_url=args.base, headers=headers, timeout=10) as http:
             while time.monotonic() < stop_at:
-                key, tries, outcome = uuid.uuid4().hex, 0, None
-                while outcome is None and tries < 50:
+                key, tries, outcome, statuses = uuid.uuid4().hex, 0, None, []
+                sent = time.time()
+                while outcome is None and tries < args.tries:
                     tries += 1
                     try:
                         answer = http.post("/api/trades/", json=BODY,
                                            headers={"Idempotency-Key": key})  # fmt: skip
+                        statuses.append(answer.status_code)
+                        if answer.status_code == 503 and "Retry-After" not in answer.headers:
+                            statuses.append("503 without Retry-After")
                         if answer.status_code < 500:
                             outcome = (answer.status_code, answer.json().get("transaction_id"))
                             continue
-                    except httpx.HTTPError:
-                        pass
+                    except httpx.HTTPError as exc:
+                        statuses.append(type(exc).__name__)
                     time.sleep(0.2)
                 with lock:
-                    answered.append({"key": key, "tries": tries, "outcome": outcome})
+                    answered.append({"key": key, "tries": tries, "outcome": outcome,
+                                     "sent": sent, "at": time.time(), "statuses": statuses})  # fmt: skip
 
     threads = [threading.Thread(target=client) for _ in range(args.clients)]
     for thread in threads:
@@ -172,9 +177,16 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=1000)
     parser.add_argument("--after", type=int, default=0)
     parser.add_argument("--urls", nargs="*", default=[])
+    parser.add_argument("--tries", type=int, default=50)
+    parser.add_argument("--stop-file", default="")
+    parser.add_argument("--socket-dir", default="")
+    parser.add_argument("--listen", default="")
+    parser.add_argument("--exchange", default="tradenet.events")
     args = parser.parse_args()
+    from failover_agents import SCENARIOS as FAILOVER
+
     scenarios = {"trades": trades, "locks": locks, "read_your_writes": read_your_writes,
-                 "lists": lists, "streams": streams, "revoke": revoke}  # fmt: skip
+                 "lists": lists, "streams": streams, "revoke": revoke, **FAILOVER}  # fmt: skip
     json.dump(scenarios[args.scenario](args), sys.stdout)
 
 
