@@ -53,9 +53,9 @@ def trades(args) -> dict:
                     except httpx.HTTPError as exc:
                         statuses.append(type(exc).__name__)
                     time.sleep(0.2)
+                record = {"key": key, "tries": tries, "outcome": outcome, "sent": sent}
                 with lock:
-                    answered.append({"key": key, "tries": tries, "outcome": outcome,
-                                     "sent": sent, "at": time.time(), "statuses": statuses})  # fmt: skip
+                    answered.append({**record, "at": time.time(), "statuses": statuses})
 
     threads = [threading.Thread(target=client) for _ in range(args.clients)]
     for thread in threads:

@@ -52,12 +52,11 @@ def leader_locks(args) -> dict:
         try:
             with psycopg.connect(args.dsn, autocommit=True, connect_timeout=2) as conn:
                 while time.monotonic() < stop_at:
-                    node, rows = conn.execute("SELECT inet_server_addr()::text").fetchone()[0], (
-                        conn.execute(
-                            "SELECT (classid::bigint << 32) | objid::bigint, count(*)"
-                            " FROM pg_locks WHERE locktype = 'advisory' AND granted GROUP BY 1"
-                        ).fetchall()
-                    )
+                    node = conn.execute("SELECT inet_server_addr()::text").fetchone()[0]
+                    rows = conn.execute(
+                        "SELECT (classid::bigint << 32) | objid::bigint, count(*)"
+                        " FROM pg_locks WHERE locktype = 'advisory' AND granted GROUP BY 1"
+                    ).fetchall()
                     samples.append({"t": time.time(), "node": node,
                                     "held": {str(k): n for k, n in rows}})  # fmt: skip
                     time.sleep(0.1)
@@ -81,8 +80,9 @@ def follow(args) -> dict:
         while not until.done():
             try:
                 timeout = httpx.Timeout(10, read=5)
-                with httpx.stream("GET", f"{url}/api/updates/real-time/", timeout=timeout,
-                                  headers={**headers, "Last-Event-ID": str(last)}) as answer:  # fmt: skip
+                resume = {**headers, "Last-Event-ID": str(last)}
+                path = f"{url}/api/updates/real-time/"
+                with httpx.stream("GET", path, timeout=timeout, headers=resume) as answer:
                     if answer.status_code != 200:
                         raise httpx.HTTPStatusError("not 200", request=None, response=answer)
                     buffer = b""
