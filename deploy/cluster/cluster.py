@@ -121,6 +121,8 @@ auth_type = trust
 auth_file = {work}/users.txt
 pool_mode = transaction
 default_pool_size = 20
+; SHOW POOLS / SHOW SERVERS on the admin console (psql ... -p 6432 -d pgbouncer)
+admin_users = postgres
 max_client_conn = 2000
 ignore_startup_parameters = extra_float_digits,options
 ; During a failover: try the new leader every second (not every 15 s), and answer a client

@@ -4,8 +4,7 @@ of the leader's advisory locks that follows the leader, the three kinds of event
 a probe of whether an isolated former primary still takes writes.
 
 Each consumer records every delivery it gets as [id, digest of the JSON body, type], copies
-included, and stops once it has seen the id written to --stop-file (the test writes the last
-committed id there when the trades are done), or after --seconds."""
+included, and stops once it has seen every id listed in --stop-file, or after --seconds."""
 
 from __future__ import annotations
 
@@ -24,20 +23,23 @@ def digest(body: bytes | str) -> str:
 
 
 class Until:
-    """Done when the stop file names an id this consumer has seen, or at the deadline."""
+    """Done once this consumer has seen every id the stop file lists (the test writes there the
+    public ids committed during the run, when the trades are done), or at the deadline."""
 
     def __init__(self, args):
         self.stop_file, self.deadline = Path(args.stop_file), time.monotonic() + args.seconds
-        self.highest = 0
+        self.seen: set[int] = set()
+        self.expected: set[int] | None = None
 
     def saw(self, event_id: int) -> None:
-        self.highest = max(self.highest, event_id)
+        self.seen.add(event_id)
 
     def done(self) -> bool:
         if time.monotonic() > self.deadline:
             return True
-        text = self.stop_file.read_text().strip() if self.stop_file.exists() else ""
-        return bool(text) and self.highest >= int(text)
+        if self.expected is None and self.stop_file.exists():
+            self.expected = set(json.loads(self.stop_file.read_text()))
+        return self.expected is not None and self.expected <= self.seen
 
 
 def leader_locks(args) -> dict:
@@ -52,7 +54,7 @@ def leader_locks(args) -> dict:
         try:
             with psycopg.connect(args.dsn, autocommit=True, connect_timeout=2) as conn:
                 while time.monotonic() < stop_at:
-                    node = conn.execute("SELECT inet_server_addr()::text").fetchone()[0]
+                    node = conn.execute("SELECT host(inet_server_addr())").fetchone()[0]
                     rows = conn.execute(
                         "SELECT (classid::bigint << 32) | objid::bigint, count(*)"
                         " FROM pg_locks WHERE locktype = 'advisory' AND granted GROUP BY 1"
