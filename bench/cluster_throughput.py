@@ -6,9 +6,10 @@ clients held by two Pushpins, against pgbench on the same SQL in the same run.
 
 It brings up its own cluster (deploy/cluster/up: network namespaces on a private bridge,
 HAProxy, two app hosts running deploy/start.sh, PgBouncer in transaction mode, a primary and
-a streaming replica, Redis, two Pushpins) with the bench user's throttle and stream cap raised,
-and takes it down at the end (--keep leaves it up). Every client runs in the tn-client
-namespace; nothing here sends to a cluster address from the root namespace.
+its synchronous standby under Patroni, Redis, RabbitMQ, two Pushpins) with the bench user's
+throttle and stream cap raised, and takes it down at the end (--keep leaves it up). Every
+client runs in the tn-client namespace; nothing here sends to a cluster address from the
+root namespace.
 
 1. The ceiling: pgbench, from tn-client straight to the primary, runs the SQL one trade needs
    (bench/trade_pgbench.sql) on a scratch database of the same schema and seed.
@@ -48,13 +49,15 @@ STATE = cluster.STATE
 CLIENT = ("ip", "netns", "exec", "tn-client")
 CEILING_DB = "tradenet_bench_ceiling"
 LIMITS = {"TRADENET_THROTTLE_USER": "10000000/min", "TRADENET_SSE_MAX_STREAMS_PER_USER": "100000"}
-PRIMARY = cluster.addr("tn-db")
+# Patroni's first leader (deploy/cluster/database.py); the benchmark runs no failover.
+LEADER = cluster.database.DB_HOSTS[0]
+PRIMARY = cluster.addr(LEADER)
 
 
 def sql(statement: str, dbname: str = "tradenet") -> list[list[str]]:
     """A statement on the primary, from the primary's own host."""
     done = subprocess.run(
-        ["ip", "netns", "exec", "tn-db", "psql", "-h", PRIMARY, "-U", "postgres", "-d", dbname,
+        ["ip", "netns", "exec", LEADER, "psql", "-h", PRIMARY, "-U", "postgres", "-d", dbname,
          "-v", "ON_ERROR_STOP=1", "-AtF", "\t", "-c", statement],
         capture_output=True, text=True,
     )  # fmt: skip
@@ -101,12 +104,18 @@ def pid(name: str) -> int:
     return int((STATE / "pids" / f"{name}.pid").read_text())
 
 
+def postmaster(host: str) -> int:
+    """The PostgreSQL server of a database host (its data directory's pid file): its CPU is
+    the tier's, without Patroni's."""
+    return int((STATE / host / "data" / "postmaster.pid").read_text().split()[0])
+
+
 def tiers() -> dict[str, list[int]]:
     """The process trees whose CPU is read, by tier."""
     hosts = [host for host in cluster.APP_HOSTS if (STATE / "pids" / f"{host}.pid").exists()]
     return {
         "app hosts": [pid(host) for host in hosts],
-        "PostgreSQL primary": [pid("postgres-primary")],
+        "PostgreSQL primary": [postmaster(LEADER)],
         "PgBouncer": [pid("pgbouncer")],
         "HAProxy": [pid("haproxy")],
         "Pushpins": [pid(f"pushpin-{edge}") for edge in cluster.EDGES],
@@ -274,6 +283,8 @@ def main() -> int:
                    env={**os.environ, **LIMITS}, stdout=subprocess.DEVNULL)  # fmt: skip
     results: dict = {}
     try:
+        if cluster.database.leader() != LEADER:
+            sys.exit(f"cluster: {LEADER} is not Patroni's leader; see {STATE}/logs")
         seeded = app_shell(SEED)
         token, stations, commodities = seeded["token"], seeded["stations"], seeded["commodities"]
         log(f"seeded {len(stations)} stations, {len(commodities)} commodities, ample stock")

@@ -1,14 +1,18 @@
-"""One cluster (deploy/cluster/cluster.py up) for every test of this package, down after. Each
-module skips itself where a cluster cannot be made (support.why_not)."""
+"""One cluster (deploy/cluster/cluster.py up) for every test of this package, down after (its
+logs copied to /var/tmp/tradenet-cluster-test-logs first). Each module skips itself where a
+cluster cannot be made (support.why_not)."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 
 import pytest
 
 from tests.cluster.support import CLUSTER, ROOT, STATE
+
+KEPT_LOGS = STATE.with_name(STATE.name + "-test-logs")
 
 
 @pytest.fixture(scope="package")
@@ -22,4 +26,7 @@ def cluster():
     try:
         yield info
     finally:
+        # The logs outlive the cluster, for whoever reads a failure.
+        shutil.rmtree(KEPT_LOGS, ignore_errors=True)
+        shutil.copytree(STATE / "logs", KEPT_LOGS, ignore_dangling_symlinks=True)
         subprocess.run([sys.executable, str(CLUSTER), "down"], cwd=ROOT, timeout=300)

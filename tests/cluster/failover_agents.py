@@ -73,7 +73,7 @@ def follow(args) -> dict:
     Last-Event-ID set to the last id it got (as a browser's EventSource does)."""
     headers = {"Authorization": f"Token {args.token}"}
     got: dict[str, list] = {url: [] for url in args.urls}
-    reconnects = {url: 0 for url in args.urls}
+    reconnects: dict[str, list] = {url: [] for url in args.urls}  # [time, why, last id]
     untils = {url: Until(args) for url in args.urls}
 
     def listen(url):
@@ -103,9 +103,11 @@ def follow(args) -> dict:
                                 until.saw(last)
                         if until.done():
                             return
-            except (httpx.HTTPError, ValueError):
+                why = "ended"
+            except (httpx.HTTPError, ValueError) as exc:
+                why = type(exc).__name__
                 time.sleep(0.5)
-            reconnects[url] += 1
+            reconnects[url].append([time.time(), why, last])
 
     threads = [threading.Thread(target=listen, args=(url,), daemon=True) for url in args.urls]
     for thread in threads:
@@ -132,16 +134,16 @@ def feed(args) -> dict:
             )
             queue = await channel.declare_queue("", exclusive=True)
             await queue.bind(exchange, routing_key="#")
+
+            async def received(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+                async with message.process():
+                    got.append([int(message.message_id), digest(message.body), message.type])
+                    until.saw(int(message.message_id))
+
+            await queue.consume(received)
             Path(args.stop_file + ".ready").write_text("ready")
-            async with queue.iterator() as messages:
-                while not until.done():
-                    try:
-                        message = await asyncio.wait_for(messages.__anext__(), 1)
-                    except TimeoutError:
-                        continue
-                    async with message.process():
-                        got.append([int(message.message_id), digest(message.body), message.type])
-                        until.saw(int(message.message_id))
+            while not until.done():
+                await asyncio.sleep(0.2)
 
     asyncio.run(consume())
     return {"got": got}

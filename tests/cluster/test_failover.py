@@ -94,14 +94,22 @@ class Run:
             temporary = path.with_suffix(".tmp")
             temporary.write_text(json.dumps(expected))
             os.replace(temporary, path)  # whole, for the consumers that poll it
-        return {
-            "answered": answered,
-            "expected": expected,
-            "streams": report(self.streams, timeout=300)["got"],
-            "feed": report(self.feed, timeout=300)["got"],
-            "webhooks": report(self.webhooks, timeout=300)["got"],
-            "locks": report(self.locks, timeout=120)["samples"],
-        }
+        # Every agent's report read before any is judged: one failing must not leave the
+        # others running.
+        reports, failed = {}, []
+        for name, process in (("streams", self.streams), ("feed", self.feed),
+                              ("webhooks", self.webhooks), ("locks", self.locks)):  # fmt: skip
+            try:
+                reports[name] = report(process, timeout=300)
+            except (AssertionError, subprocess.TimeoutExpired) as exc:
+                process.kill()
+                failed.append(f"{name}: {exc}")
+        outcome = {"answered": answered, "expected": expected, **reports}
+        # Everything each agent saw, kept for whoever reads a failure (beside the logs that
+        # tests/cluster/conftest.py keeps).
+        (self.work / "outcome.json").write_text(json.dumps(outcome))
+        assert not failed, "\n".join(failed)
+        return outcome
 
 
 def public_ids_after(after: int) -> list[int]:
@@ -139,13 +147,17 @@ def assert_trades_whole_and_once(run: Run, answered: list[dict]) -> float:
 def assert_every_event_once(outcome: dict) -> None:
     expected, digests = set(outcome["expected"]), {}
     assert len(expected) > 100, len(expected)
-    consumers = {f"stream {url}": got for url, got in outcome["streams"].items()}
-    consumers |= {"RabbitMQ": outcome["feed"], "webhooks": outcome["webhooks"]}
+    consumers = {f"stream {url}": got for url, got in outcome["streams"]["got"].items()}
+    consumers |= {"RabbitMQ": outcome["feed"]["got"], "webhooks": outcome["webhooks"]["got"]}
     low = min(expected)
     for name, got in consumers.items():
         deduped = {event_id for event_id, _, _ in got if event_id >= low}
-        assert deduped == expected, (name, sorted(expected - deduped)[:5],
-                                     sorted(deduped - expected)[:5])  # fmt: skip
+        missing = sorted(expected - deduped)
+        assert deduped == expected, (
+            f"{name}: {len(missing)} of {len(expected)} ({min(expected)}..{max(expected)})"
+            f" missing, from {missing[:3]}; extra {sorted(deduped - expected)[:3]};"
+            f" reconnections {outcome['streams']['reconnects'].get(name[7:], [])[-8:]}"
+        )
         for event_id, digest, _ in got:
             digests.setdefault(event_id, set()).add(digest)
     # One body per id, across every consumer and every copy: an id never stood for two events.
@@ -195,17 +207,18 @@ def test_the_primary_host_killed_under_load_fails_over_losing_and_reusing_nothin
     time.sleep(FAULT_AT)
     crashed_at = time.time()
     host("crash-host", old)
-    outcome = run.finish()
+    try:
+        outcome = run.finish()
+    finally:
+        host("start-host", old)  # its host back: Patroni rewinds it if needed and follows
 
     rto = assert_trades_whole_and_once(run, outcome["answered"])
     assert rto <= RTO_LIMIT, rto
     assert patroni(new, "/primary") == 200
     assert_every_event_once(outcome)
-    assert_one_of_each_lock(outcome["locks"], old, new)
+    assert_one_of_each_lock(outcome["locks"]["samples"], old, new)
     print(f"\nkill -9 of {old} at {crashed_at - run.started:.1f} s: {rto:.1f} s without a"
           f" trade answered, {len(outcome['answered'])} keys all 201, RPO 0")  # fmt: skip
-
-    host("start-host", old)  # its host back: Patroni rewinds it if needed and follows
     assert_rejoins_as_standby(old, new)
 
 
@@ -225,17 +238,19 @@ def test_the_primary_host_cut_off_stops_writing_and_comes_back_as_a_standby(clus
     time.sleep(FAULT_AT)
     cut_at = time.time()
     host("cut", old)
-    assert wait_for(lambda: patroni(new, "/primary") == 200, 60), "no failover"
-    promoted_at = time.time()
-    time.sleep(10)  # a partition that lasts: the old primary is long out of the lead
-    host("heal", old)
+    try:
+        assert wait_for(lambda: patroni(new, "/primary") == 200, 60), "no failover"
+        promoted_at = time.time()
+        time.sleep(10)  # a partition that lasts: the old primary is long out of the lead
+    finally:
+        host("heal", old)
     outcome = run.finish()
     fenced = report(fence, timeout=120)
 
     rto = assert_trades_whole_and_once(run, outcome["answered"])
     assert rto <= RTO_LIMIT, rto
     assert_every_event_once(outcome)
-    assert_one_of_each_lock(outcome["locks"], old, new)
+    assert_one_of_each_lock(outcome["locks"]["samples"], old, new)
     # The old primary took local writes before the cut and none once its key had expired.
     assert [w for w in fenced["writes"] if w < cut_at], fenced["samples"][:5]
     late = [w - cut_at for w in fenced["writes"] if w > cut_at + TTL + 1]
