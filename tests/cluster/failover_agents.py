@@ -81,7 +81,7 @@ def follow(args) -> dict:
         until = untils[url]
         while not until.done():
             try:
-                timeout = httpx.Timeout(10, read=5)
+                timeout = httpx.Timeout(10, read=30)  # keep-alives every 15 s
                 resume = {**headers, "Last-Event-ID": str(last)}
                 path = f"{url}/api/updates/real-time/"
                 with httpx.stream("GET", path, timeout=timeout, headers=resume) as answer:

@@ -81,6 +81,17 @@ def deliver(entries: list[LogEntry]) -> None:
         eventstream.queue_in_process(entries)
 
 
+def catch_up_publishers() -> None:
+    """Let each publisher send what a previous relay stored but did not publish (it died
+    between the two, or its database went away): a relay that becomes active calls this, and
+    a publisher given no entries publishes what it is behind by (grip_publish)."""
+    for publish in PUBLISHERS:
+        try:
+            publish([])
+        except Exception:
+            logger.exception("catching up %s failed; the next batch tries again", publish.__name__)
+
+
 def exported_everywhere(cursor) -> int | None:
     """The last event every exporter has carried (None: no exporter): the relay trims nothing
     after it."""
@@ -120,6 +131,7 @@ class Relay(SingletonWorker):
         conn.execute(f"LISTEN {OUTBOX_CHANNEL}")
         logger.info("outbox relay active in this process")
         self._announce_latest(conn)
+        catch_up_publishers()
         poll = settings.TRADENET_RELAY_POLL_SECONDS
         while not self.stopping.is_set():
             with conn.transaction(), conn.cursor() as cursor:

@@ -77,8 +77,9 @@ def publish_if_enabled(entries) -> None:
     holds up the relay."""
     if not grip.enabled():
         return
-    # Numbered for Pushpin's prev-id checks before any Pushpin gets them (sequence.py).
-    items = sequence.number(grip.items_for(entries))
+    # Numbered for Pushpin's prev-id checks before any Pushpin gets them (sequence.py), with
+    # any events a failed batch left out before them.
+    items = sequence.number(entries, grip.items_for)
     if items:
         for publisher in publishers():
             publisher.submit(items)

@@ -11,9 +11,10 @@ missed and a new hold. So a client gets every event of its scope once, in order.
 
 The sequence per channel is kept in PostgreSQL (`PushpinChannel`), written by the one active
 relay in the log's order before it publishes; the high-water row (HIGH_WATER) is the last event
-published at all, and what a hold replays up to. Revocation channels are not sequenced (a
-close is not an event). A recovery replays its stream's scope from where its hold left it
-(`recovered_events`).
+of the log numbered (published, or with nothing to publish), and what a hold replays up to.
+Revocation channels are not sequenced (a close is not an event). A recovery replays its
+stream's scope from where its hold left it (`recovered_events`). A batch that could not be
+numbered is published with the next one (`number`).
 """
 
 from __future__ import annotations
@@ -28,40 +29,61 @@ from updates.streams.hub import ReplayReset, StoredEvent, current_id
 HIGH_WATER = "*"
 
 
-def number(pairs: list[tuple[int | None, dict]]) -> list[dict]:
-    """Give each (event id, item) its id and prev-id, in order, and record the channels' new
-    positions; items without an event id (closes) pass as they are. Events at or below the
-    high-water mark were numbered already (by a relay before a failover) and are left out."""
-    sequenced = {item["channel"] for event_id, item in pairs if event_id is not None}
-    if not sequenced:
-        return [item for _, item in pairs]
+# At most this many events of the log are published again in one batch after a batch whose
+# numbering failed; a longer gap is left to the streams' reconnections (they resume from the log).
+CATCH_UP_LIMIT = 10_000
+
+
+def number(entries: list[eventstream.LogEntry], items_for) -> list[dict]:
+    """The GRIP items of a batch of the log (`items_for(entries)`), each with its id and
+    prev-id, in order, with the channels' new positions recorded; items without an event id
+    (closes) pass as they are. The high-water mark is the last event of the log numbered.
+
+    A batch whose numbering failed (the database away: a failover) was published to no
+    Pushpin, and the channels' positions did not move, so no prev-id check could tell its
+    events were missing: streams held by Pushpin would lose them unseen. So a batch that does
+    not follow the mark starts with the events between, read from the log (and a call with no
+    entries publishes whatever the log holds past the mark). Events at or below the mark were
+    numbered already and are left out."""
     with transaction.atomic():
+        high = (
+            PushpinChannel.objects.select_for_update()
+            .filter(name=HIGH_WATER)
+            .values_list("last_event_id", flat=True)
+            .first()
+        ) or 0
+        first = entries[0].id if entries else None
+        if high and (first is None or first > high + 1):
+            try:
+                missed = eventstream.read_after(high, CATCH_UP_LIMIT)
+            except EventDoesNotExist:  # trimmed since: those streams are reset on reconnecting
+                missed = []
+            entries = [e for e in missed if first is None or e.id < first] + list(entries)
+        entries = [entry for entry in entries if entry.id > high]
+        if not entries:
+            return []
+        pairs = items_for(entries)
+        sequenced = {item["channel"] for event_id, item in pairs if event_id is not None}
         known = dict(
             PushpinChannel.objects.select_for_update()
-            .filter(name__in=[HIGH_WATER, *sequenced])
+            .filter(name__in=sequenced)
             .values_list("name", "last_event_id")
         )
-        high = known.get(HIGH_WATER, 0)
         items, moved = [], {}
         for event_id, item in pairs:
-            if event_id is None:
-                items.append(item)
-                continue
-            if event_id <= high:
-                continue
-            channel = item["channel"]
-            item["id"] = str(event_id)
-            item["prev-id"] = str(moved.get(channel, known.get(channel, 0)))
-            moved[channel] = event_id
+            if event_id is not None:
+                channel = item["channel"]
+                item["id"] = str(event_id)
+                item["prev-id"] = str(moved.get(channel, known.get(channel, 0)))
+                moved[channel] = event_id
             items.append(item)
-        if moved:
-            moved[HIGH_WATER] = max(moved.values())
-            PushpinChannel.objects.bulk_create(
-                [PushpinChannel(name=name, last_event_id=last) for name, last in moved.items()],
-                update_conflicts=True,
-                unique_fields=["name"],
-                update_fields=["last_event_id"],
-            )
+        moved[HIGH_WATER] = entries[-1].id
+        PushpinChannel.objects.bulk_create(
+            [PushpinChannel(name=name, last_event_id=last) for name, last in moved.items()],
+            update_conflicts=True,
+            unique_fields=["name"],
+            update_fields=["last_event_id"],
+        )
     return items
 
 
