@@ -14,9 +14,11 @@ Why these settings (docs/deployment.md#failover):
   read-only before another node may be promoted.
 - `use_pg_rewind` (with `wal_log_hints`): a former primary rewinds what it wrote past the new
   timeline and rejoins as a standby by itself.
-- HAProxy checks each node's REST API every second; a node that stops answering /primary is
-  out after two checks, and `on-marked-down shutdown-sessions` closes every connection to it,
-  so the app's sessions (and their advisory locks) end there instead of hanging.
+- HAProxy checks each node's REST API every second (a node it has marked down, every 500 ms);
+  a node that stops answering /primary is out after two checks, and `on-marked-down
+  shutdown-sessions` closes every connection to it, so the app's sessions (and their advisory
+  locks) end there instead of hanging; the new leader is in after its first 200 (Patroni
+  answers /primary only while it holds the leader key).
 """
 
 from __future__ import annotations
@@ -190,7 +192,7 @@ defaults
     timeout client 24h
     timeout server 24h
     timeout check 2s
-    default-server inter 1s fall 2 rise 2 on-marked-down shutdown-sessions
+    default-server inter 1s downinter 500ms fall 2 rise 1 on-marked-down shutdown-sessions
 listen primary
     bind {addr(PROXY)}:{PRIMARY_PORT}
     option httpchk GET /primary
