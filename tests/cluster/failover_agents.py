@@ -1,7 +1,8 @@
 """What the failover tests run inside a namespace, beside tests/cluster/agents.py: a sampler
 of the leader's advisory locks that follows the leader, the three kinds of event consumer
 (streams that resume by Last-Event-ID, a RabbitMQ queue on the feed, a webhook receiver), and
-a probe of whether an isolated former primary still takes writes.
+a sampler of the app hosts' /readyz, and a probe of whether an isolated former primary still
+takes writes.
 
 Each consumer records every delivery it gets as [id, digest of the JSON body, type], copies
 included, and stops once it has seen every id listed in --stop-file, or after --seconds."""
@@ -190,6 +191,22 @@ def webhooks(args) -> dict:
     return {"got": got}
 
 
+def readiness(args) -> dict:
+    """Every 250 ms for `seconds`: each app host's /readyz status (0: no answer)."""
+    samples = {url: [] for url in args.urls}
+    stop_at = time.monotonic() + args.seconds
+    with httpx.Client(timeout=2) as http:
+        while time.monotonic() < stop_at:
+            for url in args.urls:
+                try:
+                    status = http.get(f"{url}/readyz").status_code
+                except httpx.HTTPError:
+                    status = 0
+                samples[url].append([time.time(), status])
+            time.sleep(0.25)
+    return {"samples": samples}
+
+
 def fence(args) -> dict:
     """On a database host, over its Unix socket (it works with the host's link down): every
     250 ms, whether its PostgreSQL is a primary and whether it takes a local write (one that
@@ -218,4 +235,4 @@ def fence(args) -> dict:
 
 
 SCENARIOS = {"leader_locks": leader_locks, "follow": follow, "feed": feed,
-             "webhooks": webhooks, "fence": fence}  # fmt: skip
+             "webhooks": webhooks, "readiness": readiness, "fence": fence}  # fmt: skip

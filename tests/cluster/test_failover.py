@@ -6,7 +6,8 @@ the leader's host is killed (every process, -9) or cut off the network (and heal
 Stream clients (through each Pushpin and on each app host), a RabbitMQ consumer of the feed
 and a webhook receiver run throughout. Afterwards:
 
-- every key was answered 201 (the API answered 503 with Retry-After meanwhile, never a 500),
+- every key was answered 201 (the API answered 503 with Retry-After meanwhile, never a 500,
+  and each app host's /readyz said the database was away),
   each trade is in the database once and whole, and the ledger sums to the levels;
 - writes stopped for at most 20 s (the RTO, printed), and no acknowledged trade was lost (RPO);
 - the public event ids committed during the run are gapless, every consumer ends with each
@@ -80,6 +81,8 @@ class Run:
                              *until("streams"), "--urls", *stream_urls(cluster))  # fmt: skip
         self.locks = agent("tn-client", "leader_locks", "--dsn", cluster["PRIMARY"],
                            "--seconds", str(TRADE_SECONDS + 20))  # fmt: skip
+        self.readiness = agent("tn-client", "readiness", "--seconds", str(TRADE_SECONDS + 20),
+                               "--urls", *cluster["APPS"].split(","))  # fmt: skip
         self.trades_before, _ = trades_and_whole_trades()
         self.trades = agent("tn-client", "trades", "--base", cluster["LB"], *token,
                             "--seconds", str(TRADE_SECONDS), "--clients", "16",
@@ -98,7 +101,8 @@ class Run:
         # others running.
         reports, failed = {}, []
         for name, process in (("streams", self.streams), ("feed", self.feed),
-                              ("webhooks", self.webhooks), ("locks", self.locks)):  # fmt: skip
+                              ("webhooks", self.webhooks), ("locks", self.locks),
+                              ("readiness", self.readiness)):  # fmt: skip
             try:
                 reports[name] = report(process, timeout=300)
             except (AssertionError, subprocess.TimeoutExpired) as exc:
@@ -184,6 +188,15 @@ def assert_one_of_each_lock(samples: list[dict], old: str, new: str) -> None:
             assert set(singleton_locks(sample)) == singletons, sample
 
 
+def assert_readyz_told_of_the_switch(samples: dict[str, list], fault_at: float) -> None:
+    """Each app host's /readyz answered 503 while the database was away, and 200 again after."""
+    for url, statuses in samples.items():
+        during = [s for t, s in statuses if fault_at < t < fault_at + 30]
+        assert 503 in during, (url, sorted(set(during)))
+        last_503 = max(t for t, s in statuses if s == 503)
+        assert any(s == 200 for t, s in statuses if t > last_503), (url, statuses[-5:])
+
+
 def assert_rejoins_as_standby(old: str, new: str) -> None:
     assert wait_for(lambda: patroni(old, "/replica") == 200, 180), f"{old} did not rejoin"
     [[streaming]] = sql(
@@ -217,6 +230,7 @@ def test_the_primary_host_killed_under_load_fails_over_losing_and_reusing_nothin
     assert patroni(new, "/primary") == 200
     assert_every_event_once(outcome)
     assert_one_of_each_lock(outcome["locks"]["samples"], old, new)
+    assert_readyz_told_of_the_switch(outcome["readiness"]["samples"], crashed_at)
     print(f"\nkill -9 of {old} at {crashed_at - run.started:.1f} s: {rto:.1f} s without a"
           f" trade answered, {len(outcome['answered'])} keys all 201, RPO 0")  # fmt: skip
     assert_rejoins_as_standby(old, new)
@@ -251,6 +265,7 @@ def test_the_primary_host_cut_off_stops_writing_and_comes_back_as_a_standby(clus
     assert rto <= RTO_LIMIT, rto
     assert_every_event_once(outcome)
     assert_one_of_each_lock(outcome["locks"]["samples"], old, new)
+    assert_readyz_told_of_the_switch(outcome["readiness"]["samples"], cut_at)
     # The old primary took local writes before the cut and none once its key had expired.
     assert [w for w in fenced["writes"] if w < cut_at], fenced["samples"][:5]
     late = [w - cut_at for w in fenced["writes"] if w > cut_at + TTL + 1]
