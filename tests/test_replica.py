@@ -92,7 +92,9 @@ def test_the_writer_reads_every_write_at_once_and_others_read_from_the_replica(
             listed = httpx.get(f"{app}/api/trades/?page_size=5", headers=writer, timeout=10)
             assert transaction_id in {t["transaction_id"] for t in listed.json()["results"]}
         counted = reads(app)
-        assert counted.get(("primary", "behind_caller"), 0) >= 300, counted
+        # Most of the 300 reads went to the primary for being behind the caller (on a loaded
+        # machine the replica has sometimes replayed in time: 296 seen).
+        assert counted.get(("primary", "behind_caller"), 0) >= 250, counted
         # Another caller, who wrote nothing, reads the replica; so does the writer once the
         # replica has replayed past its last write.
         time.sleep(1)
