@@ -52,6 +52,8 @@ PRIMARY_PORT, REPLICA_PORT = 5000, 5001
 PATRONI_PORT = 8008
 TTL, LOOP_WAIT, RETRY_TIMEOUT = 10, 2, 4
 SCOPE = "tradenet"
+# TRADENET_CLUSTER_SYNCHRONOUS=0 only to measure what the guarantee costs.
+SYNCHRONOUS = os.environ.get("TRADENET_CLUSTER_SYNCHRONOUS", "1") != "0"
 
 
 def rest(host: str, path: str) -> str:
@@ -102,8 +104,7 @@ def patroni_config(host: str) -> dict:
                 "loop_wait": LOOP_WAIT,
                 "retry_timeout": RETRY_TIMEOUT,
                 "maximum_lag_on_failover": 1024 * 1024,
-                # TRADENET_CLUSTER_SYNCHRONOUS=0 only to measure what the guarantee costs.
-                "synchronous_mode": os.environ.get("TRADENET_CLUSTER_SYNCHRONOUS", "1") != "0",
+                "synchronous_mode": SYNCHRONOUS,
                 "postgresql": {
                     "use_pg_rewind": True,
                     "use_slots": True,
@@ -171,8 +172,7 @@ def database_tier() -> None:
         "-U", "postgres", "-c", "CREATE DATABASE tradenet")))  # fmt: skip
     for host in DB_HOSTS[1:]:
         patroni(host)
-        synchronous = patroni_config(host)["bootstrap"]["dcs"]["synchronous_mode"]
-        role = "/sync" if synchronous else "/replica"
+        role = "/sync" if SYNCHRONOUS else "/replica"
         wait_until(f"{host} as a standby ({role})", lambda h=host, r=role: probe(rest(h, r)), 180)
     haproxy_db()
 

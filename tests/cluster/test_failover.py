@@ -31,7 +31,6 @@ import pytest
 
 from tests.cluster.support import (
     NODES,
-    ROOT,
     STATE,
     agent,
     host,
@@ -242,12 +241,8 @@ def test_the_primary_host_cut_off_stops_writing_and_comes_back_as_a_standby(clus
     sql("CREATE TABLE IF NOT EXISTS cluster_fence_probe (at timestamptz NOT NULL)")
     # A writer on the old primary's own host, over its Unix socket: it still reaches its
     # PostgreSQL with the link down, as a process on that host would.
-    fence = subprocess.Popen(
-        ["ip", "netns", "exec", old, str(ROOT / ".venv" / "bin" / "python"),
-         "tests/cluster/agents.py", "fence", "--socket-dir", str(STATE / old),
-         "--seconds", str(FAULT_AT + TRADE_SECONDS)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    fence = agent(old, "fence", "--socket-dir", str(STATE / old),
+                  "--seconds", str(FAULT_AT + TRADE_SECONDS))  # fmt: skip
     run = Run(cluster, tmp_path)
     time.sleep(FAULT_AT)
     cut_at = time.time()
