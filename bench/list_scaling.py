@@ -149,8 +149,9 @@ def generate(shape: str) -> list[str]:
         """CREATE TEMP TABLE placed AS
            SELECT p.*, t.id AS trade FROM plan p
            JOIN trades_trade t ON t.transaction_id = 'txn-' || lpad(to_hex(p.g), 16, '0')""",
-        """INSERT INTO trades_tradeline (trade_id, commodity_id, quantity, unit_price)
-           SELECT trade, commodity, quantity, 2.50 FROM placed ORDER BY g""",
+        """INSERT INTO trades_tradeline (trade_id, commodity_id, quantity, unit_price,
+                                        trade_status)
+           SELECT trade, commodity, quantity, 2.50, status FROM placed ORDER BY g""",
         """INSERT INTO cargo_cargo
              (shipment_id, trade_id, origin_id, destination_id, status, eta, location_note,
               departed_at, delivered_at, created_at, updated_at)

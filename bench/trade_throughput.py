@@ -47,6 +47,7 @@ from _common import (
     manage,
     percentile,
     postmaster_pid,
+    process_tree,
     production_env,
     recreate_database,
     shell,
@@ -55,6 +56,7 @@ from _common import (
     stream_completeness,
 )
 from _exports import RABBITMQ, ExportWatch, rabbitmq_answers
+from _profile import WorkerProfile, print_profile
 
 BENCH_DB = "tradenet_bench_trades"
 HERE = Path(__file__).resolve().parent
@@ -196,6 +198,14 @@ def start_streams(base_url: str, token: str, clients: int, stations: list[str]):
     return process
 
 
+def a_worker(server: int) -> int:
+    """One of the server's worker processes (uvicorn's supervisor forks them)."""
+    workers = [pid for pid in process_tree(server) if pid != server]
+    if not workers:
+        return server  # one process serves (WEB_CONCURRENCY=1)
+    return min(workers)
+
+
 def stop_streams(process) -> dict:
     out, _ = process.communicate("stop\n", timeout=120)
     return json.loads(out.strip().splitlines()[-1])
@@ -233,6 +243,11 @@ def main() -> int:
     )
     parser.add_argument("--port", type=int, default=8766)
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="sample one worker with py-spy during the API run and print where its time went",
+    )
     args = parser.parse_args()
 
     import resource
@@ -294,9 +309,15 @@ def main() -> int:
         log(f"API: wrk, {args.clients} clients, {args.seconds} s")
         tiers["server"] = [server.pid]  # deploy/start.sh execs the server: its whole tree
         started = time.time()
+        profile = None
+        if args.profile:
+            profile = WorkerProfile(a_worker(server.pid), max(5, args.seconds - 4))
+            profile.start()
         with CpuWatch(tiers) as cpu:
             results["api"] = run_wrk(base_url, lua, args.clients, args.seconds)
         results["api"]["cpu"] = cpu.used
+        if profile is not None:
+            results["profile"] = (profile.pid, *profile.top())
         ended = time.time()
         time.sleep(5)  # the last exports arrive
         watch.collect()
@@ -400,6 +421,9 @@ def report(results: dict, args) -> None:
             f"p50 {s['p50_ms']:.0f} ms, p99 {s['p99_ms']:.0f} ms, {s['dropped']} streams dropped"
         )
     print("\n".join(lines))
+    if "profile" in results:
+        pid, samples, ranked = results["profile"]
+        print_profile(samples, ranked, pid)
 
 
 if __name__ == "__main__":

@@ -46,3 +46,21 @@ def test_behind_a_pooler_nothing_is_bound_on_the_server_or_prepared():
     )
     done = manage("shell", "-c", READ_OPTIONS, env=env)
     assert done.stdout.strip().splitlines()[-1] == "None None", done.stderr
+
+
+@pytest.mark.django_db
+def test_a_list_page_is_planned_for_its_filters_every_time(api, dispatcher, stocked_ceres, vesta):
+    # A generic plan (what a prepared statement gets after its fifth run) walks every
+    # shipment of a status to find none of one station; the list's query is never prepared,
+    # while the statements of a write on the same connection still are.
+    client = api(dispatcher)
+    for status in ("pending", "in_transit", "lost", "delivered", "cancelled", "lost", "pending"):
+        answer = client.get(f"/api/cargo/?station=ceres-prime&status={status}")
+        assert answer.status_code == 200, answer.json()
+    for _ in range(6):
+        list(Station.objects.filter(code="ceres-prime").only("name"))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [row[0] for row in cursor.fetchall()]
+    assert not [text for text in prepared if 'FROM "cargo_cargo"' in text], prepared
+    assert any('"inventory_station"."name"' in text for text in prepared), prepared

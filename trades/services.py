@@ -138,6 +138,7 @@ def trade_set_status(*, trade: Trade, status: str, actor=None) -> Trade:
     previous = trade.status
     trade.status = status
     trade.save(update_fields=["status", "updated_at"])
+    TradeLine.objects.filter(trade=trade).update(trade_status=status)  # see TradeLine
     settlement_resolve(trade=trade, actor=actor)  # posted or voided once the journey ends
     events.announce(
         events.DomainEvent(

@@ -103,6 +103,13 @@ def test_list_filters_by_station_status_commodity_and_date(
         c.transaction_id,
     }
     assert ids("commodity=iron-ore") == {b.transaction_id, c.transaction_id}
+    assert ids("status=cancelled&commodity=iron-ore") == {b.transaction_id}
+    assert ids("status=initiated&commodity=iron-ore") == {c.transaction_id}
+    assert ids("status=initiated&status=cancelled&commodity=iron-ore") == {
+        b.transaction_id, c.transaction_id,
+    }  # fmt: skip
+    assert ids("status=cancelled&commodity=water") == set()  # a combination never met
+    assert ids("commodity=plutonium") == set()  # an unknown code narrows to nothing
     assert ids("created_after=2000-01-01T00:00:00Z&created_before=2999-01-01T00:00:00Z") == {
         a.transaction_id, b.transaction_id, c.transaction_id,
     }  # fmt: skip

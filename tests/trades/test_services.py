@@ -202,3 +202,22 @@ def test_the_total_in_sql_is_the_total_in_python(stocked_ceres, vesta, water, or
         .values_list("pk", "total_value")
     )
     assert in_sql == {t.pk: Trade.objects.get(pk=t.pk).total for t in trades}
+
+
+def test_every_line_carries_its_trades_status_through_the_journey(stocked_ceres, vesta, water, ore):
+    # The lines' copy is what ?status=&commodity= filters on (TradeLine.trade_status).
+    from cargo.services import shipment_update
+
+    trade = make_trade(stocked_ceres, vesta, (water, 3), (ore, 1))
+    other = make_trade(stocked_ceres, vesta, (water, 1))
+
+    def statuses(of):
+        return set(TradeLine.objects.filter(trade=of).values_list("trade_status", flat=True))
+
+    assert statuses(trade) == {"initiated"}
+    for shipment_status, trade_status in (("in_transit", "in_transit"), ("delivered", "completed")):
+        shipment_update(shipment=trade.cargo, status=shipment_status)
+        trade.refresh_from_db()
+        assert trade.status == trade_status
+        assert statuses(trade) == {trade_status}
+    assert statuses(other) == {"initiated"}  # only the trade that moved

@@ -1,6 +1,8 @@
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import CursorPagination
 
+from tradenet.dbconn import planned_for_its_values
+
 
 class NewestFirstCursorPagination(CursorPagination):
     """Opaque cursors over an indexed, append-mostly ordering: stable under inserts and
@@ -10,6 +12,10 @@ class NewestFirstCursorPagination(CursorPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
+
+    def paginate_queryset(self, queryset, request, view=None):
+        with planned_for_its_values(queryset.db):  # the page's query and its prefetches
+            return super().paginate_queryset(queryset, request, view)
 
     def get_page_size(self, request):
         """As DRF's (capped at max_page_size), but `page_size=abc` or `-1` is a 400 naming the
