@@ -1,11 +1,10 @@
 -- The SQL of one trade, as the server sends it (see trade_throughput.py); {stations} and
--- {commodities} are filled in by the benchmark.
+-- {commodities} are filled in by the benchmark. The stations and commodities are not read: the
+-- server's directory has them (inventory/directory.py).
 \set s random(1, {stations})
 \set b 1 + (:s + random(0, {stations} - 2)) % {stations}
 \set c random(1, {commodities})
 SELECT t.digest, t.expiry, u.id, u.is_active FROM knox_authtoken t JOIN auth_user u ON u.id = t.user_id WHERE t.token_key = 'nosuchkey';
-SELECT id, code FROM inventory_station WHERE id IN (:s, :b);
-SELECT id, code FROM inventory_commodity WHERE id = :c;
 BEGIN;
 INSERT INTO trades_trade (transaction_id, seller_id, buyer_id, status, terms, created_by_id, placed_at, created_at, updated_at) VALUES ('txn-' || substr(md5(random()::text), 1, 16), :s, :b, 'initiated', 'seller_risk', 1, NULL, now(), now()) RETURNING id \gset trade_
 INSERT INTO trades_tradeline (trade_id, commodity_id, quantity, unit_price, trade_status) VALUES (:trade_id, :c, 1, 1.00, 'initiated') RETURNING id;

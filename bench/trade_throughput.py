@@ -308,6 +308,9 @@ def main() -> int:
         run_wrk(base_url, lua, args.clients, 3)  # warm-up
         log(f"API: wrk, {args.clients} clients, {args.seconds} s")
         tiers["server"] = [server.pid]  # deploy/start.sh execs the server: its whole tree
+        # Its workers (the views, the relay, the streams) apart from the main process (uvicorn's
+        # supervisor and the exporters: the RabbitMQ feed and the webhooks).
+        tiers["workers"] = [pid for pid in process_tree(server.pid) if pid != server.pid]
         started = time.time()
         profile = None
         if args.profile:
@@ -407,6 +410,18 @@ def report(results: dict, args) -> None:
                 f"{cpu_per_trade(run, 'server', run['answered']):>10} "
                 f"{cpu_per_trade(run, 'postgres', run['answered']):>7}"
             )
+    if "api" in results and "workers" in results["api"].get("cpu", {}):
+        run = results["api"]
+        workers = cpu_ms_per(run, "workers", run["answered"])
+        main = cpu_ms_per(run, "server", run["answered"]) - workers
+        pg_ratio = cpu_ms_per(run, "postgres", run["answered"]) / cpu_ms_per(
+            ceiling, "postgres", ceiling["count"]
+        )
+        lines.append(
+            f"  server CPU per trade: workers (views, relay, streams) {workers:.1f} ms, main "
+            f"process (exporters: feed, webhooks) {main:.1f} ms; PostgreSQL {pg_ratio:.1f}x what "
+            "the bare SQL costs it"
+        )
     lines.append(f"  round trips to PostgreSQL per trade: {results['round_trips']}")
     for name, e in results.get("exports", {}).items():
         lines.append(

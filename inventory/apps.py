@@ -1,5 +1,5 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_save
+from django.db.models.signals import post_delete, post_save
 
 
 class InventoryConfig(AppConfig):
@@ -7,10 +7,18 @@ class InventoryConfig(AppConfig):
     verbose_name = "Inventory"
 
     def ready(self) -> None:
-        from .receivers import dispatch_stock_for_placed_trade
+        from .models import Commodity, Station
+        from .receivers import dispatch_stock_for_placed_trade, forget_directory_on_change
 
         post_save.connect(
             dispatch_stock_for_placed_trade,
             sender="trades.Trade",  # lazy: this app does not import the trades app
             dispatch_uid="inventory.dispatch_stock_for_placed_trade",
         )
+        for signal in (post_save, post_delete):
+            for model in (Station, Commodity):
+                signal.connect(
+                    forget_directory_on_change,
+                    sender=model,
+                    dispatch_uid=f"inventory.forget_directory_on_change.{model.__name__}",
+                )

@@ -428,6 +428,9 @@ GRIP_KEY = os.environ.get("GRIP_KEY", "")
 # Threads per server process that run Django's views (tradenet/asgi.py). Each holds at most one
 # pooled database connection while it serves a request.
 TRADENET_WEB_THREADS = int(os.environ.get("TRADENET_WEB_THREADS", "8"))
+# How long a process keeps the stations and commodities it has read by code before reading
+# them again (inventory.directory); what it saves or deletes itself it forgets at once.
+TRADENET_DIRECTORY_SECONDS = float(os.environ.get("TRADENET_DIRECTORY_SECONDS", "5"))
 # The outbox relay: how often a standby relay tries to take over (seconds), and how often the
 # active one looks at the outbox when no commit has woken it.
 TRADENET_RELAY_STANDBY_SECONDS = float(os.environ.get("TRADENET_RELAY_STANDBY_SECONDS", "1"))

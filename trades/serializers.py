@@ -6,7 +6,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from credits.selectors import settlement_of
-from inventory.models import Commodity, Station
+from inventory import directory
 from tradenet.api.serializers import JSONIntegerField, StrictInputSerializer
 
 from .models import Trade, TradeLine
@@ -79,8 +79,8 @@ class TradeLineInputSerializer(StrictInputSerializer):
 
 
 class TradeCreateSerializer(StrictInputSerializer):
-    """A new trade. Stations and commodities are named by code and resolved in one query each,
-    whatever the number of lines."""
+    """A new trade. Stations and commodities are named by code and resolved from the process's
+    directory (inventory.directory), or in one query each, whatever the number of lines."""
 
     seller = serializers.SlugField(max_length=64)
     buyer = serializers.SlugField(max_length=64)
@@ -93,10 +93,8 @@ class TradeCreateSerializer(StrictInputSerializer):
     )
 
     def validate(self, attrs):
-        stations = Station.objects.in_bulk({attrs["seller"], attrs["buyer"]}, field_name="code")
-        commodities = Commodity.objects.in_bulk(
-            {item["commodity"] for item in attrs["items"]}, field_name="code"
-        )
+        stations = directory.stations.by_code({attrs["seller"], attrs["buyer"]})
+        commodities = directory.commodities.by_code(item["commodity"] for item in attrs["items"])
         errors: dict = {}
         for field in ("seller", "buyer"):
             if attrs[field] not in stations:
