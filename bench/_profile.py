@@ -57,9 +57,10 @@ class WorkerProfile:
             text=True,
         )
 
-    def top(self, count: int = 25) -> tuple[int, list[tuple[float, str]]]:
-        """(samples, [(inclusive share, frame)]): each frame counted once per sample however
-        deep it recurs."""
+    def top(self, count: int = 30) -> tuple[int, list[tuple[float, str]], list[tuple[float, str]]]:
+        """(samples, inclusive, own): the frames that most samples pass through (each counted
+        once per sample however deep it recurs), leaving out the request's own chain of
+        handlers that nearly every sample passes through; and the frames most samples are in."""
         assert self.process is not None
         _, err = self.process.communicate(timeout=self.seconds + 60)
         text = self.output.read_text() if self.output.exists() else ""
@@ -68,14 +69,26 @@ class WorkerProfile:
             sys.exit(f"py-spy recorded nothing: {err[-2000:]}")
         samples = 0
         inclusive: Counter[str] = Counter()
+        own: Counter[str] = Counter()
         for line in text.splitlines():
             stack, _, weight = line.rpartition(" ")
             n = int(weight)
             samples += n
-            for frame in {frame_name(f) for f in stack.split(";")}:
+            frames = [name for name in map(frame_name, stack.split(";")) if name]
+            for frame in set(frames):
                 inclusive[frame] += n
-        ranked = [(n / samples, frame) for frame, n in inclusive.most_common() if frame]
-        return samples, ranked[:count]
+            if frames:
+                own[frames[-1]] += n
+        ranked = [
+            (n / samples, frame) for frame, n in inclusive.most_common() if n / samples < CHAIN
+        ]
+        mine = [(n / samples, frame) for frame, n in own.most_common(count)]
+        return samples, ranked[:count], mine
+
+
+# A frame in more than this share of the samples is the request's chain of handlers and
+# middleware, which says nothing of where the time goes.
+CHAIN = 0.75
 
 
 def frame_name(frame: str) -> str:
@@ -93,9 +106,13 @@ def frame_name(frame: str) -> str:
     return f"{module}.{name}"
 
 
-def print_profile(samples: int, ranked: list[tuple[float, str]], pid: int) -> None:
+def print_profile(samples: int, ranked, own, pid: int) -> None:
     print(
-        f"\nWhere one worker's Python went (py-spy --gil, pid {pid}, {samples} samples, inclusive):"
+        f"\nWhere one worker's Python went (py-spy --gil, pid {pid}, {samples} samples); "
+        "inclusive, below the request's chain:"
     )
     for share, frame in ranked:
+        print(f"  {share:6.1%}  {frame}")
+    print("  the frames the samples were in (own time):")
+    for share, frame in own:
         print(f"  {share:6.1%}  {frame}")

@@ -200,10 +200,18 @@ def start_streams(base_url: str, token: str, clients: int, stations: list[str]):
 
 def a_worker(server: int) -> int:
     """One of the server's worker processes (uvicorn's supervisor forks them)."""
-    workers = [pid for pid in process_tree(server) if pid != server]
+    workers = [pid for pid in process_tree(server) if pid != server and is_worker(pid)]
     if not workers:
         return server  # one process serves (WEB_CONCURRENCY=1)
     return min(workers)
+
+
+def is_worker(pid: int) -> bool:
+    """A process uvicorn spawned to serve (not multiprocessing's resource tracker)."""
+    try:
+        return b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
 
 
 def stop_streams(process) -> dict:
@@ -437,8 +445,7 @@ def report(results: dict, args) -> None:
         )
     print("\n".join(lines))
     if "profile" in results:
-        pid, samples, ranked = results["profile"]
-        print_profile(samples, ranked, pid)
+        print_profile(*results["profile"][1:], results["profile"][0])
 
 
 if __name__ == "__main__":

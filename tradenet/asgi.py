@@ -50,6 +50,13 @@ django_application = WSGIMiddleware(
     send_queue_size=10,
 )
 
+# The URLconf (and every view, serializer and schema it imports) loaded now, not by a worker's
+# first request: each worker otherwise spent its first second of requests importing, which
+# showed as a seventh of a profile under load (docs/performance.md#where-a-trade-s-cpu-goes).
+from django.urls import get_resolver  # noqa: E402
+
+get_resolver().url_patterns  # noqa: B018  (loading it is the point)
+
 from updates.asgi import EventStreamRouter  # noqa: E402  (needs the apps loaded)
 
 application = EventStreamRouter(django_application)
