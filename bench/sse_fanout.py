@@ -49,8 +49,8 @@ def server_connections(db: dict) -> int:
 
 
 def prepare_data(env: dict, users: int) -> tuple[str, list[str]]:
-    """Migrate the scratch database, add two stations with stock, a dispatch staff token (it
-    posts the trades) and the tokens the streams sign in with: that one token again, or, with
+    """Migrate the scratch database, add two stations with stock and credits, a dispatch staff token
+    (it posts the trades) and the tokens the streams sign in with: that one token again, or, with
     `users` over 1, one for each of that many operators of bench-a."""
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True
@@ -64,6 +64,8 @@ def prepare_data(env: dict, users: int) -> tuple[str, list[str]]:
         "b = Station.objects.create(code='bench-b', name='Bench B', x=3)\n"
         "w = Commodity.objects.create(code='water', name='Water')\n"
         "stock_open([(a, w, 1_000_000)])\n"
+        "from credits.services import credits_open_funds\n"
+        "credits_open_funds(stations=[a, b])  # the buyer pays for what it buys\n"
         "from inventory.services import operator_grant\n"
         "import json\n"
         "User = get_user_model()\n"
@@ -186,6 +188,15 @@ async def run_benchmark(
             "max": max(every) * 1000,
             "mean": statistics.fmean(every) * 1000,
         },
+        "per_trade_ms": [
+            {
+                "first": min(latencies) * 1000,
+                "p50": percentile(latencies, 50) * 1000,
+                "last": max(latencies) * 1000,
+            }
+            for _, _, latencies in per_trade
+            if latencies
+        ],
         "post_ms": {
             "median": statistics.median(post_latencies) * 1000,
             "max": max(post_latencies) * 1000,
@@ -274,6 +285,11 @@ def main() -> int:
         f" ({result['reconnects']} reconnections: {result['refusals'] or 'none'})",
         f"  commit -> client        p50 {lat['p50']:.0f} ms, p90 {lat['p90']:.0f} ms, "
         f"p99 {lat['p99']:.0f} ms, max {lat['max']:.0f} ms",
+        "  each trade, first/median/last client: "
+        + ", ".join(
+            f"{t['first']:.0f}/{t['p50']:.0f}/{t['last']:.0f}" for t in result["per_trade_ms"]
+        )
+        + " ms",
         f"  POST /api/trades/       median {post['median']:.0f} ms, max {post['max']:.0f} ms "
         "(with all clients connected)",
         f"  server memory (RSS)     {result['server_idle_rss_mb']:.0f} MB idle, "
