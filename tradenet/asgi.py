@@ -8,6 +8,7 @@ docs/performance.md#serving-model.
 """
 
 import contextlib
+import gc
 import os
 import sys
 import threading
@@ -60,3 +61,8 @@ get_resolver().url_patterns  # noqa: B018  (loading it is the point)
 from updates.asgi import EventStreamRouter  # noqa: E402  (needs the apps loaded)
 
 application = EventStreamRouter(django_application)
+
+# Everything loaded so far (Django, the apps, the URLconf) lives as long as the process: kept
+# out of the collector's full passes, which otherwise walk it all again whenever enough new
+# objects (a few thousand streams signing in) trigger one, stalling every stream's delivery.
+gc.freeze()
