@@ -349,12 +349,14 @@ def measure(servers: dict, requests: list[tuple], repeat: int) -> dict:
     smallest = min(servers)
     for label, template, who in requests:
         # Where the small database has less than a page, both ask for that many rows
-        # (?page_size=), so that the ratio compares the same work on a bigger table; where it
-        # has none, both ask for the default page, as a client would (an empty answer is the
-        # same at any page size; see docs/performance.md for ?page_size=1 on an empty
-        # combination).
+        # (?page_size=), so that the ratio compares the same work on a bigger table; where no
+        # size has any, both ask for the default page, as a client would (an empty answer is
+        # the same at any page size; docs/performance.md says what ?page_size=1 costs then).
         found = get(clients[smallest, who], template(smallest))
-        page = PAGE if found >= PAGE or found == 0 else found
+        none_anywhere = found == 0 and all(
+            get(clients[size, who], template(size)) == 0 for size in servers
+        )
+        page = PAGE if found >= PAGE or none_anywhere else max(found, 1)
 
         def path(size, template=template, page=page):
             return f"{template(size)}{'&' if '?' in template(size) else '?'}page_size={page}"
