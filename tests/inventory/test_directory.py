@@ -25,10 +25,13 @@ def queries_for(call) -> tuple[object, int]:
     return result, len(queries)
 
 
-def test_a_code_read_once_is_served_without_a_query_and_as_an_instance_of_its_own():
+def test_the_directory_is_read_whole_once_and_served_as_instances_of_their_own():
     ceres = StationFactory(code="ceres-prime")
+    StationFactory(code="vesta-yards")
     first, asked = queries_for(lambda: directory.stations.by_code(["ceres-prime", "atlantis"]))
-    assert (set(first), asked) == ({"ceres-prime"}, 1)
+    assert (set(first), asked) == ({"ceres-prime"}, 2)  # the directory, then the unknown code
+    other, asked = queries_for(lambda: directory.stations.by_code(["vesta-yards"]))
+    assert (set(other), asked) == ({"vesta-yards"}, 0)  # read with the rest
     again, asked = queries_for(lambda: directory.stations.by_code(["ceres-prime"]))
     assert asked == 0
     assert again["ceres-prime"] == ceres and again["ceres-prime"] is not first["ceres-prime"]
