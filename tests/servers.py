@@ -58,6 +58,11 @@ def server_env(**extra: str) -> dict[str, str]:
         # The test settings: the fast password hasher the test users were made with, static
         # files served from the apps.
         "DJANGO_SETTINGS_MODULE": "tradenet.settings_test",
+        # The suite empties the database between tests and makes the same station codes again
+        # under new ids, at once, which no deployment does: a server process would answer
+        # from its directory with the ids of the test before (inventory.directory keeps them
+        # a few seconds). Read afresh on every request here.
+        "TRADENET_DIRECTORY_SECONDS": "0",
     }
     env.update(extra)
     return env
