@@ -53,7 +53,7 @@ django_application = WSGIMiddleware(
 
 # The URLconf (and every view, serializer and schema it imports) loaded now, not by a worker's
 # first request: each worker otherwise spent its first second of requests importing, which
-# showed as a seventh of a profile under load (docs/performance.md#where-a-trade-s-cpu-goes).
+# showed as a seventh of a profile under load (docs/performance.md, "Where a trade's CPU goes").
 from django.urls import get_resolver  # noqa: E402
 
 get_resolver().url_patterns  # noqa: B018  (loading it is the point)

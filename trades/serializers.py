@@ -17,7 +17,7 @@ MAX_LINES = 200
 
 # The answers' serializers declare their fields rather than derive them from the models: a
 # ModelSerializer works its fields out from the model on every instance, which was an eighth of
-# a worker's time answering trades (docs/performance.md#where-a-trades-cpu-goes).
+# a worker's time answering trades (docs/performance.md, "Where a trade's CPU goes").
 
 
 class TradeLineSerializer(serializers.Serializer):
