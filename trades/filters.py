@@ -2,7 +2,8 @@ import django_filters
 from django.db.models import Exists, OuterRef, Q
 from django.db.models.functions import Upper
 
-from inventory.models import Commodity, Station
+from inventory import directory
+from inventory.models import Station
 from tradenet.api.filters import ChoicesFilter, CodeFilter, FilterSet, UTCIsoDateTimeFilter
 
 from .models import Trade, TradeLine
@@ -42,15 +43,15 @@ class TradeFilter(FilterSet):
         )
 
     def filter_commodity(self, queryset, name, value):
-        # The code as an id first (as CodeFilter does), and the statuses asked for on the lines'
-        # own copy too: PostgreSQL then estimates the pair from the lines' statistics and,
+        # The code as an id first, from the process's directory (inventory.directory), and the
+        # statuses asked for on the lines' own copy too: PostgreSQL then estimates the pair from the lines' statistics and,
         # where it is rare, reads just its lines (trade_line_commodity_idx) instead of walking
         # every trade of the status. EXISTS rather than a join: no duplicate trades, and the
         # cursor stays exact.
-        commodity = Commodity.objects.filter(code=value).values_list("pk", flat=True).first()
+        commodity = directory.commodities.by_code([value]).get(value)
         if commodity is None:
             return queryset.none()
-        lines = TradeLine.objects.filter(trade=OuterRef("pk"), commodity_id=commodity)
+        lines = TradeLine.objects.filter(trade=OuterRef("pk"), commodity_id=commodity.pk)
         if statuses := self.form.cleaned_data.get("status"):
             lines = lines.filter(trade_status__in=statuses)
         return queryset.filter(Exists(lines))
