@@ -44,10 +44,10 @@ class TradeFilter(FilterSet):
 
     def filter_commodity(self, queryset, name, value):
         # The code as an id first, from the process's directory (inventory.directory), and the
-        # statuses asked for on the lines' own copy too: PostgreSQL then estimates the pair from the lines' statistics and,
-        # where it is rare, reads just its lines (trade_line_commodity_idx) instead of walking
-        # every trade of the status. EXISTS rather than a join: no duplicate trades, and the
-        # cursor stays exact.
+        # statuses asked for on the lines' own copy too: PostgreSQL then estimates the pair
+        # from the lines' statistics and, where it is rare, reads just its lines
+        # (trade_line_commodity_idx) instead of walking every trade of the status. EXISTS
+        # rather than a join: no duplicate trades, and the cursor stays exact.
         commodity = directory.commodities.by_code([value]).get(value)
         if commodity is None:
             return queryset.none()
