@@ -1,7 +1,8 @@
 """The ASGI application that servers run (uvicorn, through deploy/serve.sh).
 
 Event streams and probes are answered on the event loop (updates.asgi). Every other request
-goes to Django's WSGI handler on a pool of TRADENET_WEB_THREADS threads per process (a2wsgi):
+goes to Django's WSGI handler on a pool of TRADENET_WEB_THREADS threads per process
+(tradenet.wsgi_bridge, on a2wsgi):
 Django's ASGI handler runs sync views one at a time per process (on its single
 thread-sensitive executor) and costs about twice the CPU per request; measured in
 docs/performance.md#serving-model.
@@ -13,9 +14,10 @@ import os
 import sys
 import threading
 
-from a2wsgi import WSGIMiddleware
 from django.conf import settings
 from django.core.wsgi import get_wsgi_application
+
+from tradenet.wsgi_bridge import ThreadPoolWSGI
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tradenet.settings")
 
@@ -45,10 +47,8 @@ def nicer_view_threads(wsgi_application):
     return application
 
 
-django_application = WSGIMiddleware(
-    nicer_view_threads(get_wsgi_application()),
-    workers=settings.TRADENET_WEB_THREADS,
-    send_queue_size=10,
+django_application = ThreadPoolWSGI(
+    nicer_view_threads(get_wsgi_application()), workers=settings.TRADENET_WEB_THREADS
 )
 
 # The URLconf (and every view, serializer and schema it imports) loaded now, not by a worker's
