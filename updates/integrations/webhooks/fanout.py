@@ -3,12 +3,12 @@ receive each event (the durable queue the sender works from)."""
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 
 from django.db import close_old_connections, connection
 from django.utils import timezone
-from psycopg.types.json import Jsonb
 
 from inventory.access import receivable_stations
 from updates.integrations.exporters import WEBHOOKS, Exporter
@@ -83,16 +83,18 @@ def fan_out(entries: list[LogEntry], audiences: Audiences | None = None) -> int:
                 continue
             rows.append((endpoint.pk, str(entry.id), entry.type, body, codes))
     if rows:
-        # One statement for the batch (the ORM's bulk_create took most of this thread's time).
+        # One statement for the batch (the ORM's bulk_create took most of this thread's time),
+        # its rows as one JSON document: psycopg dumps arrays of arrays element by element in
+        # Python, a third of the fan-out's time; json.dumps is C.
         with connection.cursor() as cursor:
             cursor.execute(
                 "INSERT INTO updates_webhookdelivery (endpoint_id, message_id, event_type, body, "
                 "stations, state, attempts, next_attempt_at, created_at) "
-                "SELECT e, m, t, b, ARRAY(SELECT jsonb_array_elements_text(s)), 'pending', 0, "
-                "%s, %s FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], "
-                "%s::jsonb[]) AS r(e, m, t, b, s) ON CONFLICT DO NOTHING",
-                [now, now, *map(list, zip(*[(e, m, t, b, Jsonb(s)) for e, m, t, b, s in rows],
-                                          strict=True))],
+                "SELECT e, m, t, b, s, 'pending', 0, %s, %s "
+                "FROM jsonb_to_recordset(%s::jsonb) "
+                "AS r(e bigint, m text, t text, b text, s text[]) "
+                "ON CONFLICT DO NOTHING",
+                [now, now, json.dumps([dict(zip("emtbs", row, strict=True)) for row in rows])],
             )  # fmt: skip
         wake_sender()
     return len(rows)
