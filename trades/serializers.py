@@ -7,7 +7,7 @@ from rest_framework import serializers
 
 from credits.selectors import settlement_of
 from inventory import directory
-from tradenet.api.serializers import JSONIntegerField, StrictInputSerializer
+from tradenet.api.serializers import CopiedFields, JSONIntegerField, StrictInputSerializer
 
 from .models import Trade, TradeLine
 from .services import MAX_LINE_QUANTITY, MAX_UNIT_PRICE, LineSpec
@@ -17,10 +17,11 @@ MAX_LINES = 200
 
 # The answers' serializers declare their fields rather than derive them from the models: a
 # ModelSerializer works its fields out from the model on every instance, which was an eighth of
-# a worker's time answering trades (docs/performance.md, "Where a trade's CPU goes").
+# a worker's time answering trades (docs/performance.md, "Where a trade's CPU goes"); and copy
+# them shallowly (CopiedFields), as the input serializers do.
 
 
-class TradeLineSerializer(serializers.Serializer):
+class TradeLineSerializer(CopiedFields, serializers.Serializer):
     commodity = serializers.CharField(source="commodity.code")
     quantity = serializers.IntegerField(min_value=0, max_value=2147483647)
     unit_price = serializers.DecimalField(
@@ -29,18 +30,18 @@ class TradeLineSerializer(serializers.Serializer):
     subtotal = serializers.DecimalField(max_digits=24, decimal_places=2, read_only=True)
 
 
-class ShipmentSummarySerializer(serializers.Serializer):
+class ShipmentSummarySerializer(CopiedFields, serializers.Serializer):
     shipment_id = serializers.CharField()
     status = serializers.CharField()
     eta = serializers.DateTimeField()
 
 
-class SettlementSerializer(serializers.Serializer):
+class SettlementSerializer(CopiedFields, serializers.Serializer):
     status = serializers.ChoiceField(choices=["held", "settled", "released"])
     amount = serializers.DecimalField(max_digits=32, decimal_places=2)
 
 
-class TradeSerializer(serializers.Serializer):
+class TradeSerializer(CopiedFields, serializers.Serializer):
     transaction_id = serializers.CharField(read_only=True)
     status = serializers.ChoiceField(choices=Trade.Status.choices, required=False)
     seller = serializers.CharField(source="seller.code")

@@ -8,10 +8,44 @@ whole number must be a JSON integer.
 
 from __future__ import annotations
 
+import copy
+
 from rest_framework import serializers
 
 
-class StrictInputSerializer(serializers.Serializer):
+# A serializer whose fields are copied from the class's declared ones shallowly. DRF
+# deep-copies every declared field for every serializer instance, which re-runs each field's
+# __init__ (its validators made anew): an eighth of a worker's time answering trades
+# (docs/performance.md, "Where a trade's CPU goes"). A field's declared instance is never bound
+# or used itself, so a copy of its attributes, bound to the new serializer, is the same field.
+# Nested serializers and list fields get their own copy of their child, bound to them. (No
+# docstring: the API schema would take it for every serializer's description.)
+class CopiedFields:
+    def get_fields(self):
+        if isinstance(self, serializers.ModelSerializer):  # its fields come from the model
+            return super().get_fields()
+        return {name: fresh_copy(field) for name, field in self._declared_fields.items()}
+
+
+# What a field caches once used (a nested serializer's bound fields, a validation's results):
+# never carried into a copy, should a declared field have been used after all.
+_CACHED = ("fields", "_validated_data", "_errors", "_data", "initial_data")
+
+
+def fresh_copy(field):
+    new = copy.copy(field)
+    for name in _CACHED:
+        new.__dict__.pop(name, None)
+    child = getattr(field, "child", None)
+    if child is not None:
+        # Bound to its parent when the parent was made: all that binding set is the same for
+        # the copy but the parent.
+        new.child = fresh_copy(child)
+        new.child.parent = new
+    return new
+
+
+class StrictInputSerializer(CopiedFields, serializers.Serializer):
     """Refuses fields it does not declare. A declared read-only field is let through (and
     ignored, as DRF does), so that a client may send back what it read. `aliases` maps another
     accepted name onto a declared field."""
