@@ -17,9 +17,11 @@ It creates a scratch database (`tradenet_bench_trades`) on the project's Postgre
 3. The same with 2,000 SSE clients connected (a station stream each, spread over the stations),
    which also report commit -> client latency of every trade.initiated they receive.
 
-It prints both rates, their ratio, p50/p99 latency, errors and round trips per trade (counted
-on the wire), then drops the scratch database. Needs pgbench and wrk (Debian: postgresql-client,
-wrk).
+It prints both rates, their ratio, p50/p99 latency, errors, round trips per trade (counted on
+the wire) and the CPU per trade of the server and of PostgreSQL, read from /proc once the
+exports (the RabbitMQ feed, the webhooks) have carried every event of the run, so what they do
+after wrk stops is counted; then drops the scratch database. Needs pgbench and wrk (Debian:
+postgresql-client, wrk).
 """
 
 from __future__ import annotations
@@ -326,11 +328,14 @@ def main() -> int:
             profile.start()
         with CpuWatch(tiers) as cpu:
             results["api"] = run_wrk(base_url, lua, args.clients, args.seconds)
+            ended = time.time()
+            # The run's trades cost what their exports cost too: the CPU is read once the feed
+            # and the webhooks have carried every event of the run, not when wrk stops.
+            results["api"]["drain_s"] = wait_for_exports(db)
         results["api"]["cpu"] = cpu.used
         if profile is not None:
             results["profile"] = (profile.pid, *profile.top())
-        ended = time.time()
-        time.sleep(5)  # the last exports arrive
+        time.sleep(1)  # the last exports arrive at the receivers
         watch.collect()
         results["exports"] = exports_report(db, watch, started, ended)
 
@@ -341,6 +346,7 @@ def main() -> int:
             log(f"API with {args.streams} streams open: wrk, {args.clients} clients")
             with CpuWatch(tiers) as cpu:
                 results["api_streams"] = run_wrk(base_url, lua, args.clients, args.seconds)
+                results["api_streams"]["drain_s"] = wait_for_exports(db)
             results["api_streams"]["cpu"] = cpu.used
             time.sleep(3)  # the last events reach the clients
             results["streams"] = check_streams(db, stop_streams(streams), connected_at)
@@ -354,6 +360,26 @@ def main() -> int:
 
     report(results, args)
     return 0
+
+
+DRAINED = """
+SELECT NOT EXISTS (SELECT 1 FROM tradenet_outbox)
+   AND NOT EXISTS (SELECT 1 FROM updates_webhookdelivery WHERE state = 'pending')
+   AND coalesce((SELECT min(last_id) FROM updates_exportposition), 0)
+       >= coalesce((SELECT max(eid) FROM django_eventstream_event), 0)
+"""
+
+
+def wait_for_exports(db: dict, limit: float = 120) -> float:
+    """Seconds until the outbox is empty, every exporter has confirmed the last event and no
+    webhook delivery is pending (at most `limit`)."""
+    started = time.monotonic()
+    with admin_connection(db, BENCH_DB) as conn:
+        while time.monotonic() - started < limit:
+            if conn.execute(DRAINED).fetchone()[0]:
+                break
+            time.sleep(0.2)
+    return time.monotonic() - started
 
 
 WEBHOOK = """
@@ -430,6 +456,13 @@ def report(results: dict, args) -> None:
             f"process (exporters: feed, webhooks) {main:.1f} ms; PostgreSQL {pg_ratio:.1f}x what "
             "the bare SQL costs it"
         )
+    drains = ", ".join(
+        f"{results[key]['drain_s']:.1f} s" for key in ("api", "api_streams") if key in results
+    )
+    lines.append(
+        "  CPU read once the exports had carried every event of the run: "
+        f"{drains} after wrk stopped"
+    )
     lines.append(f"  round trips to PostgreSQL per trade: {results['round_trips']}")
     for name, e in results.get("exports", {}).items():
         lines.append(
