@@ -6,8 +6,7 @@
 \set c random(1, {commodities})
 SELECT t.digest, t.expiry, u.id, u.is_active FROM knox_authtoken t JOIN auth_user u ON u.id = t.user_id WHERE t.token_key = 'nosuchkey';
 BEGIN;
-INSERT INTO trades_trade (transaction_id, seller_id, buyer_id, status, terms, created_by_id, placed_at, created_at, updated_at) VALUES ('txn-' || substr(md5(random()::text), 1, 16), :s, :b, 'initiated', 'seller_risk', 1, NULL, now(), now()) RETURNING id \gset trade_
-INSERT INTO trades_tradeline (trade_id, commodity_id, quantity, unit_price, trade_status) VALUES (:trade_id, :c, 1, 1.00, 'initiated') RETURNING id;
+WITH trade AS (INSERT INTO trades_trade (transaction_id, seller_id, buyer_id, status, terms, created_by_id, placed_at, created_at, updated_at) VALUES ('txn-' || substr(md5(random()::text), 1, 16), :s, :b, 'initiated', 'seller_risk', 1, NULL, now(), now()) RETURNING id) INSERT INTO trades_tradeline (trade_id, commodity_id, quantity, unit_price, trade_status) SELECT id, :c, 1, 1.00, 'initiated' FROM trade RETURNING trade_id \gset
 UPDATE trades_trade SET placed_at = now(), updated_at = now(), created_by_id = 1 WHERE id = :trade_id;
 SELECT id, station_id, commodity_id, on_hand, incoming FROM inventory_stocklevel WHERE (station_id = :s AND commodity_id = :c) OR (station_id = :b AND commodity_id = :c) ORDER BY id FOR UPDATE;
 WITH levels AS (UPDATE inventory_stocklevel SET on_hand = CASE WHEN station_id = :s THEN on_hand - 1 ELSE on_hand END, incoming = CASE WHEN station_id = :b THEN incoming + 1 ELSE incoming END, updated_at = now() WHERE (station_id = :s AND commodity_id = :c) OR (station_id = :b AND commodity_id = :c)) INSERT INTO inventory_stockmovement (station_id, commodity_id, bucket, delta, balance_after, kind, trade_id, shipment_id, actor_id, reason, created_at) VALUES (:s, :c, 'on_hand', -1, 1, 'dispatch', :trade_id, NULL, 1, '', now()), (:b, :c, 'incoming', 1, 1, 'dispatch', :trade_id, NULL, 1, '', now()) RETURNING id;

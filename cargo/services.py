@@ -20,6 +20,7 @@ from inventory import services as inventory
 from tradenet import events
 from tradenet.actors import user_or_none
 from tradenet.errors import require_transition
+from tradenet.written import as_saved
 from trades.models import Trade
 from trades.services import trade_set_status
 
@@ -89,8 +90,8 @@ def shipment_create_for_trade(*, trade: Trade, actor=None) -> Cargo:
                 "actor": getattr(user_or_none(actor), "pk", None),
             },
         )
-        [(shipment.pk,)] = cursor.fetchall()
-    shipment._state.adding, shipment._state.db = False, connection.alias
+        [(pk,)] = cursor.fetchall()
+    as_saved(shipment, pk)
     events.announce(_event(events.CARGO_CREATED, shipment))
     return shipment
 

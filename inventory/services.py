@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from tradenet import events
 from tradenet.actors import user_or_none
+from tradenet.written import as_saved
 
 from .errors import InsufficientStock
 from .models import Commodity, Station, StockLevel, StockMovement
@@ -193,9 +194,7 @@ def _write(movements: list[StockMovement], levels: list[StockLevel], now) -> Non
         )
         ids = cursor.fetchall()
     for movement, (pk,) in zip(movements, ids, strict=True):
-        movement.pk = pk
-        movement._state.adding = False
-        movement._state.db = connection.alias
+        as_saved(movement, pk)
 
 
 # Named movements: the only ways the trade flow moves stock.

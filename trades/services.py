@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from credits.selectors import settlement_of
@@ -15,6 +15,7 @@ from credits.services import settlement_resolve
 from inventory.models import Commodity, Station
 from tradenet import events
 from tradenet.actors import user_or_none
+from tradenet.written import as_saved
 
 from .errors import AlreadyPlaced
 from .models import Trade, TradeLine, lines_total
@@ -76,25 +77,77 @@ def trade_initiate(
     """
     trade_validate(seller=seller, buyer=buyer, lines=lines)
     with transaction.atomic(), events.batch():
-        trade = Trade.objects.create(
-            seller=seller, buyer=buyer, terms=terms, created_by=user_or_none(actor)
-        )
-        trade.remember_lines(
-            TradeLine.objects.bulk_create(
-                [
-                    TradeLine(
-                        trade=trade,
-                        commodity=line.commodity,
-                        quantity=line.quantity,
-                        unit_price=line.unit_price,
-                    )
-                    for line in lines
-                ]
-            )
-        )
+        trade = _record(seller, buyer, terms, user_or_none(actor), lines)
         # A trade nobody else has seen yet: no lock or re-check needed before placing it.
         _place(trade)
     return trade
+
+
+def _record(seller, buyer, terms, created_by, lines: Sequence[LineSpec]) -> Trade:
+    """The trade and its lines, written in one statement, kept on the trade as if prefetched."""
+    now = timezone.now()
+    trade = Trade(
+        seller=seller,
+        buyer=buyer,
+        terms=terms,
+        created_by=created_by,
+        created_at=now,
+        updated_at=now,
+    )
+    lines = [
+        TradeLine(
+            trade=trade,
+            commodity=line.commodity,
+            quantity=line.quantity,
+            unit_price=line.unit_price,
+            trade_status=trade.status,
+        )
+        for line in lines
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            RECORD,
+            {
+                "transaction_id": trade.transaction_id,
+                "seller": seller.pk,
+                "buyer": buyer.pk,
+                "status": trade.status,
+                "terms": terms,
+                "created_by": getattr(created_by, "pk", None),
+                "now": now,
+                "commodity": [line.commodity_id for line in lines],
+                "quantity": [line.quantity for line in lines],
+                "unit_price": [line.unit_price for line in lines],
+            },
+        )
+        ids = cursor.fetchall()
+    as_saved(trade, ids[0][0])
+    for line, (trade_id, pk) in zip(lines, ids, strict=True):
+        line.trade_id = trade_id
+        as_saved(line, pk)
+    trade.remember_lines(lines)
+    return trade
+
+
+# The ORM's create and bulk_create of a trade and its lines were a tenth of a worker's time
+# answering trades, and two round trips. Its post_save on creation has no receiver: they react
+# to the placing save (Trade.is_being_placed), which stays the ORM's.
+RECORD = f"""
+WITH trade AS (
+    INSERT INTO {Trade._meta.db_table}
+        (transaction_id, seller_id, buyer_id, status, terms, created_by_id, placed_at,
+         created_at, updated_at)
+    VALUES (%(transaction_id)s, %(seller)s, %(buyer)s, %(status)s, %(terms)s,
+            %(created_by)s::bigint, NULL, %(now)s, %(now)s)
+    RETURNING id
+)
+INSERT INTO {TradeLine._meta.db_table} (trade_id, commodity_id, quantity, unit_price, trade_status)
+SELECT trade.id, line.commodity, line.quantity, line.unit_price, %(status)s
+FROM trade, unnest(%(commodity)s::bigint[], %(quantity)s::integer[], %(unit_price)s::numeric[])
+    WITH ORDINALITY AS line(commodity, quantity, unit_price, n)
+ORDER BY line.n
+RETURNING trade_id, id
+"""
 
 
 def trade_place(*, trade: Trade, actor=None) -> Trade:

@@ -17,10 +17,11 @@ pytestmark = pytest.mark.django_db(transaction=True)
 # accounts, checks what the buyer may spend and writes the transfer, both accounts and their
 # entries; less the stations and commodities, once the process's directory has them
 # (inventory.directory), less the stock ledger's insert, written with the levels
-# (inventory.services.WRITE), and less the shipment's first tracking row, written with it
-# (cargo.services.CREATE). Exact, so that a new round trip is a decision (credits' issue
+# (inventory.services.WRITE), less the shipment's first tracking row, written with it
+# (cargo.services.CREATE), and less the trade's lines, written with the trade
+# (trades.services.RECORD). Exact, so that a new round trip is a decision (credits' issue
 # bounds it at 18).
-ROUND_TRIPS = 12
+ROUND_TRIPS = 11
 DIRECTORY_LOOKUPS = 2  # the stations, the commodities: one query each, whatever the lines
 
 
@@ -53,7 +54,7 @@ def post_trade(client, goods) -> list[tuple[str, str]]:
     return sent
 
 
-def test_a_one_line_trade_takes_twelve_round_trips_as_an_operator(market):
+def test_a_one_line_trade_takes_eleven_round_trips_as_an_operator(market):
     client, goods = market
     cold = post_trade(client, goods[:1])
     assert round_trips(cold) == ROUND_TRIPS + DIRECTORY_LOOKUPS, cold
