@@ -120,8 +120,9 @@ def stock_apply(
 # them (an OR of conditions, bulk_update's CASE per column, bulk_create's per-object
 # preparation) than PostgreSQL spends running them, on the hottest path of the product. The
 # second writes the levels and their ledger rows at once (one round trip).
+_LEVEL_COLUMNS = [field.attname for field in StockLevel._meta.concrete_fields]
 LOCK_LEVELS = f"""
-SELECT * FROM {StockLevel._meta.db_table}
+SELECT {", ".join(_LEVEL_COLUMNS)} FROM {StockLevel._meta.db_table}
 WHERE (station_id, commodity_id) IN (SELECT * FROM unnest(%s::bigint[], %s::bigint[]))
 ORDER BY id
 FOR UPDATE
@@ -149,10 +150,7 @@ RETURNING id
 def _lock_levels(keys: Iterable[tuple[int, int]]) -> dict[tuple[int, int], StockLevel]:
     keys = sorted(keys)
     params = [[s for s, _ in keys], [c for _, c in keys]]
-    levels = {
-        (level.station_id, level.commodity_id): level
-        for level in StockLevel.objects.raw(LOCK_LEVELS, params)
-    }
+    levels = _locked(params)
     if len(levels) < len(keys):
         # A station's first stock of a commodity. Rows inserted in sorted order: two
         # transactions creating the same missing rows wait on each other in the same order
@@ -161,11 +159,18 @@ def _lock_levels(keys: Iterable[tuple[int, int]]) -> dict[tuple[int, int], Stock
             [StockLevel(station_id=s, commodity_id=c) for s, c in keys if (s, c) not in levels],
             ignore_conflicts=True,
         )
-        levels = {
-            (level.station_id, level.commodity_id): level
-            for level in StockLevel.objects.raw(LOCK_LEVELS, params)
-        }
+        levels = _locked(params)
     return levels
+
+
+def _locked(params) -> dict[tuple[int, int], StockLevel]:
+    # Rows made into instances as the ORM does (Model.from_db), without a RawQuerySet's
+    # per-query column mapping, which was half of stock_apply's time in a worker's profile.
+    with connection.cursor() as cursor:
+        cursor.execute(LOCK_LEVELS, params)
+        rows = cursor.fetchall()
+    levels = (StockLevel.from_db(connection.alias, _LEVEL_COLUMNS, row) for row in rows)
+    return {(level.station_id, level.commodity_id): level for level in levels}
 
 
 def _write(movements: list[StockMovement], levels: list[StockLevel], now) -> None:
