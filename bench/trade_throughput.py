@@ -44,6 +44,7 @@ from _common import (
     admin_connection,
     base_database,
     cpu_ms_per,
+    cpu_seconds,
     drop_database,
     log,
     manage,
@@ -201,11 +202,12 @@ def start_streams(base_url: str, token: str, clients: int, stations: list[str]):
 
 
 def a_worker(server: int) -> int:
-    """One of the server's worker processes (uvicorn's supervisor forks them)."""
+    """The server's busiest worker process so far (uvicorn's supervisor forks them): wrk's
+    connections, made once, may leave a worker with none of them."""
     workers = [pid for pid in process_tree(server) if pid != server and is_worker(pid)]
     if not workers:
         return server  # one process serves (WEB_CONCURRENCY=1)
-    return min(workers)
+    return max(workers, key=lambda pid: cpu_seconds([pid]))
 
 
 def is_worker(pid: int) -> bool:
