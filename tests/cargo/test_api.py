@@ -126,6 +126,12 @@ def test_cargo_list_filters(api, ceres_op, stocked_ceres, vesta, water):
     assert ids("origin=ceres-prime") == {late.shipment_id, waiting.shipment_id}
     assert ids("destination=ceres-prime") == set()
     assert ids("station=vesta-yards&status=in_transit") == {late.shipment_id}
+    # Overdue means in transit: a status beside it is implied by it, or leaves nothing.
+    assert ids("status=in_transit&overdue=true") == {late.shipment_id}
+    assert ids("status=pending&status=in_transit&overdue=true") == {late.shipment_id}
+    assert ids("station=vesta-yards&status=in_transit&overdue=true") == {late.shipment_id}
+    assert ids("status=pending&overdue=true") == set()
+    assert ids("status=pending&overdue=false") == {waiting.shipment_id}
 
     shipment_update(shipment=waiting, location_note="Holding at Relay Beacon 996")
     assert ids(f"search={late.shipment_id.upper()}") == {late.shipment_id}
