@@ -94,7 +94,7 @@ def _record(seller, buyer, terms, created_by, lines: Sequence[LineSpec]) -> Trad
         created_at=now,
         updated_at=now,
     )
-    lines = [
+    rows = [
         TradeLine(
             trade=trade,
             commodity=line.commodity,
@@ -115,17 +115,17 @@ def _record(seller, buyer, terms, created_by, lines: Sequence[LineSpec]) -> Trad
                 "terms": terms,
                 "created_by": getattr(created_by, "pk", None),
                 "now": now,
-                "commodity": [line.commodity_id for line in lines],
-                "quantity": [line.quantity for line in lines],
-                "unit_price": [line.unit_price for line in lines],
+                "commodity": [row.commodity_id for row in rows],
+                "quantity": [row.quantity for row in rows],
+                "unit_price": [row.unit_price for row in rows],
             },
         )
         ids = cursor.fetchall()
     as_saved(trade, ids[0][0])
-    for line, (trade_id, pk) in zip(lines, ids, strict=True):
-        line.trade_id = trade_id
-        as_saved(line, pk)
-    trade.remember_lines(lines)
+    for row, (trade_id, pk) in zip(rows, ids, strict=True):
+        row.trade_id = trade_id
+        as_saved(row, pk)
+    trade.remember_lines(rows)
     return trade
 
 

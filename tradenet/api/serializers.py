@@ -22,8 +22,6 @@ from rest_framework import serializers
 # docstring: the API schema would take it for every serializer's description.)
 class CopiedFields:
     def get_fields(self):
-        if isinstance(self, serializers.ModelSerializer):  # its fields come from the model
-            return super().get_fields()
         return {name: fresh_copy(field) for name, field in self._declared_fields.items()}
 
 
@@ -45,11 +43,9 @@ def fresh_copy(field):
     return new
 
 
-class StrictInputSerializer(CopiedFields, serializers.Serializer):
-    """Refuses fields it does not declare. A declared read-only field is let through (and
-    ignored, as DRF does), so that a client may send back what it read. `aliases` maps another
-    accepted name onto a declared field."""
-
+# Refuses fields a serializer does not declare (StrictInputSerializer says how). No docstring:
+# the API schema would take it for a serializer's description.
+class RefusesUnknownFields:
     aliases: dict[str, str] = {}
 
     def to_internal_value(self, data):
@@ -68,7 +64,14 @@ class StrictInputSerializer(CopiedFields, serializers.Serializer):
         return super().to_internal_value(data)
 
 
-class StrictModelInputSerializer(StrictInputSerializer, serializers.ModelSerializer):
+class StrictInputSerializer(RefusesUnknownFields, CopiedFields, serializers.Serializer):
+    """Refuses fields it does not declare. A declared read-only field is let through (and
+    ignored, as DRF does), so that a client may send back what it read. `aliases` maps another
+    accepted name onto a declared field."""
+
+
+# Its fields come from the model, so they are not CopiedFields.
+class StrictModelInputSerializer(RefusesUnknownFields, serializers.ModelSerializer):
     """StrictInputSerializer for a ModelSerializer that both reads and writes."""
 
 
