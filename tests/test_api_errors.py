@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 import json
+from datetime import timedelta
+from urllib.parse import quote
 
 import pytest
+from django.utils import timezone
 
 from inventory.models import StockMovement
+from tests.factories import StationFactory, make_trade
 from trades.models import Trade
 
 pytestmark = pytest.mark.django_db
@@ -148,3 +153,142 @@ def test_odd_query_strings_never_500(api, dispatcher, query):
 def test_error_body_is_json_with_message_and_code(api, dispatcher):
     body = json.loads(api(dispatcher).get("/api/trades/txn-missing/").content)
     assert body == {"message": "No Trade matches the given query.", "code": "not_found"}
+
+
+# Every list of the API, for the checks that every list must pass.
+EVERY_LIST = [
+    "/api/trades/",
+    "/api/cargo/",
+    "/api/inventory/",
+    "/api/inventory/ceres-prime/movements/",
+    "/api/accounts/",
+    "/api/accounts/ceres-prime/entries/",
+    "/api/stations/",
+    "/api/commodities/",
+    "/api/webhooks/",
+]
+
+
+def cursor(query: str) -> str:
+    """A cursor as DRF encodes one (base64 of a query string), holding what the caller chose."""
+    return quote(base64.b64encode(query.encode("ascii")).decode("ascii"))
+
+
+# Characters str.isdigit() takes and int() refuses, and one int() takes (Arabic-Indic three).
+@pytest.mark.parametrize("value", ["²", "①", "³", "٣", "1²", " ", "+5", "5.0"])
+def test_a_page_size_of_anything_but_ascii_digits_is_a_400_on_every_list(
+    api, dispatcher, ceres, value
+):
+    for path in EVERY_LIST:
+        response = api(dispatcher).get(path, {"page_size": value})
+        assert response.status_code == 400, (path, response.content)
+        body = response.json()
+        assert body["code"] == "invalid"
+        assert list(body["errors"]) == ["page_size"], (path, body)
+
+
+@pytest.mark.parametrize("value", ["9" * 5000, "0" * 30 + "7"])
+def test_a_page_size_of_many_digits_is_read_not_refused(api, dispatcher, ceres, value):
+    # int() refuses a string of over 4,300 digits; such a size is simply over the cap.
+    response = api(dispatcher).get("/api/stations/", {"page_size": value})
+    assert response.status_code == 200, response.content
+
+
+CODE_ORDERED_LISTS = ["/api/stations/", "/api/commodities/", "/api/inventory/", "/api/accounts/"]
+NEWEST_FIRST_LISTS = [path for path in EVERY_LIST if path not in CODE_ORDERED_LISTS]
+
+
+def assert_invalid_cursor(response, where):
+    assert response.status_code == 404, (where, response.content)
+    body = response.json()
+    assert body["code"] == "invalid_cursor", (where, body)
+    assert "cursor" in body["message"], (where, body)
+
+
+@pytest.mark.parametrize("position", ["%00", "a%00b"])
+def test_a_cursor_at_text_postgresql_cannot_store_is_a_404_naming_the_cursor(
+    api, dispatcher, ceres, position
+):
+    for path in CODE_ORDERED_LISTS:
+        response = api(dispatcher).get(f"{path}?cursor={cursor('p=' + position)}")
+        assert_invalid_cursor(response, path)
+
+
+def test_the_reported_cursor_of_a_nul_is_a_404(api, dispatcher, ceres):
+    assert_invalid_cursor(api(dispatcher).get("/api/stations/?cursor=cD0lMDA%3D"), "stations")
+
+
+@pytest.mark.parametrize(
+    "position",
+    [
+        "yesterday",
+        "ceres-prime",  # a code list's cursor on a newest-first list
+        "9999-12-31T23:59:59-05:00",  # past year 9999 in UTC
+        "0001-01-01T00:00:00%2B05:00",  # before year 1 in UTC
+        "2026-13-01T00:00:00%2B00:00",
+    ],
+)
+def test_a_cursor_at_no_moment_is_a_404_on_every_newest_first_list(
+    api, dispatcher, ceres, position
+):
+    for path in NEWEST_FIRST_LISTS:
+        response = api(dispatcher).get(f"{path}?cursor={cursor('p=' + position)}")
+        assert_invalid_cursor(response, (path, position))
+
+
+@pytest.mark.parametrize("query", ["r=²", "o=①", "o=x&p=water"])
+def test_a_cursor_of_other_nonsense_is_a_404(api, dispatcher, ceres, query):
+    for path in ("/api/stations/", "/api/trades/"):
+        encoded = quote(base64.b64encode(query.encode()).decode())
+        assert_invalid_cursor(api(dispatcher).get(f"{path}?cursor={encoded}"), (path, query))
+
+
+def test_a_cursor_at_a_moment_with_an_offset_still_finds_its_place(
+    api, dispatcher, stocked_ceres, vesta, water
+):
+    """A position's moment is made UTC, not refused, when PostgreSQL can store it: even at an
+    offset it refuses (+17:54 is valid ISO 8601)."""
+    make_trade(stocked_ceres, vesta, (water, 1))
+    for minutes in (-300, 17 * 60 + 54):
+        later = timezone.now() + timedelta(hours=1)
+        at = later.astimezone(timezone.get_fixed_timezone(minutes)).isoformat()
+        response = api(dispatcher).get(f"/api/trades/?cursor={cursor('p=' + quote(at))}")
+        assert response.status_code == 200, response.content
+        assert len(response.json()["results"]) == 1
+
+
+def test_a_code_ordered_list_walks_every_row_once_a_row_a_page(api, dispatcher):
+    codes = sorted(StationFactory().code for _ in range(4))
+    seen, url = [], "/api/stations/?page_size=1"
+    while url:
+        page = api(dispatcher).get(url).json()
+        seen += [station["code"] for station in page["results"]]
+        url = page["next"]
+    assert seen == codes
+
+
+@pytest.mark.parametrize("ordering", ["actor__username", "-actor__username", "kind", "memo"])
+def test_an_entries_ordering_by_anything_but_its_moment_is_a_400(api, dispatcher, ceres, ordering):
+    response = api(dispatcher).get(
+        "/api/accounts/ceres-prime/entries/", {"ordering": ordering, "page_size": 1}
+    )
+    assert response.status_code == 400, response.content
+    body = response.json()
+    assert list(body["errors"]) == ["ordering"]
+    assert "use created_at" in body["message"]
+
+
+def test_entries_are_ordered_and_paged_by_their_moment_either_way(
+    api, dispatcher, stocked_ceres, vesta, water
+):
+    for _ in range(2):
+        make_trade(stocked_ceres, vesta, (water, 1))
+    for ordering in ("created_at", "-created_at"):
+        seen, url = [], f"/api/accounts/ceres-prime/entries/?ordering={ordering}&page_size=1"
+        while url:
+            page = api(dispatcher).get(url)
+            assert page.status_code == 200, page.content
+            seen += [entry["created_at"] for entry in page.json()["results"]]
+            url = page.json()["next"]
+        assert len(seen) >= 2
+        assert seen == sorted(seen, reverse=ordering.startswith("-"))

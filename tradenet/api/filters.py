@@ -126,7 +126,16 @@ class FilterBackend(DjangoFilterBackend):
 
 class StrictOrderingFilter(OrderingFilter):
     """DRF's ordering, but an unknown field is a 400 naming `ordering` and what it allows (DRF
-    drops it without a word, and the caller reads a list in an order they did not ask for)."""
+    drops it without a word, and the caller reads a list in an order they did not ask for).
+
+    A view that names no `ordering_fields` is ordered only by the column it is sorted by: DRF
+    would offer every field of its serializer, among them a related one (`actor__username`),
+    which cursor pagination cannot read a position from (a 500 from the second page on), or a
+    column of a few values (`kind`), which it cannot page through."""
+
+    def get_default_valid_fields(self, queryset, view, context=None):
+        ordering = self.get_default_ordering(view) or ()
+        return [(name, name) for name in (field.lstrip("-") for field in ordering[:1])]
 
     def remove_invalid_fields(self, queryset, fields, view, request):
         valid = super().remove_invalid_fields(queryset, fields, view, request)
