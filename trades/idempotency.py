@@ -29,8 +29,12 @@ class KeyReused(exceptions.APIException):
 
 
 def fingerprint(path: str, data) -> str:
+    """What a key stands for: the route and the body. Every route answers with and without its
+    trailing slash (tradenet/api/urls.py), so `/api/trades` and `/api/trades/` are the same
+    request; the path is written with the slash, as records made before this were."""
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(f"{path}\n{canonical}".encode()).hexdigest()
+    route = path.rstrip("/") + "/"
+    return hashlib.sha256(f"{route}\n{canonical}".encode()).hexdigest()
 
 
 CLAIM = f"""

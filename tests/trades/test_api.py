@@ -329,3 +329,40 @@ def test_demo_traffic_leaves_shipments_it_did_not_make_alone():
     assert Cargo.objects.get(pk=booked.pk).status == "pending"
     assert Cargo.objects.get(pk=departed.pk).status == "in_transit"
     assert Cargo.objects.exclude(pk__in=[booked.pk, departed.pk]).exclude(status="pending").exists()
+
+
+@pytest.mark.parametrize(
+    ("first_path", "retry_path"), [("/api/trades/", "/api/trades"), ("/api/trades", "/api/trades/")]
+)
+def test_an_idempotency_key_means_the_same_request_with_or_without_the_slash(
+    api, ceres_op, stocked_ceres, vesta, water, first_path, retry_path
+):
+    client = api(ceres_op)
+    first = client.post(first_path, new_trade_body(), format="json", HTTP_IDEMPOTENCY_KEY="k-s")
+    retry = client.post(retry_path, new_trade_body(), format="json", HTTP_IDEMPOTENCY_KEY="k-s")
+
+    assert first.status_code == retry.status_code == 201, retry.content
+    assert retry.json() == first.json()
+    assert retry["Idempotent-Replayed"] == "true"
+    assert Trade.objects.count() == 1
+    assert level(stocked_ceres, water).on_hand == 95
+    other = client.post(
+        retry_path, new_trade_body(quantity=6), format="json", HTTP_IDEMPOTENCY_KEY="k-s"
+    )
+    assert other.status_code == 422
+    assert other.json()["code"] == "idempotency_key_reused"
+
+
+def test_a_key_recorded_before_the_slash_was_ignored_still_replays():
+    """Records made on /api/trades/ before keep their meaning: their fingerprint is the one
+    made now, from either path."""
+    import hashlib
+    import json
+
+    from trades import idempotency
+
+    body = new_trade_body()
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    before = hashlib.sha256(f"/api/trades/\n{canonical}".encode()).hexdigest()
+    assert idempotency.fingerprint("/api/trades/", body) == before
+    assert idempotency.fingerprint("/api/trades", body) == before
