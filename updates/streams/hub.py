@@ -21,7 +21,7 @@ from updates.log import eventstream, notify
 from updates.log.eventstream import EventDoesNotExist, LogEntry
 from updates.streams import dbthreads
 from updates.streams.limits import renew_streams
-from updates.streams.scopes import Credential, StreamScope, still_valid
+from updates.streams.scopes import Credential, StreamScope, beyond_access, still_valid
 
 logger = logging.getLogger(__name__)
 
@@ -183,7 +183,10 @@ class Hub:
 
     async def _run_reauth(self) -> None:
         """End the streams whose token was revoked or expired, whose session ended, or whose
-        user was deactivated: every TRADENET_SSE_REAUTH_SECONDS, one check for them all."""
+        user was deactivated, and those wider than their user may receive now (a station no
+        longer operated, dispatch rights lost): every TRADENET_SSE_REAUTH_SECONDS, one check
+        for them all. Behind the revocations announced as these happen (revocation.py), for
+        what no signal announces."""
         while True:
             await asyncio.sleep(settings.TRADENET_SSE_REAUTH_SECONDS)
             try:
@@ -192,16 +195,26 @@ class Hub:
                 logger.warning("could not re-check the streams' credentials", exc_info=True)
 
     async def recheck(self) -> None:
-        """One round of the re-check: the credentials of the streams open now, and only theirs.
-        A stream that subscribed while the check ran is not in it (it signed in a moment ago);
-        closing every stream whose credential was not found valid ended up to a tenth of 2,000
-        streams of distinct users each round, all of them valid."""
-        credentials = {s.credential for s in self.subscribers if s.credential is not None}
-        if not credentials:
+        """One round of the re-check: the credentials and scopes of the streams open now, and
+        only theirs. A stream that subscribed while the check ran is not in it (it signed in a
+        moment ago, with the scope it may have then); closing every stream whose credential was
+        not found valid ended up to a tenth of 2,000 streams of distinct users each round, all
+        of them valid."""
+        checked = [s for s in self.subscribers if s.credential is not None]
+        if not checked:
             return
+        credentials = {s.credential for s in checked}
+        opened = {(s.credential.user_id, s.scope) for s in checked}
         valid = await dbthreads.run(still_valid, credentials)
-        for subscriber in list(self.subscribers):
-            if subscriber.credential in credentials and subscriber.credential not in valid:
+        beyond = await dbthreads.run(beyond_access, opened)
+        for subscriber in checked:
+            if subscriber.closed:
+                continue
+            if subscriber.credential not in valid:
+                subscriber.close()
+            elif (subscriber.credential.user_id, subscriber.scope) in beyond:
+                logger.info("a stream of user %s outgrew their access: ended",
+                            subscriber.credential.user_id)  # fmt: skip
                 subscriber.close()
 
     async def _run_ticker(self) -> None:

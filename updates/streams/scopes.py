@@ -15,7 +15,7 @@ from rest_framework.exceptions import AuthenticationFailed
 
 from cargo.access import may_read_shipment
 from cargo.models import Cargo
-from inventory.access import may_act_for, receivable_stations
+from inventory.access import may_act_for, receivable_stations, receivable_stations_of
 from inventory.models import Station
 
 
@@ -103,6 +103,30 @@ def still_valid(credentials: set[Credential]) -> set[Credential]:
         for c in credentials
         if c.user_id in active and c.key in (live_tokens if c.kind == "token" else live_sessions)
     }
+
+
+def beyond_access(opened: set[tuple[int, StreamScope]]) -> set[tuple[int, StreamScope]]:
+    """Those of `opened` (user id, scope of a stream of theirs) that the user may not receive
+    now: a station they no longer operate, everything when no longer dispatch staff, a
+    shipment neither end of which they operate. Two queries, three with shipment streams."""
+    receivable = receivable_stations_of(uid for uid, _ in opened)
+    shipments = {scope.shipment_id for _, scope in opened if scope.shipment_id is not None}
+    ends = {
+        shipment_id: frozenset(codes)
+        for shipment_id, *codes in Cargo.objects.filter(shipment_id__in=shipments).values_list(
+            "shipment_id", "origin__code", "destination__code"
+        )
+    }
+
+    def allowed(user_id: int, scope: StreamScope) -> bool:
+        codes = receivable.get(user_id, frozenset())
+        if codes is None:  # dispatch staff
+            return True
+        if scope.shipment_id is not None:
+            return not codes.isdisjoint(ends.get(scope.shipment_id, ()))
+        return not scope.everything and scope.stations <= codes
+
+    return {(uid, scope) for uid, scope in opened if not allowed(uid, scope)}
 
 
 def reopen(credential: Credential, kind: str, key: str | None):
