@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
@@ -131,3 +132,62 @@ def test_browsable_api_works_with_a_session(client, ceres_op):
     page = client.get("/api/trades/", HTTP_ACCEPT="text/html")
     assert page.status_code == 200
     assert b"Trade List" in page.content
+
+
+def test_a_user_holding_the_token_limit_gets_no_more_until_one_goes(ceres_op, settings):
+    settings.REST_KNOX = {**settings.REST_KNOX, "TOKEN_LIMIT_PER_USER": 3}
+    tokens = [obtain(APIClient()).json()["token"] for _ in range(3)]
+
+    refused = obtain(APIClient())
+    assert refused.status_code == 403
+    body = refused.json()
+    assert body["code"] == "too_many_tokens"
+    assert "3 API tokens" in body["message"] and "revoke" in body["message"]
+    assert body["detail"]["limit"] == 3
+    assert body["detail"]["next_expiry"]
+    assert AuthToken.objects.filter(user=ceres_op).count() == 3
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {tokens[0]}")
+    assert client.post("/api/auth/token/revoke/").status_code == 204
+    assert obtain(APIClient()).status_code == 200
+
+
+def test_expired_tokens_do_not_count_toward_the_limit(ceres_op, settings):
+    settings.REST_KNOX = {**settings.REST_KNOX, "TOKEN_LIMIT_PER_USER": 2}
+    for _ in range(2):
+        assert obtain(APIClient()).status_code == 200
+    AuthToken.objects.filter(user=ceres_op).update(expiry=timezone.now() - timedelta(seconds=1))
+    assert obtain(APIClient()).status_code == 200
+    assert AuthToken.objects.filter(user=ceres_op).count() == 1
+
+
+def test_the_limit_is_each_users_own(ceres_op, vesta_op, settings):
+    settings.REST_KNOX = {**settings.REST_KNOX, "TOKEN_LIMIT_PER_USER": 1}
+    assert obtain(APIClient()).status_code == 200
+    assert obtain(APIClient()).status_code == 403
+    assert obtain(APIClient(), username="vesta-op").status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sign_ins_at_the_same_moment_cannot_pass_the_limit_together(ceres_op, settings):
+    """The user's row is locked while the tokens are counted: of eight sign-ins at once with
+    room for two tokens, two get one."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connections
+
+    settings.REST_KNOX = {**settings.REST_KNOX, "TOKEN_LIMIT_PER_USER": 2}
+    barrier = threading.Barrier(8)
+
+    def sign_in(_):
+        try:
+            barrier.wait(timeout=30)
+            return obtain(APIClient()).status_code
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = sorted(pool.map(sign_in, range(8)))
+    assert statuses == [200, 200] + [403] * 6
+    assert AuthToken.objects.filter(user=ceres_op).count() == 2

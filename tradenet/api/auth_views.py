@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.contrib.auth import authenticate
+from django.contrib.auth import authenticate, get_user_model
+from django.db import transaction
+from django.db.models import Min, Q
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema, inline_serializer
 from knox.models import AuthToken
+from knox.settings import knox_settings
 from rest_framework import permissions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -63,12 +66,44 @@ class ObtainTokenView(APIView):
             # owner credentials (RFC 6749, 5.2) and DRF's own token view answers 400; without
             # saying which of the two was wrong.
             return error_response(400, "Wrong username or password.", "invalid_grant")
-        AuthToken.objects.filter(user=user, expiry__lt=timezone.now()).delete()
-        instance, token = AuthToken.objects.create(user=user)
+        with transaction.atomic():
+            # The user's row is locked while their tokens are counted and one is made, so
+            # that sign-ins at the same moment cannot each find room for the last one.
+            get_user_model().objects.select_for_update().filter(pk=user.pk).exists()
+            AuthToken.objects.filter(user=user, expiry__lt=timezone.now()).delete()
+            refusal = token_limit_reached(user)
+            if refusal is not None:
+                return refusal
+            instance, token = AuthToken.objects.create(user=user)
         return Response(
             {"token": token, "expiry": instance.expiry, "username": user.get_username()},
             status=status.HTTP_200_OK,
         )
+
+
+def token_limit_reached(user) -> Response | None:
+    """403 when the user holds knox's TOKEN_LIMIT_PER_USER unexpired tokens already, as knox's
+    own LoginView answers (this view replaces it, and knox enforces the limit nowhere else)."""
+    limit = knox_settings.TOKEN_LIMIT_PER_USER
+    if limit is None:
+        return None
+    live = AuthToken.objects.filter(user=user).filter(
+        Q(expiry__isnull=True) | Q(expiry__gte=timezone.now())
+    )
+    if live.count() < limit:
+        return None
+    next_expiry = live.exclude(expiry__isnull=True).aggregate(Min("expiry"))["expiry__min"]
+    return error_response(
+        403,
+        f"You hold {limit} API tokens already, the most one user may. Revoke one you no longer "
+        "use (POST /api/auth/token/revoke/ or /api/auth/token/revoke-all/ with a token) or "
+        "wait until one expires.",
+        "too_many_tokens",
+        detail={
+            "limit": limit,
+            "next_expiry": next_expiry.isoformat() if next_expiry is not None else None,
+        },
+    )
 
 
 class RevokeTokenView(APIView):
