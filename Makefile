@@ -33,6 +33,7 @@ run: $(VENV)/.installed-serve
 	@$(BIN)/python -m tradenet.devenv
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_stations
+	$(BIN)/python manage.py seed_agreements
 	$(BIN)/python manage.py ensure_superuser
 	@# Stopping make (Ctrl-C or SIGTERM) stops the server and the embedded PostgreSQL it used.
 	exec env PYTHON=$(BIN)/python HOST=$(HOST) PORT=$(PORT) FORWARDED_ALLOW_IPS=127.0.0.1 \

@@ -10,12 +10,17 @@ Status = Cargo.Status
 
 
 def stations_deciding(shipment: Cargo, status: str | None) -> list:
-    """Departure and cancellation are the origin's call, delivery the destination's; a loss or a
-    change of ETA or location may be reported by either end."""
+    """Departure and cancellation are the origin's call, delivery the destination's, and a loss
+    the call of the end that bears it: the seller's (the origin) under seller_risk, the
+    buyer's (the destination) under buyer_risk. The other end may only report a suspected loss
+    (cargo.services.shipment_report_loss). A change of ETA or location either end may make."""
     if status in (Status.IN_TRANSIT, Status.CANCELLED):
         return [shipment.origin_id]
     if status == Status.DELIVERED:
         return [shipment.destination_id]
+    if status == Status.LOST:
+        bears = shipment.trade.terms == shipment.trade.Terms.BUYER_RISK
+        return [shipment.destination_id if bears else shipment.origin_id]
     return [shipment.origin_id, shipment.destination_id]
 
 

@@ -57,6 +57,20 @@ class Cargo(models.Model):
     location_note = models.CharField(max_length=255, blank=True)
     departed_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
+    # A loss suspected by the end that does not decide it (cargo.access): shown on the shipment
+    # and announced to both ends; it moves no credits and no stock.
+    loss_reported_at = models.DateTimeField(null=True, blank=True, editable=False)
+    loss_reported_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        editable=False,
+    )
+    loss_report_note = models.CharField(
+        max_length=255, blank=True, default="", db_default="", editable=False
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 

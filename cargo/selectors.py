@@ -11,9 +11,9 @@ from .models import Cargo, TrackingEvent
 
 def shipments_visible_to(user) -> QuerySet[Cargo]:
     """Shipments whose origin or destination `user` operates (all of them for dispatch staff)."""
-    shipments = Cargo.objects.select_related("trade", "origin", "destination").prefetch_related(
-        "trade__lines__commodity"
-    )
+    shipments = Cargo.objects.select_related(
+        "trade", "origin", "destination", "loss_reported_by"
+    ).prefetch_related("trade__lines__commodity")
     return visible_to(shipments, user, "origin_id", "destination_id")
 
 

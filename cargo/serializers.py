@@ -18,6 +18,10 @@ class CargoSerializer(serializers.ModelSerializer):
     destination = serializers.CharField(source="destination.code")
     items = CargoItemSerializer(source="trade.lines", many=True)
     overdue = serializers.SerializerMethodField()
+    terms = serializers.CharField(source="trade.terms")
+    loss_reported_by = serializers.CharField(
+        source="loss_reported_by.username", allow_null=True, default=None
+    )
 
     class Meta:
         model = Cargo
@@ -33,6 +37,10 @@ class CargoSerializer(serializers.ModelSerializer):
             "location_note",
             "departed_at",
             "delivered_at",
+            "terms",
+            "loss_reported_at",
+            "loss_reported_by",
+            "loss_report_note",
             "created_at",
             "updated_at",
         )
@@ -70,3 +78,9 @@ class TrackingEventSerializer(serializers.ModelSerializer):
     class Meta:
         model = TrackingEvent
         fields = ("from_status", "to_status", "note", "actor", "created_at")
+
+
+class LossReportSerializer(StrictInputSerializer):
+    note = serializers.CharField(
+        max_length=255, required=False, allow_blank=True, help_text="What is known of it."
+    )

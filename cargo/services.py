@@ -24,6 +24,7 @@ from tradenet.written import as_saved
 from trades.models import Trade
 from trades.services import trade_set_status
 
+from .errors import ShipmentNotInTransit
 from .models import Cargo, TrackingEvent
 
 Status = Cargo.Status
@@ -168,13 +169,35 @@ def trade_cancel(
     return trade
 
 
+def shipment_report_loss(*, shipment: Cargo, actor=None, note: str = "") -> Cargo:
+    """Say that a departed shipment may be lost: shown on the shipment and announced to both
+    ends, so the end that decides the loss (cargo.access) hears of it. Moves no credits and no
+    stock; the last report stands (reporting again updates it)."""
+    with transaction.atomic(), events.batch():
+        locked = _lock(pk=shipment.pk)
+        if locked.status != Status.IN_TRANSIT:
+            raise ShipmentNotInTransit(
+                f"Shipment {locked.shipment_id} is {locked.status}: only a shipment in transit "
+                "can be reported lost.",
+                current=locked.status,
+            )
+        locked.loss_reported_at = timezone.now()
+        locked.loss_reported_by = user_or_none(actor)
+        locked.loss_report_note = note[:255]
+        locked.save(
+            update_fields=["loss_reported_at", "loss_reported_by", "loss_report_note", "updated_at"]
+        )
+        events.announce(_event(events.CARGO_LOSS_REPORTED, locked))
+    return locked
+
+
 def _lock(**lookup) -> Cargo:
     """The shipment row, locked for this transaction: the one lock every change takes. Only
     that row (`of=self`): FOR UPDATE on the joined stations as well would block every other
     transaction's foreign key checks on them (stock and credits entries), and deadlock."""
     return (
         Cargo.objects.select_for_update(of=("self",))
-        .select_related("trade", "origin", "destination")
+        .select_related("trade__agreement", "origin", "destination")
         .get(**lookup)
     )
 
@@ -265,6 +288,8 @@ def shipment_event_payload(shipment: Cargo) -> dict:
         "location_note": shipment.location_note,
         "departed_at": shipment.departed_at,
         "delivered_at": shipment.delivered_at,
+        "loss_reported_at": shipment.loss_reported_at,
+        "loss_report_note": shipment.loss_report_note,
     }
 
 

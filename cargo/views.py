@@ -20,8 +20,13 @@ from .access import may_update_shipment, stations_deciding
 from .filters import CargoFilter
 from .models import Cargo
 from .selectors import shipments_visible_to, tracking_history
-from .serializers import CargoSerializer, CargoUpdateSerializer, TrackingEventSerializer
-from .services import shipment_update, trade_cancel
+from .serializers import (
+    CargoSerializer,
+    CargoUpdateSerializer,
+    LossReportSerializer,
+    TrackingEventSerializer,
+)
+from .services import shipment_report_loss, shipment_update, trade_cancel
 
 
 def apply_update(request, shipment: Cargo) -> Cargo:
@@ -87,6 +92,34 @@ class CargoViewSet(
     def partial_update(self, request, shipment_id=None):
         shipment = apply_update(request, self.get_object())
         return with_etag(request, Response(CargoSerializer(shipment).data))
+
+    @extend_schema(
+        summary="Report a suspected loss (either end; the deciding end is told)",
+        description="Under seller_risk only the seller's operators (or dispatch staff) declare "
+        "a departed shipment lost, under buyer_risk only the buyer's. Either end may report a "
+        "suspected loss: it shows on the shipment (loss_reported_at, loss_reported_by, "
+        "loss_report_note), is announced to both ends as cargo.loss_reported, and moves no "
+        "credits and no stock.",
+        request=LossReportSerializer,
+        responses={200: CargoSerializer},
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path="report-loss",
+        pagination_class=None,
+        filter_backends=[],
+    )
+    def report_loss(self, request, shipment_id=None):
+        shipment = self.get_object()
+        serializer = LossReportSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        shipment_report_loss(
+            shipment=shipment, actor=request.user, note=serializer.validated_data.get("note", "")
+        )
+        return Response(
+            CargoSerializer(shipments_visible_to(request.user).get(pk=shipment.pk)).data
+        )
 
     @extend_schema(
         summary="A shipment's tracking history", responses=TrackingEventSerializer(many=True)

@@ -10,13 +10,27 @@ from tradenet.errors import DomainError
 class InsufficientCredits(DomainError):
     code = "insufficient_credits"
 
-    def __init__(self, *, station: str, needed: Decimal, available: Decimal):
+    def __init__(
+        self, *, station: str, needed: Decimal, available: Decimal, station_id: int | None = None
+    ):
         super().__init__(
             f"Not enough credits at {station}: {needed} needed, {available} available.",
             station=station,
             needed=str(needed),
             available=str(available),
         )
+        self.station_id = station_id  # whose operators may see the figures (credits.disclosure)
+
+    def without_figures(self) -> DomainError:
+        """The same refusal for anyone but the station's operators: it says the station cannot
+        pay, never what it has."""
+        refusal = DomainError(
+            f"{self.detail['station']} cannot pay the {self.detail['needed']} credits this needs.",
+            station=self.detail["station"],
+            needed=self.detail["needed"],
+        )
+        refusal.code = self.code
+        return refusal
 
 
 class CreditLimitInUse(DomainError):

@@ -114,7 +114,8 @@ def lock_stations(station_ids: list[int], *, treasury: Account | None = None):
 # The columns every new transfer and entry is written with, by HOLD and by WRITE alike.
 INSERT_TRANSFER = """INSERT INTO credits_transfer
     (kind, status, debit_account_id, credit_account_id, amount, trade_id, memo, failure,
-     idempotency_key, requested_by_id, request_fingerprint, created_at, resolved_at)"""
+     idempotency_key, requested_by_id, request_fingerprint, created_at, resolved_at, consent,
+     consented_by_id, agreement_id)"""
 INSERT_ENTRY = """INSERT INTO credits_entry
     (account_id, kind, transfer_id, balance_delta, held_delta, incoming_delta, balance_after,
      held_after, incoming_after, credit_limit_after, memo, actor_id, created_at)"""
@@ -138,7 +139,8 @@ payer AS (
 transfer AS (
     {INSERT_TRANSFER}
     SELECT 'trade', 'pending', payer.id, seller.id, %(amount)s, %(trade)s, '', '', '',
-           %(user)s, '', statement_timestamp(), NULL
+           %(user)s, '', statement_timestamp(), NULL, %(consent)s, %(consented_by)s::bigint,
+           %(agreement)s::bigint
     FROM payer, locked AS seller WHERE seller.station_id = %(seller)s
     RETURNING id, debit_account_id, credit_account_id, created_at
 ),
@@ -173,15 +175,26 @@ class Hold:
     created_at: datetime | None
 
 
-def hold(*, trade, amount: Decimal, user_id: int | None) -> Hold:
-    """Hold `amount` from the trade's buyer for its seller, if the buyer may spend it; each
-    account's event when it was held."""
+def hold(
+    *,
+    trade,
+    amount: Decimal,
+    user_id: int | None,
+    consent: str,
+    consented_by: int | None,
+    agreement: int | None,
+) -> Hold:
+    """Hold `amount` from the trade's buyer for its seller, if the buyer may spend it, recording
+    whose say allowed the debit; each account's event when it was held."""
     params = {
         "buyer": trade.buyer_id,
         "seller": trade.seller_id,
         "amount": amount,
         "trade": trade.pk,
         "user": user_id,
+        "consent": consent,
+        "consented_by": consented_by,
+        "agreement": agreement,
     }
     with connection.cursor() as cursor:
         cursor.execute(HOLD, params)
@@ -228,7 +241,7 @@ RETURNING transfer_id, created_at
 NEW_TRANSFER = f"""
 {INSERT_TRANSFER}
 VALUES (%s, %s, %s, %s, %s, %s, %s, '', %s, %s, %s, statement_timestamp(),
-        CASE WHEN %s = 'pending' THEN NULL ELSE statement_timestamp() END)
+        CASE WHEN %s = 'pending' THEN NULL ELSE statement_timestamp() END, %s, %s, NULL)
 RETURNING id
 """
 RESOLVE_TRANSFER = """
@@ -261,6 +274,8 @@ def write(moves, *, transfer=None, actor=None, memo: str = "", resolving=False) 
             transfer.requested_by_id,
             transfer.request_fingerprint,
             transfer.status,
+            transfer.consent,
+            transfer.consented_by_id,
         ]
     for move in moves:
         after = move.after

@@ -141,6 +141,28 @@ class Transfer(models.Model):
         blank=True,
         related_name="settlement",
     )
+
+    class Consent(models.TextChoices):
+        # Whose say let a trade's debit commit (trades.consent): the paying station's own
+        # operator (placing or accepting it), a standing agreement it granted, dispatch staff,
+        # or the server itself (a manage.py command). Deposits and withdrawals are dispatch's.
+        OPERATOR = "operator", "The station's operator"
+        AGREEMENT = "agreement", "A standing agreement"
+        DISPATCH = "dispatch", "Dispatch staff"
+        SYSTEM = "system", "The server (a command)"
+
+    consent = models.CharField(
+        max_length=16, choices=Consent.choices, blank=True, default="", db_default=""
+    )
+    consented_by = acting_user()
+    agreement = models.ForeignKey(
+        "trades.Agreement",  # by label: this app does not import the trades app
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,  # looked up through the trade
+    )
     memo = models.CharField(max_length=255, blank=True, default="")
     failure = models.CharField(max_length=255, blank=True, default="")
     idempotency_key = models.CharField(max_length=255, blank=True, default="")

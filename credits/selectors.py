@@ -112,7 +112,9 @@ def lowest_available(user, count: int) -> list[dict]:
 
 def entries_of(station: Station) -> QuerySet[Entry]:
     """A station's entries, newest first, with what their representation names."""
-    return Entry.objects.filter(account__station=station).select_related("transfer__trade", "actor")
+    return Entry.objects.filter(account__station=station).select_related(
+        "transfer__trade", "transfer__consented_by", "transfer__agreement", "actor"
+    )
 
 
 def credits_total() -> Decimal:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from tradenet.api.serializers import StrictInputSerializer
@@ -72,11 +73,21 @@ class TransferSerializer(serializers.ModelSerializer):
         return self.context["station"].code
 
 
+class ConsentSerializer(serializers.Serializer):
+    kind = serializers.CharField()
+    by = serializers.CharField(allow_null=True)
+    agreement = serializers.CharField(allow_null=True)
+
+
 class EntrySerializer(serializers.ModelSerializer):
     transfer = serializers.PrimaryKeyRelatedField(read_only=True)
     trade = serializers.SerializerMethodField()
     available_after = serializers.DecimalField(read_only=True, **CREDITS)
     actor = serializers.CharField(source="actor.username", allow_null=True, default=None)
+    consent = serializers.SerializerMethodField(
+        help_text="Whose say let the transfer commit: kind (operator, agreement, dispatch, "
+        "system), by (a username) and agreement (its id, under an agreement)."
+    )
 
     class Meta:
         model = Entry
@@ -90,8 +101,20 @@ class EntrySerializer(serializers.ModelSerializer):
             "trade",
             "memo",
             "actor",
+            "consent",
             "created_at",
         )
+
+    @extend_schema_field(ConsentSerializer(allow_null=True))
+    def get_consent(self, entry) -> dict | None:
+        transfer = entry.transfer
+        if transfer is None or not transfer.consent:
+            return None
+        return {
+            "kind": transfer.consent,
+            "by": getattr(transfer.consented_by, "username", None),
+            "agreement": getattr(transfer.agreement, "agreement_id", None),
+        }
 
     def get_trade(self, entry) -> str | None:
         transfer = entry.transfer

@@ -36,15 +36,36 @@ MAX_ISSUED = Decimal(10) ** 27
 # Trades: hold when placed, post or void when the shipment's journey ends.
 
 
-def settlement_hold(*, trade, actor=None) -> Transfer:
+def settlement_hold(
+    *,
+    trade,
+    actor=None,
+    consent: str = Transfer.Consent.SYSTEM,
+    consented_by=None,
+    agreement_id: int | None = None,
+) -> Transfer:
     """Hold the trade's total from the buyer for the seller (a pending transfer), in the
-    placing transaction. Raises InsufficientCredits naming what is needed and available."""
+    placing transaction, recording whose say let the buyer be debited (the trades app decides
+    it: trades.consent). Raises InsufficientCredits naming what is needed and available."""
     amount = _amount(trade.total, field="items", zero_ok=True, what="The trade's total")
     user = user_or_none(actor)
-    held = hold(trade=trade, amount=amount, user_id=getattr(user, "pk", None))
+    consented_by = user_or_none(consented_by)
+    held = hold(
+        trade=trade,
+        amount=amount,
+        user_id=getattr(user, "pk", None),
+        consent=consent,
+        consented_by=getattr(consented_by, "pk", None),
+        agreement=agreement_id,
+    )
     if held.transfer_id is None:
         buyer = held.buyer
-        raise InsufficientCredits(station=buyer.code, needed=amount, available=buyer.available)
+        raise InsufficientCredits(
+            station=buyer.code,
+            needed=amount,
+            available=buyer.available,
+            station_id=buyer.station_id,
+        )
     transfer = Transfer(
         pk=held.transfer_id,
         kind=Transfer.Kind.TRADE,
@@ -54,6 +75,9 @@ def settlement_hold(*, trade, actor=None) -> Transfer:
         amount=amount,
         trade=trade,  # also caches trade.settlement, for the answer and the trade's events
         requested_by=user,
+        consent=consent,
+        consented_by=consented_by,
+        agreement_id=agreement_id,
         created_at=held.created_at,
     )
     transfer._state.adding = False  # written by the hold
@@ -173,6 +197,9 @@ def _treasury_transfer(kind, station, amount, memo, actor, key) -> TransferOutco
             idempotency_key=key or "",
             requested_by=user_or_none(actor),
             request_fingerprint=fingerprint if key is not None else "",
+            # Only dispatch staff may deposit or withdraw (credits.views); no user: a command.
+            consent=Transfer.Consent.DISPATCH if user_or_none(actor) else Transfer.Consent.SYSTEM,
+            consented_by=user_or_none(actor),
         )
         refusal = None
         if kind == Transfer.Kind.WITHDRAWAL and own.available < amount:

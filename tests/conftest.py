@@ -86,6 +86,15 @@ def vesta_op(db, vesta):
 
 
 @pytest.fixture
+def vesta_grants_ceres(ceres, vesta):
+    """Vesta's standing agreement with Ceres: Ceres's operators may sell to Vesta in one
+    request (trades.consent), within limits no test reaches."""
+    from tests.factories import grant_agreement
+
+    return grant_agreement(vesta, ceres)
+
+
+@pytest.fixture
 def outsider(db):
     from tests.factories import UserFactory
 

@@ -71,3 +71,18 @@ def make_trade(seller, buyer, *lines, actor=None):
         for line in lines
     ]
     return trade_initiate(seller=seller, buyer=buyer, lines=specs, actor=actor)
+
+
+def grant_agreement(buyer, seller, **limits):
+    """A standing agreement `buyer` grants `seller`, as its operators would: every commodity
+    and room for any test's trades unless `limits` say otherwise."""
+    from trades.agreements import agreement_grant
+
+    terms = {
+        "max_unit_price": Decimal("999999999999.99"),
+        "max_trade_total": Decimal(10) ** 20,
+        "max_outstanding": Decimal(10) ** 21,
+    }
+    terms |= limits
+    terms["max_trade_total"] = min(terms["max_trade_total"], terms["max_outstanding"])
+    return agreement_grant(buyer=buyer, seller=seller, **terms)

@@ -110,7 +110,7 @@ def test_operator_cannot_sell_from_another_station(client, stocked_ceres, vesta,
     assert level(stocked_ceres, water).on_hand == 100
 
 
-def test_operator_sells_from_own_station(client, stocked_ceres, vesta, water):
+def test_operator_sells_from_own_station(client, stocked_ceres, vesta, water, vesta_grants_ceres):
     operator = operator_of(stocked_ceres)
     client.force_login(operator)
     response = client.post(

@@ -32,6 +32,14 @@ CARGO_CREATED = "cargo.created"
 CARGO_UPDATED = "cargo.updated"
 INVENTORY_CHANGED = "inventory.changed"
 ACCOUNT_CHANGED = "account.changed"
+CARGO_LOSS_REPORTED = "cargo.loss_reported"
+PROPOSAL_CREATED = "proposal.created"
+PROPOSAL_ACCEPTED = "proposal.accepted"
+PROPOSAL_DECLINED = "proposal.declined"
+PROPOSAL_WITHDRAWN = "proposal.withdrawn"
+PROPOSAL_EXPIRED = "proposal.expired"
+AGREEMENT_GRANTED = "agreement.granted"
+AGREEMENT_REVOKED = "agreement.revoked"
 # For the servers themselves, never shown to a client or sent to another system: credentials
 # revoked (a token deleted, a session ended, a user deactivated). Written to the outbox in the
 # revoking transaction, it reaches every server's streams in the log's order, so a stream of
@@ -52,8 +60,17 @@ ORDER_IN_OPERATION = (
     ACCOUNT_CHANGED,
     CARGO_CREATED,
     CARGO_UPDATED,
+    CARGO_LOSS_REPORTED,
     TRADE_INITIATED,
     TRADE_STATUS_CHANGED,
+    # A proposal's answer after the trade it placed; an agreement's change on its own.
+    PROPOSAL_CREATED,
+    PROPOSAL_ACCEPTED,
+    PROPOSAL_DECLINED,
+    PROPOSAL_WITHDRAWN,
+    PROPOSAL_EXPIRED,
+    AGREEMENT_GRANTED,
+    AGREEMENT_REVOKED,
 )
 
 

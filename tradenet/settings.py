@@ -484,3 +484,8 @@ TRADENET_SSE_MAX_STREAMS_PER_USER = int(os.environ.get("TRADENET_SSE_MAX_STREAMS
 TRADENET_SSE_REAUTH_SECONDS = float(os.environ.get("TRADENET_SSE_REAUTH_SECONDS", "5"))
 # Events buffered per client before it is treated as lagging and replayed from storage.
 TRADENET_SSE_CLIENT_BUFFER = int(os.environ.get("TRADENET_SSE_CLIENT_BUFFER", "500"))
+
+# How long a trade proposal waits for the other side's answer before it expires (a day).
+TRADENET_PROPOSAL_TTL_SECONDS = int(os.environ.get("TRADENET_PROPOSAL_TTL_SECONDS", "86400"))
+if TRADENET_PROPOSAL_TTL_SECONDS < 1:
+    raise ImproperlyConfigured("TRADENET_PROPOSAL_TTL_SECONDS must be at least 1.")

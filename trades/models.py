@@ -7,10 +7,23 @@ from django.conf import settings
 from django.db import models
 from django.db.models import ExpressionWrapper, F, Q, Sum, Value
 from django.db.models.functions import Coalesce, Upper
+from django.utils import timezone
 
 
 def new_transaction_id() -> str:
     return f"txn-{secrets.token_hex(8)}"
+
+
+def new_proposal_id() -> str:
+    return f"prop-{secrets.token_hex(8)}"
+
+
+def new_agreement_id() -> str:
+    return f"agr-{secrets.token_hex(8)}"
+
+
+# Credits in an agreement's caps and a proposal's figures: as wide as a trade's total.
+CREDITS = {"max_digits": 32, "decimal_places": 2}
 
 
 class Trade(models.Model):
@@ -48,6 +61,17 @@ class Trade(models.Model):
         blank=True,
         related_name="trades_created",
     )
+    # The standing agreement under which the buyer's operators consented to this trade's debit
+    # (trades.consent); empty when they, or dispatch staff, consented themselves.
+    agreement = models.ForeignKey(
+        "trades.Agreement",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="trades",
+        db_index=False,  # indexed below, for the agreement's uses
+        editable=False,
+    )
     # Set once, by trades.services.trade_place, when the lines exist and the trade takes effect.
     placed_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -72,6 +96,12 @@ class Trade(models.Model):
             ),
             # ?search= a transaction id, in any case
             models.Index(Upper("transaction_id"), name="trade_transaction_id_upper_idx"),
+            # An agreement's uses, newest first (most trades have none: a partial index).
+            models.Index(
+                fields=["agreement", "-created_at", "-id"],
+                name="trade_agreement_idx",
+                condition=Q(agreement__isnull=False),
+            ),
         ]
         constraints = [
             models.CheckConstraint(
@@ -185,3 +215,183 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id}:{self.key}"
+
+
+class Agreement(models.Model):
+    """A buyer's standing consent to be debited for a seller's trades, within limits.
+
+    Granted by the buyer's operators (or dispatch staff) to one seller; a trade inside it commits
+    in one request without the buyer answering (trades.consent). `outstanding` is what the
+    buyer owes on its trades still under way: raised when one is placed and lowered when it
+    ends, in the trade's transaction and after its accounts are locked, so concurrent trades
+    never pass the cap together (docs/domain.md#consent).
+    """
+
+    agreement_id = models.CharField(
+        max_length=40, unique=True, default=new_agreement_id, editable=False
+    )
+    buyer = models.ForeignKey(
+        "inventory.Station",
+        on_delete=models.PROTECT,
+        related_name="agreements_granted",
+        help_text="The station whose credits the agreement lets the seller's trades commit.",
+    )
+    seller = models.ForeignKey(
+        "inventory.Station",
+        on_delete=models.PROTECT,
+        related_name="agreements_held",
+        db_index=False,  # (seller, buyer) below
+    )
+    commodities = models.ManyToManyField(
+        "inventory.Commodity",
+        blank=True,
+        related_name="+",
+        help_text="The commodities it covers; none means every commodity.",
+    )
+    max_unit_price = models.DecimalField(
+        max_digits=14, decimal_places=2, help_text="The highest unit price it accepts."
+    )
+    max_trade_total = models.DecimalField(help_text="The most one trade may cost.", **CREDITS)
+    max_outstanding = models.DecimalField(
+        help_text="The most its trades still under way may cost together.", **CREDITS
+    )
+    outstanding = models.DecimalField(
+        default=Decimal("0.00"),
+        editable=False,
+        help_text="What its trades still under way cost together.",
+        **CREDITS,
+    )
+    allow_buyer_risk = models.BooleanField(
+        default=False, help_text="Whether its trades may be at the buyer's risk."
+    )
+    expires_at = models.DateTimeField(null=True, blank=True)
+    granted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        editable=False,
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["seller", "buyer"], name="agreement_seller_buyer_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(seller=F("buyer")), name="agreement_seller_not_buyer"
+            ),
+            models.CheckConstraint(
+                condition=Q(outstanding__gte=0), name="agreement_outstanding_non_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(max_unit_price__gte=0, max_trade_total__gte=0, max_outstanding__gte=0),
+                name="agreement_limits_non_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.agreement_id
+
+    def is_active(self, now=None) -> bool:
+        now = now or timezone.now()
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+
+class Proposal(models.Model):
+    """A trade offered by one side's operators, waiting for the other side's.
+
+    It holds nothing of either side: on acceptance the trade is placed, in the accepting
+    transaction, exactly as `POST /api/trades/` places one (the stock leaves the seller, the
+    buyer's credits are held), or the acceptance is refused with nothing changed. An
+    unanswered proposal expires at `expires_at` (TRADENET_PROPOSAL_TTL_SECONDS).
+    """
+
+    class Side(models.TextChoices):
+        SELLER = "seller", "Seller"
+        BUYER = "buyer", "Buyer"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        ACCEPTED = "accepted", "Accepted"
+        DECLINED = "declined", "Declined"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+        EXPIRED = "expired", "Expired"
+
+    proposal_id = models.CharField(
+        max_length=40, unique=True, default=new_proposal_id, editable=False
+    )
+    seller = models.ForeignKey(
+        "inventory.Station", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    buyer = models.ForeignKey(
+        "inventory.Station", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    proposed_by_side = models.CharField(max_length=8, choices=Side.choices)
+    terms = models.CharField(
+        max_length=16, choices=Trade.Terms.choices, default=Trade.Terms.SELLER_RISK
+    )
+    # [{"commodity": code, "quantity": n, "unit_price": "1.00"}]: what the trade will carry.
+    items = models.JSONField()
+    total = models.DecimalField(**CREDITS)
+    note = models.CharField(max_length=255, blank=True, default="")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    proposed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    answered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    trade = models.OneToOneField(
+        Trade, on_delete=models.PROTECT, null=True, blank=True, related_name="proposal"
+    )
+    expires_at = models.DateTimeField()
+    answered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["seller", "status", "-created_at"], name="proposal_seller_idx"),
+            models.Index(fields=["buyer", "status", "-created_at"], name="proposal_buyer_idx"),
+            # The expiry sweep: open proposals by when they lapse.
+            models.Index(
+                fields=["expires_at"],
+                name="proposal_open_expiry_idx",
+                condition=Q(status="open"),
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(seller=F("buyer")), name="proposal_seller_not_buyer"
+            ),
+            models.CheckConstraint(
+                condition=Q(status="accepted", trade__isnull=False)
+                | (~Q(status="accepted") & Q(trade__isnull=True)),
+                name="proposal_trade_iff_accepted",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.proposal_id
+
+    @property
+    def answering_side(self) -> str:
+        """The side whose operators accept or decline it."""
+        return self.Side.BUYER if self.proposed_by_side == self.Side.SELLER else self.Side.SELLER
+
+    def station_of(self, side: str):
+        return self.seller if side == self.Side.SELLER else self.buyer
+
+    def current_status(self, now=None) -> str:
+        """Its status as of now: an open proposal past its expiry is expired, swept or not."""
+        if self.status == self.Status.OPEN and self.expires_at <= (now or timezone.now()):
+            return self.Status.EXPIRED
+        return self.status

@@ -9,10 +9,12 @@ from credits.selectors import settlement_of
 from inventory import directory
 from tradenet.api.serializers import CopiedFields, JSONIntegerField, StrictInputSerializer
 
-from .models import Trade, TradeLine
+from .models import Agreement, Proposal, Trade, TradeLine
 from .services import MAX_LINE_QUANTITY, MAX_UNIT_PRICE, LineSpec
 
 MAX_LINES = 200
+# The most an agreement's caps may be: a trade's largest total (credits.services.MAX_AMOUNT).
+MAX_CREDITS = Decimal(10) ** 24 - Decimal("0.01")
 
 
 # The answers' serializers declare their fields rather than derive them from the models: a
@@ -49,6 +51,11 @@ class TradeSerializer(CopiedFields, serializers.Serializer):
     items = TradeLineSerializer(source="lines", many=True)
     total = serializers.SerializerMethodField()
     terms = serializers.ChoiceField(choices=Trade.Terms.choices, required=False)
+    agreement = serializers.CharField(
+        source="agreement.agreement_id",
+        allow_null=True,
+        help_text="The standing agreement the buyer consented through, if any.",
+    )
     settlement = serializers.SerializerMethodField()
     cargo = ShipmentSummarySerializer(allow_null=True)
     created_by = serializers.CharField(source="created_by.username", allow_null=True)
@@ -120,3 +127,133 @@ class TradeCreateSerializer(StrictInputSerializer):
 
 class TradeCancelSerializer(StrictInputSerializer):
     note = serializers.CharField(max_length=255, required=False, allow_blank=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Proposals and agreements (docs/api.md#consent).
+
+
+class ProposalItemSerializer(serializers.Serializer):
+    commodity = serializers.CharField()
+    quantity = serializers.IntegerField()
+    unit_price = serializers.DecimalField(max_digits=14, decimal_places=2)
+
+
+class ProposalSerializer(serializers.ModelSerializer):
+    seller = serializers.CharField(source="seller.code")
+    buyer = serializers.CharField(source="buyer.code")
+    items = ProposalItemSerializer(many=True)
+    status = serializers.SerializerMethodField()
+    answering_side = serializers.CharField()
+    proposed_by = serializers.CharField(source="proposed_by.username", allow_null=True)
+    answered_by = serializers.CharField(
+        source="answered_by.username", allow_null=True, default=None
+    )
+    transaction_id = serializers.CharField(
+        source="trade.transaction_id", allow_null=True, default=None
+    )
+
+    class Meta:
+        model = Proposal
+        fields = (
+            "proposal_id",
+            "status",
+            "seller",
+            "buyer",
+            "proposed_by_side",
+            "answering_side",
+            "terms",
+            "items",
+            "total",
+            "note",
+            "proposed_by",
+            "answered_by",
+            "transaction_id",
+            "expires_at",
+            "answered_at",
+            "created_at",
+        )
+
+    @extend_schema_field(serializers.ChoiceField(choices=Proposal.Status.choices))
+    def get_status(self, proposal) -> str:
+        return proposal.current_status()
+
+
+class ProposalCreateSerializer(TradeCreateSerializer):
+    """A trade to offer: the same fields as a trade, and a note for the other side."""
+
+    note = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+
+
+class AgreementSerializer(serializers.ModelSerializer):
+    buyer = serializers.CharField(source="buyer.code")
+    seller = serializers.CharField(source="seller.code")
+    commodities = serializers.SerializerMethodField()
+    active = serializers.SerializerMethodField()
+    granted_by = serializers.CharField(source="granted_by.username", allow_null=True)
+    revoked_by = serializers.CharField(source="revoked_by.username", allow_null=True, default=None)
+
+    class Meta:
+        model = Agreement
+        fields = (
+            "agreement_id",
+            "buyer",
+            "seller",
+            "commodities",
+            "max_unit_price",
+            "max_trade_total",
+            "max_outstanding",
+            "outstanding",
+            "allow_buyer_risk",
+            "expires_at",
+            "active",
+            "granted_by",
+            "created_at",
+            "revoked_at",
+            "revoked_by",
+        )
+
+    def get_commodities(self, agreement) -> list[str]:
+        return sorted(c.code for c in agreement.commodities.all())
+
+    def get_active(self, agreement) -> bool:
+        return agreement.is_active()
+
+
+class AgreementCreateSerializer(StrictInputSerializer):
+    buyer = serializers.SlugField(max_length=64, help_text="The station that pays: yours.")
+    seller = serializers.SlugField(max_length=64, help_text="The station it lets trade.")
+    commodities = serializers.ListField(
+        child=serializers.SlugField(max_length=64),
+        required=False,
+        default=list,
+        max_length=200,
+        help_text="Commodity codes it covers; empty or left out: every commodity.",
+    )
+    max_unit_price = serializers.DecimalField(
+        max_digits=14, decimal_places=2, min_value=Decimal("0"), max_value=MAX_UNIT_PRICE
+    )
+    max_trade_total = serializers.DecimalField(
+        max_digits=32, decimal_places=2, min_value=Decimal("0"), max_value=MAX_CREDITS
+    )
+    max_outstanding = serializers.DecimalField(
+        max_digits=32, decimal_places=2, min_value=Decimal("0"), max_value=MAX_CREDITS
+    )
+    allow_buyer_risk = serializers.BooleanField(required=False, default=False)
+    expires_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+
+    def validate(self, attrs):
+        stations = directory.stations.by_code({attrs["seller"], attrs["buyer"]})
+        errors: dict = {}
+        for field in ("seller", "buyer"):
+            if attrs[field] not in stations:
+                errors[field] = [f"Object with code={attrs[field]} does not exist."]
+        commodities = directory.commodities.by_code(attrs["commodities"])
+        unknown = [code for code in attrs["commodities"] if code not in commodities]
+        if unknown:
+            errors["commodities"] = [f"Object with code={code} does not exist." for code in unknown]
+        if errors:
+            raise serializers.ValidationError(errors)
+        attrs["seller"], attrs["buyer"] = stations[attrs["seller"]], stations[attrs["buyer"]]
+        attrs["commodities"] = [commodities[code] for code in set(attrs["commodities"])]
+        return attrs

@@ -17,6 +17,7 @@ from tradenet import events
 from tradenet.actors import user_or_none
 from tradenet.written import as_saved
 
+from . import consent
 from .errors import AlreadyPlaced
 from .models import Trade, TradeLine, lines_total
 
@@ -66,30 +67,43 @@ def trade_initiate(
     lines: Sequence[LineSpec],
     actor=None,
     terms: str = Trade.Terms.SELLER_RISK,
+    agreement=None,
 ) -> Trade:
     """Record a trade, ship its goods and move the stock, all in one transaction.
 
-    Raises ValidationError for an impossible trade, InsufficientStock when the seller lacks
-    any line's goods and InsufficientCredits when the buyer cannot pay (the credits app's
-    receiver holds the total); in every case nothing is written. The returned trade carries
-    its lines, shipment, stations and settlement, so callers can answer without reading them
-    back.
+    `actor` acts for the seller; the buyer consents through `actor` too (their operator, or
+    dispatch staff) or through an agreement it granted the seller (trades.consent): the
+    `agreement` named, or one found that covers the trade. Raises
+    NotOperator or ConsentRequired (403s) without that say, ValidationError for an impossible
+    trade, InsufficientStock when the seller lacks any line's goods, InsufficientCredits when
+    the buyer cannot pay and AgreementExhausted when the agreement's cap would be passed; in
+    every case nothing is written. The returned trade carries its lines, shipment, stations and
+    settlement, so callers can answer without reading them back.
     """
+    consent.require_operator(actor, seller, "selling")
     trade_validate(seller=seller, buyer=buyer, lines=lines)
+    buyer_says = consent.buyer_consent(
+        actor=actor, seller=seller, buyer=buyer, lines=lines, terms=terms, agreement=agreement
+    )
+    return _initiate(seller, buyer, lines, terms, user_or_none(actor), buyer_says)
+
+
+def _initiate(seller, buyer, lines, terms, created_by, buyer_says: consent.Consent) -> Trade:
     with transaction.atomic(), events.batch():
-        trade = _record(seller, buyer, terms, user_or_none(actor), lines)
+        trade = _record(seller, buyer, terms, created_by, lines, buyer_says.agreement)
         # A trade nobody else has seen yet: no lock or re-check needed before placing it.
-        _place(trade)
+        _place(trade, buyer_says)
     return trade
 
 
-def _record(seller, buyer, terms, created_by, lines: Sequence[LineSpec]) -> Trade:
+def _record(seller, buyer, terms, created_by, lines: Sequence[LineSpec], agreement=None) -> Trade:
     """The trade and its lines, written in one statement, kept on the trade as if prefetched."""
     now = timezone.now()
     trade = Trade(
         seller=seller,
         buyer=buyer,
         terms=terms,
+        agreement=agreement,
         created_by=created_by,
         created_at=now,
         updated_at=now,
@@ -114,6 +128,7 @@ def _record(seller, buyer, terms, created_by, lines: Sequence[LineSpec]) -> Trad
                 "status": trade.status,
                 "terms": terms,
                 "created_by": getattr(created_by, "pk", None),
+                "agreement": getattr(agreement, "pk", None),
                 "now": now,
                 "commodity": [row.commodity_id for row in rows],
                 "quantity": [row.quantity for row in rows],
@@ -135,10 +150,10 @@ def _record(seller, buyer, terms, created_by, lines: Sequence[LineSpec]) -> Trad
 RECORD = f"""
 WITH trade AS (
     INSERT INTO {Trade._meta.db_table}
-        (transaction_id, seller_id, buyer_id, status, terms, created_by_id, placed_at,
-         created_at, updated_at)
+        (transaction_id, seller_id, buyer_id, status, terms, created_by_id, agreement_id,
+         placed_at, created_at, updated_at)
     VALUES (%(transaction_id)s, %(seller)s, %(buyer)s, %(status)s, %(terms)s,
-            %(created_by)s::bigint, NULL, %(now)s, %(now)s)
+            %(created_by)s::bigint, %(agreement)s::bigint, NULL, %(now)s, %(now)s)
     RETURNING id
 )
 INSERT INTO {TradeLine._meta.db_table} (trade_id, commodity_id, quantity, unit_price, trade_status)
@@ -151,7 +166,8 @@ RETURNING trade_id, id
 
 
 def trade_place(*, trade: Trade, actor=None) -> Trade:
-    """Make a trade whose lines exist take effect, exactly once (the admin, after its inlines).
+    """Make a trade whose lines exist take effect, exactly once (the admin, after its inlines),
+    with the same say from each side as `trade_initiate` asks.
 
     Saving `placed_at` fires post_save; the cargo and inventory receivers create the shipment
     and dispatch the stock inside this transaction.
@@ -160,20 +176,32 @@ def trade_place(*, trade: Trade, actor=None) -> Trade:
         locked = Trade.objects.select_for_update().get(pk=trade.pk)
         if locked.placed_at is not None:
             raise AlreadyPlaced(f"Trade {trade.transaction_id} has already been placed.")
-        if not trade.lines.exists():
+        lines = list(trade.lines.select_related("commodity"))
+        if not lines:
             raise ValidationError({"items": ["A trade needs at least one line."]})
+        consent.require_operator(actor, trade.seller, "selling")
+        buyer_says = consent.buyer_consent(
+            actor=actor, seller=trade.seller, buyer=trade.buyer, lines=lines, terms=trade.terms
+        )
         if trade.created_by_id is None and actor is not None:
             trade.created_by = user_or_none(actor)
-        _place(trade)
+        if buyer_says.agreement is not None:
+            trade.agreement = buyer_says.agreement
+            trade.save(update_fields=["agreement"])
+        _place(trade, buyer_says)
     return trade
 
 
-def _place(trade: Trade) -> None:
+def _place(trade: Trade, buyer_says: consent.Consent) -> None:
     trade.placed_at = timezone.now()
+    trade.buyer_consent = buyer_says  # for the credits app's hold (credits.receivers)
     # The placing save: the receivers connected to it (the inventory app's dispatch, the cargo
     # app's shipment, the credits app's hold) run now, in this transaction; see
     # docs/architecture.md.
     trade.save(update_fields=["placed_at", "updated_at", "created_by"])
+    if buyer_says.agreement is not None:
+        # After the hold locked the accounts: stock, accounts, agreement, as every path locks.
+        consent.agreement_take(agreement=buyer_says.agreement, amount=trade.total)
     shipment = getattr(trade, "cargo", None)  # created by the cargo app's receiver just now
     events.announce(
         events.DomainEvent(
@@ -192,7 +220,9 @@ def trade_set_status(*, trade: Trade, status: str, actor=None) -> Trade:
     trade.status = status
     trade.save(update_fields=["status", "updated_at"])
     TradeLine.objects.filter(trade=trade).update(trade_status=status)  # see TradeLine
-    settlement_resolve(trade=trade, actor=actor)  # posted or voided once the journey ends
+    settled = settlement_resolve(trade=trade, actor=actor)  # posted or voided once it ends
+    if settled is not None:  # after the accounts, as placing takes it
+        consent.agreement_release(trade=trade, amount=settled.amount)
     events.announce(
         events.DomainEvent(
             type=events.TRADE_STATUS_CHANGED,
@@ -221,6 +251,7 @@ def trade_event_payload(trade: Trade) -> dict:
         ],
         "total": str(lines_total(lines)),
         "terms": trade.terms,
+        "agreement": trade.agreement.agreement_id if trade.agreement_id else None,
         "settlement": settlement_of(trade),
         "shipment_id": getattr(getattr(trade, "cargo", None), "shipment_id", None),
     }

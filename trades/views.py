@@ -3,10 +3,9 @@ from __future__ import annotations
 from django.db import transaction
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
-from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
-from inventory.access import may_act_for
+from credits.disclosure import as_told_to
 from tradenet.api.errors import error_response
 from tradenet.api.etag import ETagMixin
 from tradenet.api.headers import idempotency_key
@@ -14,6 +13,7 @@ from tradenet.errors import DomainError
 from tradenet.replica import ReplicaReadsMixin
 
 from . import idempotency
+from .consent import require_operator
 from .filters import TradeFilter
 from .selectors import trades_visible_to
 from .serializers import TradeCreateSerializer, TradeSerializer
@@ -60,14 +60,16 @@ class TradeViewSet(
         summary="Initiate a trade",
         parameters=[IDEMPOTENCY_KEY],
         request=TradeCreateSerializer,
-        responses={201: TradeSerializer, 422: None},
+        responses={201: TradeSerializer, 403: None, 409: None, 422: None},
+        description="The caller operates the seller. The buyer consents through the caller "
+        "(its operator, or dispatch staff) or a standing agreement it granted the seller "
+        "(/api/agreements/); otherwise 403 consent_required: propose it (/api/proposals/).",
     )
     def create(self, request, *args, **kwargs):
         serializer = TradeCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        seller = serializer.validated_data["seller"]
-        if not may_act_for(request.user, seller):
-            raise PermissionDenied(f"You do not operate {seller.code}, the selling station.")
+        # Before the idempotency key is claimed: a stranger's request leaves nothing behind.
+        require_operator(request.user, serializer.validated_data["seller"], "selling")
         key = idempotency_key(request)
         if key is None:
             return self._initiate(serializer)
@@ -98,6 +100,7 @@ class TradeViewSet(
                 terms=data["terms"],
             )
         except DomainError as exc:
-            return error_response(409, exc.message, exc.code, detail=exc.detail)
+            exc = as_told_to(self.request.user, exc)  # a buyer's figures are its own business
+            return error_response(exc.http_status, exc.message, exc.code, detail=exc.detail)
         # The trade carries its stations, lines and shipment: no need to read it back.
         return Response(TradeSerializer(trade).data, status=status.HTTP_201_CREATED)

@@ -8,7 +8,8 @@ from decimal import Decimal
 import pytest
 
 from credits.models import Account, Entry, Transfer
-from tests.factories import StationFactory
+from inventory.services import operator_grant
+from tests.factories import StationFactory, UserFactory, grant_agreement
 
 pytestmark = pytest.mark.django_db
 
@@ -186,6 +187,7 @@ def sell_water(client, *, buyer, quantity, unit_price, **fields):
 
 
 def test_a_trade_answers_with_its_terms_and_settlement(api, ceres_op, stocked_ceres, vesta):
+    grant_agreement(vesta, stocked_ceres, allow_buyer_risk=True)
     answer = sell_water(
         api(ceres_op), buyer="vesta-yards", quantity=2, unit_price="3.50", terms="buyer_risk"
     )
@@ -194,13 +196,19 @@ def test_a_trade_answers_with_its_terms_and_settlement(api, ceres_op, stocked_ce
     assert answer.json()["settlement"] == {"status": "held", "amount": "7.00"}
 
 
-def test_a_trade_the_buyer_cannot_pay_for_is_a_409_naming_the_amounts(
+def test_a_trade_the_buyer_cannot_pay_for_is_a_409_naming_the_amounts_to_its_operators(
     api, ceres_op, stocked_ceres, water
 ):
-    StationFactory(code="pallas-depot", funds=Decimal("5.00"))
+    pallas = StationFactory(code="pallas-depot", funds=Decimal("5.00"))
+    grant_agreement(pallas, stocked_ceres)
     answer = sell_water(api(ceres_op), buyer="pallas-depot", quantity=2, unit_price="3.00")
     assert answer.status_code == 409
     assert answer.json()["code"] == "insufficient_credits"
+    # The seller's operator learns that Pallas cannot pay, never what it has.
+    assert answer.json()["detail"] == {"station": "pallas-depot", "needed": "6.00"}
+    operate_both = UserFactory(username="both-op")
+    operator_grant(user=operate_both, stations=[stocked_ceres, pallas])
+    answer = sell_water(api(operate_both), buyer="pallas-depot", quantity=2, unit_price="3.00")
     assert answer.json()["detail"] == {
         "station": "pallas-depot",
         "needed": "6.00",

@@ -20,6 +20,7 @@ def new_trade_body(seller="ceres-prime", buyer="vesta-yards", **item):
     }
 
 
+@pytest.mark.usefixtures("vesta_grants_ceres")
 def test_initiating_a_trade_answers_the_trade_with_its_cargo(
     api, ceres_op, stocked_ceres, vesta, water
 ):
@@ -40,6 +41,7 @@ def test_initiating_a_trade_answers_the_trade_with_its_cargo(
     assert level(stocked_ceres, water).on_hand == 95
 
 
+@pytest.mark.usefixtures("vesta_grants_ceres")
 def test_routes_answer_with_and_without_trailing_slash(api, ceres_op, stocked_ceres, vesta, water):
     trade = make_trade(stocked_ceres, vesta, (water, 1))
     client = api(ceres_op)
@@ -55,6 +57,7 @@ def test_routes_answer_with_and_without_trailing_slash(api, ceres_op, stocked_ce
     assert client.post("/api/trades", new_trade_body(quantity=1), format="json").status_code == 201
 
 
+@pytest.mark.usefixtures("vesta_grants_ceres")
 def test_not_enough_stock_is_a_409_naming_what_was_asked_and_available(
     api, ceres_op, stocked_ceres, vesta, water
 ):
@@ -172,6 +175,7 @@ def test_cancel_returns_goods_to_the_seller(api, ceres_op, stocked_ceres, vesta,
     }
 
 
+@pytest.mark.usefixtures("vesta_grants_ceres")
 class TestIdempotencyKey:
     def test_retry_with_same_key_and_body_replays_and_creates_nothing(
         self, api, ceres_op, stocked_ceres, vesta, water

@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from cargo.models import Cargo
 from inventory.errors import InsufficientStock
 from inventory.models import StockMovement
+from inventory.services import operator_grant
 from tests.factories import CommodityFactory, UserFactory, make_trade
 from tests.helpers import assert_ledger_matches_levels, level
 from tradenet import events
@@ -20,8 +21,11 @@ from trades.services import LineSpec, trade_initiate, trade_place
 pytestmark = pytest.mark.django_db
 
 
-def test_trade_ships_goods_and_moves_stock_in_one_go(stocked_ceres, vesta, water, ore):
+def test_trade_ships_goods_and_moves_stock_in_one_go(
+    stocked_ceres, vesta, water, ore, vesta_grants_ceres
+):
     trader = UserFactory()
+    operator_grant(user=trader, stations=[stocked_ceres])
     trade = make_trade(stocked_ceres, vesta, (water, 30, "2.50"), (ore, 5, "100.00"), actor=trader)
 
     assert trade.status == Trade.Status.INITIATED

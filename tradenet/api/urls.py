@@ -11,6 +11,7 @@ from inventory.views import (
     StationViewSet,
 )
 from tradenet.views import api_not_found
+from trades.consent_views import AgreementViewSet, ProposalViewSet
 from trades.views import TradeViewSet
 from updates.integrations.webhooks.api import WebhookEndpointViewSet
 
@@ -28,6 +29,8 @@ class OptionalSlashRouter(DefaultRouter):
 router = OptionalSlashRouter()
 router.include_root_view = False
 router.register("trades", TradeViewSet, basename="trade")
+router.register("proposals", ProposalViewSet, basename="proposal")
+router.register("agreements", AgreementViewSet, basename="agreement")
 router.register("cargo", CargoViewSet, basename="cargo")
 router.register(
     r"inventory/(?P<station_code>[^/.]+)/movements", StationMovementViewSet, basename="movement"

@@ -13,12 +13,15 @@ from cargo.services import shipment_update
 from credits.selectors import available_by_station
 from inventory.models import StockLevel
 from tradenet.errors import DomainError
+from trades.consent import agreement_covering
+from trades.models import Trade
 from trades.services import LineSpec, trade_initiate
 
 
 class Command(BaseCommand):
     help = (
-        "Demo traffic: random trades between stocked stations, and shipments moving along "
+        "Demo traffic: random trades between stocked stations, each inside a standing agreement "
+        "the buyer granted (manage.py seed_agreements), and shipments moving along "
         "(departed, delivered, now and then cancelled or lost), through the same services as the "
         "API. Watch it on /live/. It moves only the shipments of the trades it made in this run: "
         "shipments anyone else booked are never touched."
@@ -56,11 +59,17 @@ class Command(BaseCommand):
             buyer = rng.choice(buyers)
             affordable = int(spendable[buyer.pk] // price)
             quantity = rng.randint(1, max(1, min(level.on_hand, 50, affordable)))
+            lines = [LineSpec(level.commodity, quantity, price)]
+            # As a seller's operator would: only inside an agreement the buyer granted.
+            agreement = agreement_covering(
+                seller=level.station, buyer=buyer, lines=lines, terms=Trade.Terms.SELLER_RISK
+            )
+            if agreement is None:
+                refused += 1
+                continue
             try:
                 trade = trade_initiate(
-                    seller=level.station,
-                    buyer=buyer,
-                    lines=[LineSpec(level.commodity, quantity, price)],
+                    seller=level.station, buyer=buyer, lines=lines, agreement=agreement
                 )
                 mine.append(trade.cargo.pk)
                 made += 1
@@ -69,7 +78,7 @@ class Command(BaseCommand):
             moved += self._move_some_shipments(rng, mine)
             time.sleep(interval)
         self.stdout.write(
-            f"{made} trades made, {refused} refused for lack of stock or credits, "
+            f"{made} trades made, {refused} refused for lack of stock, credits or an agreement, "
             f"{moved} shipment moves."
         )
 

@@ -1,0 +1,9 @@
+"""Shipments' business conflicts (409s in the API)."""
+
+from __future__ import annotations
+
+from tradenet.errors import DomainError
+
+
+class ShipmentNotInTransit(DomainError):
+    code = "invalid_transition"
