@@ -20,6 +20,7 @@ from updates.integrations.webhooks.selectors import endpoints_visible_to
 from updates.integrations.webhooks.services import (
     TEST_EVENT,
     endpoint_create,
+    endpoint_delete,
     endpoint_rotate_secret,
     endpoint_update,
     redeliver,
@@ -28,15 +29,36 @@ from updates.integrations.webhooks.services import (
 from updates.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 EVENT_TYPES = [*events.ORDER_IN_OPERATION, TEST_EVENT]
+MAX_STATIONS = 100  # an endpoint naming more wants them all: leave `stations` empty
+
+
+class StationCodes(serializers.ListField):
+    """Station codes in, the stations out, all of them read in one query (a related field
+    reads one per code); at most `MAX_STATIONS`. Shown as the codes."""
+
+    child = serializers.CharField(max_length=64)
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", MAX_STATIONS)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        codes = list(dict.fromkeys(super().to_internal_value(data)))  # bounded, strings
+        found = {station.code: station for station in Station.objects.filter(code__in=codes)}
+        unknown = [code for code in codes if code not in found]
+        if unknown:
+            raise serializers.ValidationError(f"No station {', '.join(unknown)}.")
+        return [found[code] for code in codes]
+
+    def to_representation(self, value):
+        return [station.code for station in value.all()]  # prefetched by the selectors
 
 
 class WebhookEndpointSerializer(StrictModelInputSerializer):
     event_types = serializers.ListField(
         child=serializers.ChoiceField(choices=EVENT_TYPES), required=False, default=list
     )
-    stations = serializers.SlugRelatedField(
-        slug_field="code", many=True, required=False, queryset=Station.objects.all()
-    )
+    stations = StationCodes(required=False)
 
     class Meta:
         model = WebhookEndpoint
@@ -121,6 +143,9 @@ class WebhookEndpointViewSet(
             endpoint, secret = endpoint_create(owner=request.user, **serializer.validated_data)
         body = CreatedEndpointSerializer(endpoint, context={"request": request}).data
         return Response({**body, "secret": secret}, status=status.HTTP_201_CREATED)
+
+    def perform_destroy(self, instance):
+        endpoint_delete(endpoint=instance)
 
     def perform_update(self, serializer):
         with refused_target_is_400():

@@ -15,7 +15,7 @@ from django.utils import timezone
 from updates.integrations.webhooks.security import (
     EXCERPT,
     RefusedTarget,
-    check_target_async,
+    check_url,
     unseal,
 )
 from updates.models import WebhookDelivery
@@ -148,6 +148,24 @@ class Signer:
         }
 
 
+def new_session(resolver):
+    """The sender's HTTP client. aiohttp rather than httpx: its pool stays cheap with hundreds
+    of requests on their way (httpx's async pool took a core of its own at 64). No cookies
+    carried between endpoints, no proxy from the environment. Every new connection resolves
+    its host through `resolver` (`security.checked_resolver`: the target rules applied to its
+    answers) and goes only to the addresses that passed; no DNS cache (a pooled connection
+    keeps the address it was checked at, and a new one asks again, so a name's new answer is
+    judged when it is used). The caller closes the resolver after the session (aiohttp closes
+    only one it made itself)."""
+    import aiohttp
+
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=0, use_dns_cache=False, resolver=resolver),
+        cookie_jar=aiohttp.DummyCookieJar(),
+        auto_decompress=False,
+    )
+
+
 async def post(session, signer: Signer, delivery: Pending) -> Outcome:
     """POST one delivery, signed; what came back (never raises)."""
     import asyncio
@@ -159,7 +177,8 @@ async def post(session, signer: Signer, delivery: Pending) -> Outcome:
     limit = settings.TRADENET_WEBHOOK_TIMEOUT_SECONDS
     try:
         async with asyncio.timeout(limit):  # the whole attempt, however slowly it drips
-            await check_target_async(delivery.url)  # again: what a name resolves to can change
+            check_url(delivery.url)  # the scheme, the port, an address in the URL; a name is
+            # checked by the session's resolver, on the addresses the connection then uses
             async with session.post(
                 delivery.url,
                 data=delivery.body.encode(),
@@ -178,54 +197,79 @@ async def post(session, signer: Signer, delivery: Pending) -> Outcome:
     return Outcome(started_at, status, int((time.monotonic() - started) * 1000), excerpt, error)
 
 
+def _text(value: str) -> str:
+    """As PostgreSQL's text takes it: no NUL, nothing UTF-8 cannot encode (an exception's
+    message may carry a lone surrogate)."""
+    return value.replace("\x00", "").encode("utf-8", "replace").decode()
+
+
 async def record(conn, finished: list[tuple[Pending, Outcome]]) -> None:
     """Write the attempts, the deliveries' new states and their endpoints' health, in one
-    transaction."""
+    transaction. A delivery deleted while it was on its way (or its endpoint) is left out:
+    there is nothing left to write its attempt to, and an attempt pointing at no delivery would
+    fail the commit of the whole batch."""
     if not finished:
         return
-    now = timezone.now()
-    schedule = settings.TRADENET_WEBHOOK_RETRY_SCHEDULE
-    states, next_at = [], []
-    for delivery, outcome in finished:
-        attempts = delivery.attempts + 1
-        if outcome.succeeded:
-            states.append(WebhookDelivery.State.DELIVERED.value)
-            next_at.append(None)
-        elif attempts > len(schedule):
-            states.append(WebhookDelivery.State.FAILED.value)
-            next_at.append(None)
-        else:
-            states.append(WebhookDelivery.State.PENDING.value)
-            wait = schedule[attempts - 1] * random.uniform(0.8, 1.2)
-            next_at.append(now + timedelta(seconds=wait))
-    ids = [d.id for d, _ in finished]
-    failing = sorted({d.endpoint_id for d, o in finished if not o.succeeded})
-    answering = sorted({d.endpoint_id for d, _ in finished} - set(failing))
     async with conn.transaction():
         # The log of attempts need not wait for the disk: if PostgreSQL crashed before it was
         # written, the deliveries would simply be sent again (at least once, same webhook-id).
         await conn.execute("SET LOCAL synchronous_commit TO OFF")
+        # The endpoints first, FOR KEY SHARE, in one order: an endpoint being deleted
+        # (services.endpoint_delete locks it before deleting anything) is waited for, and is
+        # then gone, so its deliveries are left out; one not being deleted cannot be until this
+        # commits, and its deleter then finds these attempts and deletes them with the rest.
+        endpoints = await conn.execute(
+            "SELECT id FROM updates_webhookendpoint WHERE id = ANY(%s) ORDER BY id FOR KEY SHARE",
+            [sorted({d.endpoint_id for d, _ in finished})],
+        )
+        alive = {row[0] for row in await endpoints.fetchall()}
+        finished = [(d, o) for d, o in finished if d.endpoint_id in alive]
+        if not finished:
+            return
+        now = timezone.now()
+        schedule = settings.TRADENET_WEBHOOK_RETRY_SCHEDULE
+        states, next_at = [], []
+        for delivery, outcome in finished:
+            attempts = delivery.attempts + 1
+            if outcome.succeeded:
+                states.append(WebhookDelivery.State.DELIVERED.value)
+                next_at.append(None)
+            elif attempts > len(schedule):
+                states.append(WebhookDelivery.State.FAILED.value)
+                next_at.append(None)
+            else:
+                states.append(WebhookDelivery.State.PENDING.value)
+                wait = schedule[attempts - 1] * random.uniform(0.8, 1.2)
+                next_at.append(now + timedelta(seconds=wait))
+        # The update locks the deliveries and says which are still there (one deleted on its
+        # own, in the admin, is left out); the attempts are written for those only.
+        updated = await conn.execute(
+            "UPDATE updates_webhookdelivery d "
+            "SET state = v.state, attempts = d.attempts + 1, next_attempt_at = v.next_at "
+            "FROM unnest(%s::bigint[], %s::text[], %s::timestamptz[]) AS v(id, state, next_at) "
+            "WHERE d.id = v.id RETURNING d.id",
+            [[d.id for d, _ in finished], states, next_at],
+        )
+        still = {row[0] for row in await updated.fetchall()}
+        finished = [(d, o) for d, o in finished if d.id in still]
+        if not finished:
+            return
         await conn.execute(
             "INSERT INTO updates_webhookattempt "
             "(delivery_id, attempted_at, status_code, duration_ms, response_excerpt, error) "
             "SELECT * FROM unnest(%s::bigint[], %s::timestamptz[], %s::int[], %s::int[], "
             "%s::text[], %s::text[])",
             [
-                ids,
+                [d.id for d, _ in finished],
                 [o.started_at for _, o in finished],
                 [o.status for _, o in finished],
                 [o.duration_ms for _, o in finished],
-                [o.excerpt.replace("\x00", "") for _, o in finished],
-                [o.error.replace("\x00", "") for _, o in finished],
+                [_text(o.excerpt) for _, o in finished],
+                [_text(o.error) for _, o in finished],
             ],
         )
-        await conn.execute(
-            "UPDATE updates_webhookdelivery d "
-            "SET state = v.state, attempts = d.attempts + 1, next_attempt_at = v.next_at "
-            "FROM unnest(%s::bigint[], %s::text[], %s::timestamptz[]) AS v(id, state, next_at) "
-            "WHERE d.id = v.id",
-            [ids, states, next_at],
-        )
+        failing = sorted({d.endpoint_id for d, o in finished if not o.succeeded})
+        answering = sorted({d.endpoint_id for d, _ in finished} - set(failing))
         if answering:
             # Back after failing: its other waiting retries need not sit out their backoff.
             recovered = await conn.execute(

@@ -16,9 +16,11 @@ from updates.integrations.webhooks.attempts import (
     Pending,
     Signer,
     choose,
+    new_session,
     post,
     record,
 )
+from updates.integrations.webhooks.security import checked_resolver
 from updates.integrations.webhooks.services import WAKE_CHANNEL
 from updates.log.singleton import SingletonWorker
 
@@ -39,6 +41,8 @@ class WebhookSender(SingletonWorker):
     lookahead = 200  # pending deliveries per endpoint held in memory
     lookahead_total = 5000
     idle_seconds = 0.25
+    write_tries = 3  # a batch of outcomes, before it is written endpoint by endpoint
+    lookup = None  # what answers names (an aiohttp resolver); None: the system's, via aiohttp
 
     def serve(self, conn) -> None:
         import asyncio
@@ -49,7 +53,6 @@ class WebhookSender(SingletonWorker):
     async def _serve(self, conn) -> None:
         import asyncio
 
-        import aiohttp
         import psycopg
 
         loop = asyncio.get_running_loop()
@@ -94,30 +97,67 @@ class WebhookSender(SingletonWorker):
                 for _ in conn.notifies(timeout=self.idle_seconds, stop_after=1):
                     pass
 
-        async def writer(connection) -> None:
+        async def writer() -> None:
             nonlocal writes
             while True:
                 await write.wait()
                 write.clear()
                 batch = list(unwritten.values())
                 if batch:
-                    await record(connection, batch)
+                    lost = await write_down(batch)
                     writes += 1
                     for delivery, outcome in batch:
                         del unwritten[delivery.id]
-                        written[delivery.id] = (writes, outcome.succeeded)
+                        if delivery.id not in lost:
+                            written[delivery.id] = (writes, outcome.succeeded)
+
+        async def write_down(batch: list[tuple[Pending, Outcome]]) -> set[int]:
+            """Write a batch of outcomes; never raises (a writer that died would end the sender
+            and, with it, every endpoint's deliveries on their way). A failed write is tried
+            again, on a new connection if it broke; one that still fails is written endpoint by
+            endpoint, so only the endpoint whose rows fail loses them: those are logged, stay
+            pending in the database, and are sent again (same webhook-id). Returns their ids."""
+            for attempt in range(self.write_tries):
+                try:
+                    await record(await outcomes_connection(), batch)
+                    return set()
+                except Exception:
+                    logger.warning(
+                        "webhook sender: writing %s outcomes failed (try %s of %s)",
+                        len(batch), attempt + 1, self.write_tries, exc_info=True,
+                    )  # fmt: skip
+                    await asyncio.sleep(0.05 * 2**attempt)
+            lost: set[int] = set()
+            by_endpoint: dict[int, list[tuple[Pending, Outcome]]] = {}
+            for delivery, outcome in batch:
+                by_endpoint.setdefault(delivery.endpoint_id, []).append((delivery, outcome))
+            for endpoint_id, part in by_endpoint.items():
+                try:
+                    await record(await outcomes_connection(), part)
+                except Exception:
+                    logger.exception(
+                        "webhook sender: the outcomes of %s deliveries to endpoint %s could not "
+                        "be written; they stay pending and go again",
+                        len(part), endpoint_id,
+                    )  # fmt: skip
+                    lost.update(delivery.id for delivery, _ in part)
+            return lost
+
+        async def outcomes_connection():
+            """The writer's connection, made again if the last one broke."""
+            nonlocal outcomes
+            if outcomes is None or outcomes.closed or outcomes.broken:
+                if outcomes is not None:
+                    await outcomes.close()
+                    outcomes = None
+                outcomes = await psycopg.AsyncConnection.connect(autocommit=True, **params)
+            return outcomes
 
         params = conninfo(self.application_name)
-        # aiohttp rather than httpx: its pool stays cheap with hundreds of requests on their
-        # way (httpx's async pool took a core of its own at 64). No cookies carried between
-        # endpoints, no proxy from the environment.
-        session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=None),
-            cookie_jar=aiohttp.DummyCookieJar(),
-            auto_decompress=False,
-        )
+        resolver = checked_resolver(self.lookup)
+        session = new_session(resolver)
         outcomes = await psycopg.AsyncConnection.connect(autocommit=True, **params)
-        writing = asyncio.ensure_future(writer(outcomes))
+        writing = asyncio.ensure_future(writer())
         helpers = [loop.run_in_executor(None, read_queue), writing]
         try:
             while not self.stopping.is_set():
@@ -160,4 +200,6 @@ class WebhookSender(SingletonWorker):
             for task in [*helpers[1:], *flying]:
                 task.cancel()
             await session.close()
-            await outcomes.close()
+            await resolver.close()
+            if outcomes is not None:
+                await outcomes.close()

@@ -69,6 +69,18 @@ def endpoint_update(
     return endpoint
 
 
+def endpoint_delete(*, endpoint: WebhookEndpoint) -> None:
+    """Delete an endpoint, its deliveries and their attempts. The endpoint's row is locked
+    first: the sender, writing what its deliveries' receivers answered, locks it too
+    (attempts.record), so one waits for the other; either the deletion finds the attempts just
+    written and deletes them with the rest, or the sender finds the endpoint gone and writes
+    nothing for it. Without the lock an attempt written in between would point at a deleted
+    delivery and fail this deletion's commit."""
+    with transaction.atomic():
+        list(WebhookEndpoint.objects.select_for_update().filter(pk=endpoint.pk).values("pk"))
+        endpoint.delete()
+
+
 def endpoint_rotate_secret(*, endpoint: WebhookEndpoint) -> str:
     """A new secret; the current one keeps signing for TRADENET_WEBHOOK_SECRET_OVERLAP_HOURS."""
     secret = new_secret()
