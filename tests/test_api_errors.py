@@ -292,3 +292,42 @@ def test_entries_are_ordered_and_paged_by_their_moment_either_way(
             url = page.json()["next"]
         assert len(seen) >= 2
         assert seen == sorted(seen, reverse=ordering.startswith("-"))
+
+
+@pytest.mark.parametrize(
+    ("header", "query", "expected"),
+    [
+        (b"", {"lastEventId": ["²"]}, None),
+        (b"", {"lastEventId": ["①"]}, None),
+        (b"", {"lastEventId": ["all:³"]}, None),
+        ("٣".encode(), {}, None),  # int() takes Arabic-Indic digits; an event id is ASCII
+        (b"", {"lastEventId": ["42"]}, 42),
+        (b"all:42", {}, 42),
+        (b" 7 ", {"lastEventId": ["²"]}, 7),
+    ],
+)
+def test_a_last_event_id_of_anything_but_ascii_digits_is_no_id(header, query, expected):
+    """A stream's resume point is read, never a 500; one that is no number is ignored, as an
+    unreadable one always was (EventSource stops for good on an answer other than 200)."""
+    from updates.streams.routes import last_event_id
+
+    headers = {b"last-event-id": header} if header else {}
+    assert last_event_id(headers, query) == expected
+
+
+@pytest.mark.parametrize(
+    ("path", "named"),
+    [
+        ("/api/trades/?seller=%00", "seller"),
+        ("/api/cargo/?status=ok&station=a%00b", "station"),
+        ("/api/trades/txn%00/", "non_field_errors"),
+        ("/api/stations/?a%00=1", "non_field_errors"),
+    ],
+)
+def test_a_nul_in_the_url_is_a_400_in_the_error_shape_naming_the_parameter(
+    api, dispatcher, path, named
+):
+    body = api(dispatcher).get(path).json()
+    assert body["code"] == "invalid"
+    assert list(body["errors"]) == [named]
+    assert body["message"] and body["errors"][named]

@@ -50,16 +50,25 @@ class RejectUnstorableTextMiddleware(SyncAndAsyncMiddleware):
     filter and fail there as a 500; refuse it up front as a 400."""
 
     def intercept(self, request):
-        if UNSTORABLE.search(request.path) or any(
-            UNSTORABLE.search(key) or UNSTORABLE.search(value)
-            for key, values in request.GET.lists()
-            for value in values
-        ):
-            return JsonResponse(
-                {"message": "The URL may not contain NUL characters.", "code": "invalid"},
-                status=400,
-            )
-        return None
+        # In the API's error shape for a 400 (tradenet/api/errors.py): `errors` names the query
+        # parameter; a path or a parameter's name is the request as a whole.
+        where = None
+        if UNSTORABLE.search(request.path):
+            where = "non_field_errors"
+        for key, values in request.GET.lists():
+            if where is None and UNSTORABLE.search(key):
+                where = "non_field_errors"
+            elif where is None and any(UNSTORABLE.search(value) for value in values):
+                where = key
+        if where is None:
+            return None
+        problem = "May not contain NUL characters."
+        message = "The URL may not contain NUL characters."
+        if where != "non_field_errors":
+            message = f"{where}: {problem}"
+        return JsonResponse(
+            {"message": message, "code": "invalid", "errors": {where: [problem]}}, status=400
+        )
 
 
 class StaticFilesMiddleware(SyncAndAsyncMiddleware):

@@ -75,7 +75,10 @@ def last_event_id(headers: dict[bytes, bytes], query: dict[str, list[str]]) -> i
     if not raw:
         raw = next((v for v in reversed(query.get("lastEventId", [])) if v.strip()), "")
     raw = raw.rsplit(":", 1)[-1]  # also accept django-eventstream's "all:42" form
-    return int(raw) if raw.isdigit() and len(raw) < 19 else None
+    # ASCII digits only: isdigit() also takes "²", which int() refuses (a 500). An id that is
+    # no number is ignored like a missing one, not refused: EventSource gives up for good on
+    # an answer other than 200.
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 19 else None
 
 
 async def serve_stream(scope, receive, send, kind: str, key: str | None) -> None:
