@@ -279,8 +279,11 @@ def test_an_endpoint_deleted_mid_flight_disturbs_no_other(api, receiver, sender,
     owner = UserFactory(username="tenant", is_superuser=True)
     gone, _ = endpoint_create(owner=owner, url=f"{receiver.url}/gone")
     steady, _ = endpoint_create(owner=owner, url=f"{receiver.url}/steady")
-    receiver.slow["/gone"] = 1.5  # answers after its endpoint is deleted
-    receiver.slow["/steady"] = 0.3  # and meanwhile this one has deliveries on their way
+    # /gone answers after its endpoint is deleted (a delete takes milliseconds; the slack is
+    # for a loaded machine), and meanwhile /steady has deliveries on their way: 120, 16 at a
+    # time, half a second each, until well after /gone's answer is written.
+    receiver.slow["/gone"] = 2.5
+    receiver.slow["/steady"] = 0.5
     expected = queue(steady, "steady", 120)
     queue(gone, "gone", 1)
 
