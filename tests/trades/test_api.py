@@ -302,6 +302,7 @@ def test_demo_traffic_makes_trades_and_moves_shipments(capsys):
     from tests.helpers import assert_ledger_matches_levels
 
     call_command("seed_stations")
+    call_command("seed_agreements")
     call_command("demo_traffic", "--trades", "8", "--interval", "0", "--seed", "5")
     import re
 
@@ -313,6 +314,8 @@ def test_demo_traffic_makes_trades_and_moves_shipments(capsys):
     )
     assert made + refused == 8 and made >= 1
     assert Trade.objects.count() == made
+    # Each inside a standing agreement the buyer granted, as a seller's operator must trade.
+    assert Trade.objects.filter(agreement__isnull=False).count() == made
     assert moves >= 1
     assert Cargo.objects.exclude(status="pending").exists()
     assert_ledger_matches_levels()
@@ -322,6 +325,7 @@ def test_demo_traffic_leaves_shipments_it_did_not_make_alone():
     from django.core.management import call_command
 
     call_command("seed_stations")
+    call_command("seed_agreements")
     ceres, mars = Station.objects.get(code="ceres-prime"), Station.objects.get(code="sol-mars")
     water = Commodity.objects.get(code="water")
     booked = make_trade(ceres, mars, (water, 1)).cargo  # an operator's own
@@ -335,6 +339,7 @@ def test_demo_traffic_leaves_shipments_it_did_not_make_alone():
     assert Cargo.objects.exclude(pk__in=[booked.pk, departed.pk]).exclude(status="pending").exists()
 
 
+@pytest.mark.usefixtures("vesta_grants_ceres")
 @pytest.mark.parametrize(
     ("first_path", "retry_path"), [("/api/trades/", "/api/trades"), ("/api/trades", "/api/trades/")]
 )
