@@ -44,7 +44,7 @@ def unseal(sealed: str) -> str:
 # Targets
 #
 # A target is checked where it is used: at registration (`check_target`, the API's and the
-# admin's 400), and by the sender at the moment it connects (`CheckedResolver`: the addresses a
+# admin's 400), and by the sender at the moment it connects (`checked_resolver`: the addresses a
 # connection may go to are the ones the rules were applied to, with nothing in between to
 # resolve the name again, and no answer cached beyond that connection's lookup).
 #
@@ -144,7 +144,7 @@ def check_url(url: str) -> None:
 def check_target(url: str) -> None:
     """Refuse URLs that are not http(s) with a valid port, or whose host is or resolves to an
     address the rules above refuse (unless TRADENET_WEBHOOK_ALLOW_PRIVATE): at registration.
-    The sender applies the same rules to the addresses it connects to (`CheckedResolver`)."""
+    The sender applies the same rules to the addresses it connects to (`checked_resolver`)."""
     check_url(url)
     host, port = _host_and_port(url)
     if settings.TRADENET_WEBHOOK_ALLOW_PRIVATE or _literal(host) is not None:
@@ -160,7 +160,9 @@ def check_target(url: str) -> None:
 def checked_resolver(lookup=None):
     """An aiohttp resolver that returns only addresses the rules allow, or raises RefusedTarget:
     the connection goes to what was checked. `lookup` (an aiohttp AbstractResolver; aiohttp's
-    default one if None) answers the names: the seam a test puts a DNS of its own at."""
+    default one if None) answers the names: the seam a test puts a DNS of its own at. The class
+    is made here because only the sender imports aiohttp (the API and the admin use this module
+    too)."""
     from aiohttp.abc import AbstractResolver
     from aiohttp.resolver import DefaultResolver
 
