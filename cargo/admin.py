@@ -1,11 +1,12 @@
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from inventory.admin_scoping import StationScopedAdminMixin
 from tradenet.admin import DomainErrorMessagesMixin, ReadOnlyAdminMixin, ReplicaListsAdminMixin
+from tradenet.errors import DomainError
 
 from . import services
-from .access import may_update_shipment
+from .access import may_update_shipment, stations_deciding
 from .models import Cargo, TrackingEvent
 
 
@@ -29,7 +30,18 @@ class ShipmentForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.request = request
         if self.instance.pk:
-            allowed = {self.instance.status, *services.allowed_transitions(self.instance)}
+            # Only the moves the user's side decides (cargo.access): a loss is the call of the
+            # end that bears it; the other end reports one (the "Report a suspected loss"
+            # action).
+            user = getattr(request, "user", None)
+            allowed = {
+                self.instance.status,
+                *(
+                    target
+                    for target in services.allowed_transitions(self.instance)
+                    if may_update_shipment(user, self.instance, target)
+                ),
+            }
             self.fields["status"].choices = [
                 choice for choice in Cargo.Status.choices if choice[0] in allowed
             ]
@@ -40,10 +52,15 @@ class ShipmentForm(forms.ModelForm):
         shipment = Cargo.objects.get(pk=self.instance.pk)
         target = status if status and status != shipment.status else None
         if not may_update_shipment(self.request.user, shipment, target):
+            codes = {
+                shipment.origin_id: shipment.origin.code,
+                shipment.destination_id: shipment.destination.code,
+            }
+            deciding = " or ".join(codes[i] for i in stations_deciding(shipment, target))
             raise forms.ValidationError(
-                f"You may not move {shipment.shipment_id} to {target}: "
-                "departure and cancellation are for the origin's operators, "
-                "delivery for the destination's."
+                f"You may not move {shipment.shipment_id} to {target}: only operators of "
+                f"{deciding} may (departure and cancellation are the origin's call, delivery "
+                "the destination's, a loss the call of the end that bears it)."
                 if target
                 else f"You do not operate either end of {shipment.shipment_id}."
             )
@@ -100,8 +117,14 @@ class CargoAdmin(
         "departed_at",
         "delivered_at",
         "created_at",
+        # A loss the other end suspects (cargo.services.shipment_report_loss): shown, never
+        # edited here.
+        "loss_reported_at",
+        "loss_reported_by",
+        "loss_report_note",
     )
     fields = (*readonly_fields, "status", "eta", "location_note", "note")
+    actions = ("report_loss",)
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form_class = super().get_form(request, obj, change, **kwargs)
@@ -117,6 +140,23 @@ class CargoAdmin(
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    @admin.action(description="Report a suspected loss (tells the end that decides it)")
+    def report_loss(self, request, queryset):
+        reported = []
+        for shipment in queryset:
+            try:
+                services.shipment_report_loss(
+                    shipment=shipment, actor=request.user, note="reported in the admin"
+                )
+            except DomainError as exc:
+                self.message_user(request, f"{shipment.shipment_id}: {exc}", messages.ERROR)
+            else:
+                reported.append(shipment.shipment_id)
+        if reported:
+            self.message_user(
+                request, f"Reported as possibly lost: {', '.join(reported)}.", messages.SUCCESS
+            )
 
     @admin.display(boolean=True, description="overdue")
     def is_overdue(self, shipment):

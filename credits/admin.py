@@ -96,10 +96,35 @@ class EntryAdmin(ReadOnlyAdminMixin, StationScopedAdminMixin, admin.ModelAdmin):
         "kind",
         *Entry.AMOUNTS,
         "transfer",
+        "consent",
         "actor",
         "memo",
     )
-    list_filter = ("kind", "created_at")
+    list_filter = ("kind", ("transfer__consent", admin.ChoicesFieldListFilter), "created_at")
     search_fields = ("account__station__code", "memo", "transfer__trade__transaction_id")
-    list_select_related = ("account__station", "transfer", "actor")
+    list_select_related = (
+        "account__station",
+        "transfer__consented_by",
+        "transfer__agreement",
+        "actor",
+    )
     date_hierarchy = "created_at"
+    readonly_fields = ("consent",)
+
+    @admin.display(description="consent", ordering="transfer__consent")
+    def consent(self, entry) -> str:
+        """Whose say let the transfer's debit commit (trades.consent), as the ledger records it:
+        "A standing agreement agr-… (granted by ana)", "The station's operator (ana)"."""
+        return consent_of(entry.transfer)
+
+
+def consent_of(transfer) -> str:
+    if transfer is None or not transfer.consent:
+        return "-"
+    words = transfer.get_consent_display()
+    if transfer.agreement_id is not None:
+        words += f" {transfer.agreement.agreement_id}"
+    if transfer.consented_by_id is not None:
+        by = transfer.consented_by.get_username()
+        words += f" (granted by {by})" if transfer.agreement_id else f" ({by})"
+    return words

@@ -293,6 +293,9 @@ OPERATOR_GROUP = "Station operators"
 OPERATOR_PERMISSIONS = [
     ("trades", "trade", ["add", "change", "view"]),
     ("trades", "tradeline", ["add", "change", "view"]),
+    # Proposals are answered with the admin's actions; agreements granted and revoked there.
+    ("trades", "proposal", ["view"]),
+    ("trades", "agreement", ["add", "view"]),
     ("cargo", "cargo", ["change", "view"]),
     ("cargo", "trackingevent", ["view"]),
     ("inventory", "station", ["view"]),
