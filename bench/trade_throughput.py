@@ -12,8 +12,10 @@ It creates a scratch database (`tradenet_bench_trades`) on the project's Postgre
    credits checked and the hold written in one statement), shipment, tracking row, outbox rows
    and their NOTIFY).
 2. The API: the production start script (`deploy/start.sh`, production settings, its serving
-   model) serves the database; wrk POSTs one-line trades between random stations with a
-   dispatch staff token (the per-user throttle raised with TRADENET_THROTTLE_USER).
+   model) serves the database; wrk POSTs one-line trades between random stations as a seller's
+   operator, each inside the standing agreement the buyer granted (--consent dispatch: with a
+   dispatch staff token for both sides, as before consent; the per-user throttle raised with
+   TRADENET_THROTTLE_USER).
 3. The same with 2,000 SSE clients connected (a station stream each, spread over the stations),
    which also report commit -> client latency of every trade.initiated they receive.
 
@@ -83,11 +85,28 @@ for start in range(0, len(top_up), 500):
     stock_apply(top_up[start:start + 500], kind="adjustment", reason="benchmark stock")
 from decimal import Decimal
 from credits.services import credits_open_funds
+from inventory.services import operator_grant
+from trades.models import Agreement
 credits_open_funds(stations=stations, amount=Decimal(10**12))
 user = get_user_model().objects.create_superuser("bench", password="x-bench-x-123")
+# As a seller's operator trades (docs/api.md#consent): the stations of odd id sell, those of
+# even id buy, and every buyer has granted every seller a standing agreement, its caps far
+# below its funds (written in bulk: seeding, not what is measured).
+sellers = [s for s in stations if s.pk % 2]
+buyers = [s for s in stations if not s.pk % 2]
+operator = get_user_model().objects.create_user("bench-seller", password="x-bench-x-123")
+operator_grant(user=operator, stations=sellers)
+Agreement.objects.bulk_create(
+    [Agreement(buyer=b, seller=s, max_unit_price=Decimal(100), max_trade_total=Decimal(1000),
+               max_outstanding=Decimal(10**8), granted_by=user) for b in buyers for s in sellers],
+    batch_size=2000,
+)
 print(json.dumps({
     "token": AuthToken.objects.create(user=user)[1],
+    "operator_token": AuthToken.objects.create(user=operator)[1],
     "stations": [s.code for s in stations],
+    "sellers": [s.code for s in sellers],
+    "buyers": [s.code for s in buyers],
     "commodities": [c.code for c in commodities],
 }))
 """
@@ -98,7 +117,7 @@ from rest_framework.test import APIClient
 from tradenet.diagnostics import round_trips, wire_trace
 client = APIClient(SERVER_NAME="localhost")
 client.credentials(HTTP_AUTHORIZATION="Token " + TOKEN)
-body = {"seller": "ceres-prime", "buyer": "sol-mars",
+body = {"seller": SELLER, "buyer": BUYER,
         "items": [{"commodity": "water", "quantity": 1, "unit_price": "1.00"}]}
 client.post("/api/trades/", body, format="json")  # warm: first stock rows, caches
 with wire_trace() as sent:
@@ -128,11 +147,15 @@ def run_pgbench(
     *,
     dbname: str = BENCH_DB,
     prefix: tuple[str, ...] = (),
+    agreements: bool = False,
 ) -> dict:
-    """pgbench on the trade's SQL; `prefix` runs it elsewhere (the cluster: in a namespace)."""
+    """pgbench on the trade's SQL; `prefix` runs it elsewhere (the cluster: in a namespace).
+    With `agreements`, a seller (odd id) trades with a buyer (even id) inside its agreement: the
+    SQL adds the agreement's lookup and its cap (bench/trade_pgbench_agreement.sql)."""
     pgbench = find_tool("pgbench", "apt-get install postgresql-client")
     with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as script:
-        sql = (HERE / "trade_pgbench.sql").read_text()
+        name = "trade_pgbench_agreement.sql" if agreements else "trade_pgbench.sql"
+        sql = (HERE / name).read_text()
         script.write(sql.format(stations=stations, commodities=commodities))
     env = {**os.environ, "PGPASSWORD": db.get("PASSWORD") or ""}
     cmd = [*prefix, pgbench, "-h", db["HOST"] or "127.0.0.1", "-U", db["USER"], "-n",
@@ -256,6 +279,13 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=8766)
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
     parser.add_argument(
+        "--consent",
+        choices=("agreement", "dispatch"),
+        default="agreement",
+        help="who places the trades: a seller's operator inside the buyer's standing agreement "
+        "(default), or dispatch staff for both sides (as before consent)",
+    )
+    parser.add_argument(
         "--profile",
         action="store_true",
         help="sample one worker with py-spy during the API run and print where its time went",
@@ -276,9 +306,18 @@ def main() -> int:
     try:
         manage(env, "migrate", "--noinput", "-v0")
         seeded = shell(env, SEED)
-        token, stations, commodities = seeded["token"], seeded["stations"], seeded["commodities"]
+        stations, commodities = seeded["stations"], seeded["commodities"]
+        if args.consent == "agreement":
+            # A seller's operator, each trade inside the buyer's agreement.
+            token, sellers, buyers = seeded["operator_token"], seeded["sellers"], seeded["buyers"]
+        else:  # dispatch staff, for both sides (the benchmark before consent)
+            token, sellers, buyers = seeded["token"], stations, stations
         log(f"seeded {len(stations)} stations, {len(commodities)} commodities, ample stock")
-        traced = shell(env, f"TOKEN = {token!r}\n" + TRACE)
+        log(f"trades placed by {args.consent}: {len(sellers)} sellers, {len(buyers)} buyers")
+        traced = shell(
+            env,
+            f"TOKEN, SELLER, BUYER = {token!r}, {sellers[0]!r}, {buyers[-1]!r}\n" + TRACE,
+        )
         results["round_trips"] = traced["round_trips"]
         log(f"one trade through the API: {traced['round_trips']} round trips to PostgreSQL")
 
@@ -290,7 +329,12 @@ def main() -> int:
         log(f"pgbench: {args.clients} clients, {args.seconds} s, the trade's SQL")
         with CpuWatch(tiers) as cpu:
             results["pgbench"] = run_pgbench(
-                db, args.clients, args.seconds, len(stations), len(commodities)
+                db,
+                args.clients,
+                args.seconds,
+                len(stations),
+                len(commodities),
+                agreements=args.consent == "agreement",
             )
         results["pgbench"]["cpu"] = cpu.used
         with admin_connection(db, BENCH_DB) as conn:
@@ -312,7 +356,8 @@ def main() -> int:
             (HERE / "trade_wrk.lua")
             .read_text()
             .format(
-                stations="{" + ", ".join(json.dumps(s) for s in stations) + "}",
+                sellers="{" + ", ".join(json.dumps(s) for s in sellers) + "}",
+                buyers="{" + ", ".join(json.dumps(s) for s in buyers) + "}",
                 commodities="{" + ", ".join(json.dumps(c) for c in commodities) + "}",
                 token=token,
             )
@@ -343,7 +388,8 @@ def main() -> int:
 
         if args.streams:
             log(f"connecting {args.streams} SSE clients")
-            streams = start_streams(base_url, token, args.streams, stations)
+            # Dispatch staff watch every station (an operator would see only its own).
+            streams = start_streams(base_url, seeded["token"], args.streams, stations)
             connected_at = time.time()
             log(f"API with {args.streams} streams open: wrk, {args.clients} clients")
             with CpuWatch(tiers) as cpu:
