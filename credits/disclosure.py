@@ -1,10 +1,12 @@
 """Who may learn what a station has: its operators and dispatch staff, nobody else
-(docs/api.md#need-to-know). Errors that would show a station's figures are told to everyone
-else without them."""
+(docs/api.md#need-to-know). Errors that would show a station's figures (credits or stock) are
+told to everyone else without them."""
 
 from __future__ import annotations
 
 from inventory.access import may_act_for
+from inventory.errors import InsufficientStock
+from inventory.models import Station
 from tradenet.errors import DomainError
 
 from .errors import InsufficientCredits
@@ -15,4 +17,10 @@ def as_told_to(user, error: DomainError) -> DomainError:
     the paying station's operators and dispatch staff."""
     if isinstance(error, InsufficientCredits) and not may_act_for(user, error.station_id):
         return error.without_figures()
+    # A seller's stock likewise, told only to its operators and dispatch staff: the buyer
+    # accepting an offer the seller can no longer fill learns that, not what the seller holds.
+    if isinstance(error, InsufficientStock):
+        station = Station.objects.filter(code=error.detail["station"]).first()
+        if not may_act_for(user, station):
+            return error.without_figures()
     return error

@@ -16,3 +16,16 @@ class InsufficientStock(DomainError):
             requested=requested,
             available=available,
         )
+
+    def without_figures(self) -> DomainError:
+        """The same refusal for anyone but the station's operators: it says the station lacks
+        the goods, never how much it holds (credits.disclosure)."""
+        refusal = DomainError(
+            f"{self.detail['station']} cannot supply the {self.detail['requested']} "
+            f"{self.detail['commodity']} this needs.",
+            station=self.detail["station"],
+            commodity=self.detail["commodity"],
+            requested=self.detail["requested"],
+        )
+        refusal.code = self.code
+        return refusal
