@@ -12,6 +12,6 @@ def hold_credits_for_placed_trade(sender, instance, update_fields=None, **kwargs
             trade=instance,
             actor=instance.created_by,
             consent=consent.kind,
-            consented_by=consent.user,
+            consented_by_id=consent.user_id,
             agreement_id=getattr(consent.agreement, "pk", None),
         )

@@ -41,7 +41,7 @@ def settlement_hold(
     trade,
     actor=None,
     consent: str = Transfer.Consent.SYSTEM,
-    consented_by=None,
+    consented_by_id: int | None = None,
     agreement_id: int | None = None,
 ) -> Transfer:
     """Hold the trade's total from the buyer for the seller (a pending transfer), in the
@@ -49,13 +49,12 @@ def settlement_hold(
     it: trades.consent). Raises InsufficientCredits naming what is needed and available."""
     amount = _amount(trade.total, field="items", zero_ok=True, what="The trade's total")
     user = user_or_none(actor)
-    consented_by = user_or_none(consented_by)
     held = hold(
         trade=trade,
         amount=amount,
         user_id=getattr(user, "pk", None),
         consent=consent,
-        consented_by=getattr(consented_by, "pk", None),
+        consented_by=consented_by_id,
         agreement=agreement_id,
     )
     if held.transfer_id is None:
@@ -76,7 +75,7 @@ def settlement_hold(
         trade=trade,  # also caches trade.settlement, for the answer and the trade's events
         requested_by=user,
         consent=consent,
-        consented_by=consented_by,
+        consented_by_id=consented_by_id,
         agreement_id=agreement_id,
         created_at=held.created_at,
     )

@@ -34,7 +34,7 @@ class Consent:
     """Whose say let the buyer's debit commit, as the ledger records it (credits.Transfer)."""
 
     kind: str
-    user: object | None = None  # who gave it: the operator, the dispatcher, the grantor
+    user_id: int | None = None  # who gave it: the operator, the dispatcher, the grantor
     agreement: Agreement | None = None
 
 
@@ -50,9 +50,9 @@ def own_say(actor, station: Station) -> Consent | None:
     if user is None:
         return Consent(Kind.SYSTEM)
     if acts_for_all_stations(user):
-        return Consent(Kind.DISPATCH, user)
+        return Consent(Kind.DISPATCH, user.pk)
     if may_act_for(user, station):
-        return Consent(Kind.OPERATOR, user)
+        return Consent(Kind.OPERATOR, user.pk)
     return None
 
 
@@ -80,7 +80,7 @@ def buyer_consent(
                 f"Agreement {agreement.agreement_id} does not cover this trade.",
                 agreement=agreement.agreement_id,
             )
-        return Consent(Kind.AGREEMENT, agreement.granted_by, agreement)
+        return Consent(Kind.AGREEMENT, agreement.granted_by_id, agreement)
     consent = own_say(actor, buyer)
     if consent is not None:
         return consent
@@ -92,7 +92,7 @@ def buyer_consent(
             f"{buyer.code}'s operators to accept, or ask them for an agreement.",
             buyer=buyer.code,
         )
-    return Consent(Kind.AGREEMENT, agreement.granted_by, agreement)
+    return Consent(Kind.AGREEMENT, agreement.granted_by_id, agreement)
 
 
 def agreement_covering(

@@ -89,7 +89,7 @@ def proposal_accept(*, proposal: Proposal, actor) -> Proposal:
         if locked.answering_side == Side.BUYER:
             buyer_says = answer
         else:
-            proposer = locked.proposed_by
+            proposer = locked.proposed_by_id
             kind = consent.Kind.OPERATOR if proposer is not None else consent.Kind.SYSTEM
             buyer_says = consent.Consent(kind, proposer)
         trade = _initiate(

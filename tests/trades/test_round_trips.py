@@ -42,7 +42,9 @@ def market():
     for commodity in goods:
         give_stock(seller, commodity, 1000)
         give_stock(buyer, commodity, 1)  # the buyer already holds some: no new stock rows
-    grant_agreement(buyer, seller)
+    buyer_op = UserFactory(username="vesta-op")
+    operator_grant(user=buyer_op, stations=[buyer])
+    grant_agreement(buyer, seller, actor=buyer_op)  # recorded as who consented to each debit
     operator = UserFactory(username="ceres-op")
     operator_grant(user=operator, stations=[seller])
     _, token = AuthToken.objects.create(user=operator)
