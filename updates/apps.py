@@ -28,7 +28,13 @@ class UpdatesConfig(AppConfig):
         from django.contrib.auth import get_user_model
         from django.contrib.auth.models import Group
         from django.contrib.auth.signals import user_logged_out
-        from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
+        from django.db.models.signals import (
+            m2m_changed,
+            post_delete,
+            post_save,
+            pre_delete,
+            pre_save,
+        )
         from knox.models import AuthToken
 
         from inventory.models import Station
@@ -64,6 +70,12 @@ class UpdatesConfig(AppConfig):
                 revocation.revoke_streams_of_lost_dispatch,
                 sender=relation.through,
                 dispatch_uid=f"revoke_streams_of_lost_dispatch:{relation.through._meta.label}",
+            )
+        for signal in (pre_delete, post_delete):
+            signal.connect(
+                revocation.revoke_streams_of_deleted_group,
+                sender=Group,
+                dispatch_uid="revoke_streams_of_deleted_group",
             )
         # For each exporter of the deployment (the webhooks' fan-out, and the feed when set).
         register_database_figure(

@@ -84,6 +84,34 @@ def test_removing_an_operator_from_either_side_revokes_their_streams(stations, r
 
 
 @pytest.mark.django_db
+def test_the_admins_station_and_user_forms_revoke_what_they_take_away(
+    client, stations, dispatch_group
+):
+    ceres = stations["ceres-prime"]
+    ana, bo, dee = (UserFactory(username=name) for name in ("ana", "bo", "dee"))
+    operator_grant(user=ana, stations=[ceres])
+    operator_grant(user=bo, stations=[ceres])
+    dee.groups.add(dispatch_group)
+    client.force_login(UserFactory(username="root", is_superuser=True, is_staff=True))
+
+    start = outbox_end()
+    form = {"code": ceres.code, "name": ceres.name, "kind": ceres.kind, "x": ceres.x,
+            "y": ceres.y, "z": ceres.z, "operators": [bo.pk]}  # fmt: skip
+    answer = client.post(f"/admin/inventory/station/{ceres.pk}/change/", form)
+    assert answer.status_code == 302, answer.content.decode()[:2000]
+    assert set(ceres.operators.all()) == {bo}
+    assert revoked_since(start) == [ana.pk]
+
+    start = outbox_end()
+    form = {"username": dee.username, "is_active": "on", "groups": [],
+            "date_joined_0": "2026-01-01", "date_joined_1": "00:00:00"}  # fmt: skip
+    answer = client.post(f"/admin/auth/user/{dee.pk}/change/", form)
+    assert answer.status_code == 302, answer.content.decode()[:2000]
+    assert not dee.groups.exists()
+    assert revoked_since(start) == [dee.pk]
+
+
+@pytest.mark.django_db
 def test_what_narrows_no_one_s_access_revokes_nothing(stations, dispatch_group):
     ceres, vesta = stations["ceres-prime"], stations["vesta-yards"]
     ana, dee = UserFactory(username="ana"), UserFactory(username="dee")
@@ -147,6 +175,17 @@ def test_losing_dispatch_rights_any_way_revokes_the_users_streams(dispatch_group
     boss.groups.add(dispatch_group)
     start = outbox_end()
     demote(dee, dispatch_group, permission)
+    assert revoked_since(start) == [dee.pk]
+
+
+@pytest.mark.django_db
+def test_deleting_a_group_revokes_the_streams_of_those_it_made_dispatch_staff(dispatch_group):
+    dee, kept = UserFactory(username="dee"), UserFactory(username="kept")
+    dee.groups.add(dispatch_group)
+    kept.groups.add(dispatch_group)
+    kept.user_permissions.add(all_stations_permission())
+    start = outbox_end()
+    dispatch_group.delete()
     assert revoked_since(start) == [dee.pk]
 
 

@@ -4,12 +4,13 @@ Each receiver announces revocations (`tradenet.events.revocation`) in the revoki
 a token deleted (revoked, revoked with all the user's others, or expired and cleaned up), a
 session ended (sign-out), a user deactivated; and every stream of a user whose access narrowed:
 removed from a station's operators, or no longer dispatch staff (the superuser flag cleared,
-`inventory.act_for_all_stations` lost directly, with a group, or by a group losing it). The
-event travels like every other (outbox, relay, every server's hub, Pushpin), so a hub ends those
-streams before it hands them anything committed later; the client reconnects and is given the
-scope it has now. The periodic re-check (TRADENET_SSE_REAUTH_SECONDS) stays behind it, for what
-no signal announces (a session that expires, a user deleted, a queryset update): it compares
-each open stream's credential and scope with the database.
+`inventory.act_for_all_stations` lost directly, with a group, by a group losing it, or by a
+group's deletion). The event travels like every other (outbox, relay, every server's hub,
+Pushpin), so a hub ends those streams before it hands them anything committed later; the client
+reconnects and is given the scope it has now. The periodic re-check
+(TRADENET_SSE_REAUTH_SECONDS) stays behind it, for what no signal announces (a session that
+expires, a user deleted, a queryset update or SQL): it compares each open stream's credential
+and scope with the database. Streams held by Pushpin have only the announced revocations.
 
 Access changes that only widen (a station added, a permission granted) end nothing: a stream
 opened before them stays as narrow as it was until it reconnects.
@@ -22,6 +23,7 @@ from collections.abc import Iterable
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
+from django.db.models.signals import post_delete, pre_delete
 
 from inventory.access import receivable_stations_of
 from tradenet import events
@@ -102,6 +104,19 @@ def revoke_streams_of_lost_dispatch(sender, instance, action, reverse, pk_set, *
         receivable = receivable_stations_of(touched)
         instance.__dict__[BEFORE_CHANGE] = {pk for pk, codes in receivable.items() if codes is None}
     elif action in ("post_remove", "post_clear"):
+        before = instance.__dict__.pop(BEFORE_CHANGE, set())
+        receivable = receivable_stations_of(before)
+        _revoke(pk for pk, codes in receivable.items() if codes is not None)
+
+
+def revoke_streams_of_deleted_group(sender, instance, signal, **kwargs) -> None:
+    """A group deleted (its members' rows go with it, and no m2m_changed is sent): its members
+    who were dispatch staff before and are not now. Connected to pre_delete and post_delete."""
+    if signal is pre_delete:
+        members = instance.user_set.values_list("pk", flat=True)
+        receivable = receivable_stations_of(members)
+        instance.__dict__[BEFORE_CHANGE] = {pk for pk, codes in receivable.items() if codes is None}
+    elif signal is post_delete:
         before = instance.__dict__.pop(BEFORE_CHANGE, set())
         receivable = receivable_stations_of(before)
         _revoke(pk for pk, codes in receivable.items() if codes is not None)
