@@ -19,7 +19,7 @@ from tradenet.actors import user_or_none
 from tradenet.errors import require_transition
 
 from . import consent
-from .errors import NotOperator
+from .errors import ConsentRequired, NotOperator
 from .models import Proposal, Trade
 from .services import LineSpec, _initiate, trade_validate
 
@@ -84,6 +84,18 @@ def proposal_accept(*, proposal: Proposal, actor) -> Proposal:
     longer open; InsufficientStock or InsufficientCredits leave it open and nothing written."""
     with transaction.atomic(), events.batch():
         locked = _answer(proposal, actor, Status.ACCEPTED, answering=True)
+        proposing = locked.station_of(locked.proposed_by_side)
+        if (
+            locked.proposed_by is not None
+            and consent.own_say(locked.proposed_by, proposing) is None
+        ):
+            # The proposing side's say was its operator's: one who no longer acts for it (removed
+            # since, or deactivated) speaks for it no more.
+            raise ConsentRequired(
+                f"{locked.proposed_by.get_username()}, who proposed {locked.proposal_id}, no "
+                f"longer acts for {proposing.code}: it must be proposed again.",
+                proposal=locked.proposal_id,
+            )
         answer = consent.own_say(actor, locked.station_of(locked.answering_side))
         # The buyer's say: the answer when the seller proposed, the proposal otherwise.
         if locked.answering_side == Side.BUYER:

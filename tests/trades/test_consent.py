@@ -346,3 +346,16 @@ def test_commands_trade_as_the_server_itself(stocked_ceres, vesta, water):
     trade = make_trade(stocked_ceres, vesta, (water, 1))
 
     assert trade.settlement.consent == "system"
+
+
+def test_a_proposal_stands_only_while_its_proposer_acts_for_the_proposing_side(
+    api, ceres_op, vesta_op, stocked_ceres, vesta, water
+):
+    proposal = api(ceres_op).post("/api/proposals/", trade_body(), format="json").json()
+    stocked_ceres.operators.remove(ceres_op)
+
+    refused = api(vesta_op).post(f"/api/proposals/{proposal['proposal_id']}/accept/")
+
+    assert refused.status_code == 403, refused.json()
+    assert level(stocked_ceres, water).on_hand == 100
+    assert not Trade.objects.exists()
