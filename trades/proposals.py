@@ -104,12 +104,15 @@ def proposal_accept(*, proposal: Proposal, actor) -> Proposal:
             proposer = locked.proposed_by_id
             kind = consent.Kind.OPERATOR if proposer is not None else consent.Kind.SYSTEM
             buyer_says = consent.Consent(kind, proposer)
+        # The trade's creator is who committed the seller's goods, as for a trade placed
+        # directly: the stock ledger's dispatch names them.
+        seller_side = locked.proposed_by if locked.proposed_by_side == Side.SELLER else actor
         trade = _initiate(
             locked.seller,
             locked.buyer,
             _lines(locked),
             locked.terms,
-            locked.proposed_by,
+            user_or_none(seller_side),
             buyer_says,
         )
         locked.trade = trade

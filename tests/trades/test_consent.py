@@ -9,6 +9,7 @@ import pytest
 from django.utils import timezone
 
 from credits.models import Account, Transfer
+from inventory.models import StockMovement
 from tests.factories import grant_agreement, make_trade
 from tests.helpers import level
 from tradenet.models import OutboxEvent
@@ -232,6 +233,9 @@ def test_a_buyer_may_propose_and_the_seller_accepts(
     assert accepted.status_code == 200, accepted.json()
     transfer = Transfer.objects.get(trade__transaction_id=accepted.json()["transaction_id"])
     assert (transfer.consent, transfer.consented_by) == ("operator", vesta_op)
+    # The seller's goods left by the word of the seller's operator, who accepted.
+    assert transfer.trade.created_by == ceres_op
+    assert StockMovement.objects.get(station=stocked_ceres, kind="dispatch").actor == ceres_op
 
 
 def test_withdrawn_declined_and_expired_proposals_can_no_longer_be_accepted(
