@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db.models import Q
+from django.utils import timezone
 
 from cargo.models import Cargo
 from cargo.selectors import shipments_visible_to
@@ -12,7 +13,8 @@ from credits.selectors import balances_of
 from inventory.access import stations_for
 from inventory.models import Commodity, Station, StockLevel, StockMovement
 from inventory.selectors import ledger_of
-from trades.selectors import trades_visible_to
+from trades.models import Proposal
+from trades.selectors import agreements_visible_to, proposals_visible_to, trades_visible_to
 from updates.log import eventstream
 
 ON_THE_MAP = (Cargo.Status.PENDING, Cargo.Status.IN_TRANSIT)
@@ -128,4 +130,71 @@ def station_dashboard(station: Station, user) -> dict:
         "trades": trades,
         "ledger": ledger_rows(ledger_of(station)[:20]),
         "credits": balances_of(station),
+        **consent_at(station, user),
+    }
+
+
+Side = Proposal.Side
+PROPOSALS_SHOWN = 50
+AGREEMENTS_SHOWN = 20
+
+
+def proposal_rows(proposals, station) -> list[dict]:
+    """Proposals as the station page lists them: the other station and the goods in words."""
+    proposals = list(proposals)
+    codes = {item["commodity"] for proposal in proposals for item in proposal.items}
+    known = Commodity.objects.in_bulk(list(codes), field_name="code")
+    rows = []
+    for proposal in proposals:
+        selling = proposal.seller_id == station.pk
+        goods = []
+        for item in proposal.items:
+            commodity = known.get(item["commodity"])
+            goods.append(
+                {
+                    "quantity": item["quantity"],
+                    "commodity": commodity,
+                    "name": commodity.name if commodity else item["commodity"],
+                    "unit_price": item["unit_price"],
+                }
+            )
+        rows.append(
+            {
+                "proposal": proposal,
+                "selling": selling,
+                "other": proposal.buyer if selling else proposal.seller,
+                "goods": goods,
+            }
+        )
+    return rows
+
+
+def consent_at(station: Station, user) -> dict:
+    """The station's open proposals, those waiting for its answer and those waiting for the
+    other side's (soonest to expire first), and its active agreements, granted and held
+    (docs/pages.md#proposals)."""
+    now = timezone.now()
+    open_ = proposals_visible_to(user).filter(status=Proposal.Status.OPEN, expires_at__gt=now)
+    # The seller proposed and the station buys, or the other way round.
+    answering = Q(buyer=station, proposed_by_side=Side.SELLER) | Q(
+        seller=station, proposed_by_side=Side.BUYER
+    )
+    proposing = Q(seller=station, proposed_by_side=Side.SELLER) | Q(
+        buyer=station, proposed_by_side=Side.BUYER
+    )
+    active = (
+        agreements_visible_to(user)
+        .filter(revoked_at__isnull=True)
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+        .order_by("-created_at", "-id")
+    )
+    return {
+        "proposals_waiting": proposal_rows(
+            open_.filter(answering).order_by("expires_at", "id")[:PROPOSALS_SHOWN], station
+        ),
+        "proposals_sent": proposal_rows(
+            open_.filter(proposing).order_by("expires_at", "id")[:PROPOSALS_SHOWN], station
+        ),
+        "agreements_granted": list(active.filter(buyer=station)[:AGREEMENTS_SHOWN]),
+        "agreements_held": list(active.filter(seller=station)[:AGREEMENTS_SHOWN]),
     }

@@ -100,7 +100,8 @@
       const answer = await fetch(location.href, { credentials: "same-origin" });
       if (!answer.ok) return;
       const fresh = new DOMParser().parseFromString(await answer.text(), "text/html");
-      ["#stock tbody", "#credits tbody", "#shipments tbody", "#trades tbody", "#ledger tbody"].forEach((selector) => {
+      ["#stock tbody", "#credits tbody", "#proposals-waiting tbody", "#proposals-sent tbody", "#agreements tbody",
+       "#shipments tbody", "#trades tbody", "#ledger tbody"].forEach((selector) => {
         const now = document.querySelector(selector), next = fresh.querySelector(selector);
         if (now && next) now.replaceWith(next);
       });
@@ -121,9 +122,20 @@
       refreshSoon(change.commodity === commoditySelect.value);
     });
     source.addEventListener("account.changed", () => { creditsChanged = true; refreshSoon(false); });
-    ["trade.initiated", "trade.status_changed", "cargo.created", "cargo.updated", "stream-reset"].forEach(
+    // Proposals and agreements: the lists of what waits for an answer (the answers are plain
+    // forms, posted to this page, which comes back saying what happened).
+    ["trade.initiated", "trade.status_changed", "cargo.created", "cargo.updated",
+     "proposal.created", "proposal.accepted", "proposal.declined", "proposal.withdrawn", "proposal.expired",
+     "agreement.granted", "agreement.revoked", "stream-reset"].forEach(
       (type) => source.addEventListener(type, () => refreshSoon(type === "stream-reset")));
   }
+
+  // An answer is posted once: its buttons wait while the page reloads with the outcome.
+  document.addEventListener("submit", (event) => {
+    const form = event.target;
+    if (!form.closest("td.answer")) return;
+    setTimeout(() => form.querySelectorAll("button").forEach((b) => { b.disabled = true; }), 0);
+  });
 
   commoditySelect.addEventListener("change", drawChart);
   spanSelect.addEventListener("change", drawChart);
