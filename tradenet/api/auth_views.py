@@ -7,7 +7,7 @@ from django.contrib.auth import authenticate, get_user_model
 from django.db import transaction
 from django.db.models import Min, Q
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from knox.models import AuthToken
 from knox.settings import knox_settings
 from rest_framework import permissions, serializers, status
@@ -43,7 +43,13 @@ class ObtainTokenView(APIView):
     @extend_schema(
         summary="Exchange a username and password for an API token",
         request=CredentialsSerializer,
-        responses={200: TokenSerializer},
+        responses={
+            200: TokenSerializer,
+            403: OpenApiResponse(
+                description="The user holds the most tokens one may (`too_many_tokens`): "
+                "revoke one or wait until one expires."
+            ),
+        },
         auth=[],
     )
     def post(self, request):

@@ -46,6 +46,15 @@ def add_error_responses(result, generator, request, public):
             if method not in {"get", "post", "put", "patch", "delete"}:
                 continue
             responses = operation.setdefault("responses", {})
+            # A view that names an error status (to say when it comes, as `422: None`) answers
+            # it in the error shape too: the body is the shared one unless it says otherwise.
+            for status_code, declared in responses.items():
+                if str(status_code).startswith("4") and "content" not in declared:
+                    if declared.get("description") in (None, "", "No response body"):
+                        declared["description"] = ERROR_RESPONSES.get(
+                            str(status_code), "Refused: see `message` and `code`."
+                        )
+                    declared["content"] = {"application/json": {"schema": ref}}
             for status_code, description in ERROR_RESPONSES.items():
                 if status_code in responses:
                     continue
