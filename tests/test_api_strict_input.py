@@ -71,7 +71,9 @@ def test_an_exponent_in_the_raw_body_is_refused(api, ceres_op, stocked_ceres, ve
     assert "items[0].quantity" in response.json()["errors"]
 
 
-def test_a_json_integer_quantity_is_accepted(api, ceres_op, stocked_ceres, vesta):
+def test_a_json_integer_quantity_is_accepted(
+    api, ceres_op, stocked_ceres, vesta, vesta_grants_ceres
+):
     response = api(ceres_op).post("/api/trades/", trade_body(quantity=3), format="json")
     assert response.status_code == 201, response.content
 

@@ -14,7 +14,13 @@ import pytest
 
 from inventory.models import Station, StockMovement
 from inventory.services import operator_grant
-from tests.factories import CommodityFactory, StationFactory, UserFactory, give_stock
+from tests.factories import (
+    CommodityFactory,
+    StationFactory,
+    UserFactory,
+    give_stock,
+    grant_agreement,
+)
 from tests.helpers import post_trade, sign_in_to_live_page, token_header
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -36,6 +42,9 @@ def galaxy_of_ana():
         give_stock(station, ore, 50)
     ana = UserFactory(username="ana", is_staff=True)
     operator_grant(user=ana, stations=[stations["ceres-prime"]])
+    for code, buyer in stations.items():  # Ana sells to every other station by agreement
+        if code != "ceres-prime":
+            grant_agreement(buyer, stations["ceres-prime"])
     dispatch = UserFactory(username="dispatch", is_superuser=True)
     return {"ana": ana, "headers": token_header(ana), "dispatch": token_header(dispatch),
             "stations": stations}  # fmt: skip

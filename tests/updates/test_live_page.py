@@ -6,7 +6,13 @@ import httpx
 import pytest
 
 from inventory.services import operator_grant
-from tests.factories import CommodityFactory, StationFactory, UserFactory, give_stock
+from tests.factories import (
+    CommodityFactory,
+    StationFactory,
+    UserFactory,
+    give_stock,
+    grant_agreement,
+)
 from tests.helpers import post_trade, sign_in_to_live_page, token_header
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -15,7 +21,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def ana_headers():
     ceres = StationFactory(code="ceres-prime")
-    StationFactory(code="vesta-yards")
+    grant_agreement(StationFactory(code="vesta-yards"), ceres)  # Vesta lets Ceres sell to it
     give_stock(ceres, CommodityFactory(code="water"), 100)
     ana = UserFactory(username="ana")
     ana.is_staff = True

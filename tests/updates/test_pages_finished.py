@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from django.core.management import call_command
 from django.test import override_settings
 
 from credits.services import credits_open_funds
@@ -32,6 +33,7 @@ def bundled_galaxy():
     credits_open_funds(stations=Station.objects.all())  # as seed_stations funds them
     ana = UserFactory(username="ana", is_staff=True)
     operator_grant(user=ana, stations=list(Station.objects.filter(code__in=["ceres-prime"])))
+    call_command("seed_agreements", "--no-progress")  # as make run grants the demo's
     dispatch = UserFactory(username="dispatch", is_superuser=True, is_staff=True)
     return {"ana": ana, "headers": token_header(ana), "dispatch": dispatch}
 
