@@ -7,16 +7,28 @@ import shutil
 import pytest
 
 from inventory.services import operator_grant
-from tests.factories import CommodityFactory, StationFactory, UserFactory, give_stock
+from tests.factories import (
+    CommodityFactory,
+    StationFactory,
+    UserFactory,
+    give_stock,
+    grant_agreement,
+)
 
 
 @pytest.fixture
 def galaxy():
-    """Three stations with water, an operator each (ana, bo, cy) and dispatch staff."""
+    """Three stations with water, an operator each (ana, bo, cy) and dispatch staff; each station
+    has granted each other one a standing agreement, so each operator sells to the others in one
+    request (docs/api.md#consent)."""
     ceres, vesta, titan = (StationFactory(code=c) for c in ("ceres-prime", "vesta-yards", "titan"))
     water = CommodityFactory(code="water")
     for station in (ceres, vesta, titan):
         give_stock(station, water, 100)
+    for buyer in (ceres, vesta, titan):
+        for seller in (ceres, vesta, titan):
+            if buyer != seller:
+                grant_agreement(buyer, seller)
     people = {}
     for name, station in (("ana", ceres), ("bo", vesta), ("cy", titan)):
         people[name] = UserFactory(username=name)
