@@ -297,22 +297,28 @@ def test_entries_are_ordered_and_paged_by_their_moment_either_way(
 @pytest.mark.parametrize(
     ("header", "query", "expected"),
     [
-        (b"", {"lastEventId": ["²"]}, None),
-        (b"", {"lastEventId": ["①"]}, None),
-        (b"", {"lastEventId": ["all:³"]}, None),
         ("٣".encode(), {}, None),  # int() takes Arabic-Indic digits; an event id is ASCII
+        (b"\xc2\xb2", {}, None),
         (b"", {"lastEventId": ["42"]}, 42),
         (b"all:42", {}, 42),
-        (b" 7 ", {"lastEventId": ["²"]}, 7),
+        (b" 7 ", {"lastEventId": ["²"]}, 7),  # the header wins; the parameter is not read
     ],
 )
-def test_a_last_event_id_of_anything_but_ascii_digits_is_no_id(header, query, expected):
-    """A stream's resume point is read, never a 500; one that is no number is ignored, as an
-    unreadable one always was (EventSource stops for good on an answer other than 200)."""
+def test_a_last_event_id_header_of_anything_but_ascii_digits_is_no_id(header, query, expected):
+    """A stream's resume point is read, never a 500. A header that is no number is ignored, as
+    an unreadable one always was: EventSource sends it by itself and stops for good on an
+    answer other than 200."""
     from updates.streams.routes import last_event_id
 
-    headers = {b"last-event-id": header} if header else {}
-    assert last_event_id(headers, query) == expected
+    assert last_event_id({b"last-event-id": header}, query) == expected
+
+
+@pytest.mark.parametrize("value", ["²", "①", "all:³", "x", "-1"])
+def test_a_last_event_id_parameter_that_is_no_id_is_refused_naming_it(value):
+    from updates.streams.routes import BadLastEventId, last_event_id
+
+    with pytest.raises(BadLastEventId, match="lastEventId"):
+        last_event_id({}, {"lastEventId": [value]})
 
 
 @pytest.mark.parametrize(

@@ -189,13 +189,18 @@ def refused_throughout(summary: str) -> dict[str, set[str]]:
 
 
 @pytest.mark.parametrize("query", ["lastEventId=%C2%B2", "lastEventId=%E2%91%A0", "lastEventId=x"])
-def test_a_stream_resumed_from_no_number_opens_from_now(api_server, query):
-    """`?lastEventId=²` was a 500 (isdigit() takes it, int() does not); an id that is no number
-    is ignored, as a missing one is."""
+def test_a_stream_resumed_from_no_number_is_a_400_naming_last_event_id(api_server, query):
+    """`?lastEventId=²` was a 500 (isdigit() takes it, int() does not): now a 400 in the error
+    shape, naming the parameter. The same in the Last-Event-ID header is ignored: EventSource
+    sends that by itself, and would stop for good on anything but a 200."""
     headers = {"Authorization": f"Token {token_for(UserFactory(is_superuser=True))}"}
-    with (
-        httpx.Client(base_url=api_server, headers=headers, timeout=30) as http,
-        http.stream("GET", f"/api/updates/real-time/?{query}") as response,
-    ):
-        assert response.status_code == 200
-        assert response.headers["content-type"].startswith("text/event-stream")
+    with httpx.Client(base_url=api_server, headers=headers, timeout=30) as http:
+        refused = http.get(f"/api/updates/real-time/?{query}")
+        assert refused.status_code == 400
+        assert refused.json()["code"] == "invalid"
+        assert list(refused.json()["errors"]) == ["lastEventId"]
+        with http.stream(
+            "GET", "/api/updates/real-time/", headers={"Last-Event-ID": "not-an-id"}
+        ) as response:
+            assert response.status_code == 200
+            assert response.headers["content-type"].startswith("text/event-stream")

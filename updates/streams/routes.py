@@ -69,15 +69,30 @@ async def json_response(send, status: int, body: dict, extra_headers=()) -> None
     await send({"type": "http.response.body", "body": payload})
 
 
+class BadLastEventId(ValueError):
+    """A `lastEventId` parameter that is no event id: the caller's mistake, a 400 naming it."""
+
+
 def last_event_id(headers: dict[bytes, bytes], query: dict[str, list[str]]) -> int | None:
-    """From the Last-Event-ID header, or the lastEventId parameter reconnecting browsers use."""
+    """From the Last-Event-ID header, or the lastEventId parameter (the live page's own resume
+    point, or a hand-made URL). An id is ASCII digits (isdigit() also takes "²", which int()
+    refuses), optionally after django-eventstream's "all:" form. A header that is no id is
+    ignored like a missing one: EventSource sends it by itself, and gives up for good on an
+    answer other than 200. A parameter that is no id is a BadLastEventId."""
     raw = headers.get(b"last-event-id", b"").decode("latin-1").strip()
-    if not raw:
-        raw = next((v for v in reversed(query.get("lastEventId", [])) if v.strip()), "")
+    if raw:
+        return _event_id(raw)
+    given = next((v for v in reversed(query.get("lastEventId", [])) if v.strip()), "")
+    if not given:
+        return None
+    found = _event_id(given.strip())
+    if found is None:
+        raise BadLastEventId("lastEventId: an event id is a whole number in ASCII digits.")
+    return found
+
+
+def _event_id(raw: str) -> int | None:
     raw = raw.rsplit(":", 1)[-1]  # also accept django-eventstream's "all:42" form
-    # ASCII digits only: isdigit() also takes "²", which int() refuses (a 500). An id that is
-    # no number is ignored like a missing one, not refused: EventSource gives up for good on
-    # an answer other than 200.
     return int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 19 else None
 
 
@@ -117,7 +132,16 @@ async def serve_stream(scope, receive, send, kind: str, key: str | None) -> None
         return
 
     query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-    resume_from = last_event_id(headers, query)
+    try:
+        resume_from = last_event_id(headers, query)
+    except BadLastEventId as bad:
+        message = str(bad)
+        await json_response(
+            send,
+            400,
+            {"message": message, "code": "invalid", "errors": {"lastEventId": [message]}},
+        )
+        return
     if grip.is_proxied(headers):
         await hand_to_pushpin(send, kind, key, stream_scope, user, resume_from, OPENING)
         return
