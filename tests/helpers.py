@@ -65,3 +65,22 @@ def sign_in_to_live_page(page, server, path: str, username: str = "ana") -> None
     page.click("input[type=submit]")
     page.wait_for_url(f"{server}{path}")
     page.wait_for_selector("body[data-stream=live]", timeout=15_000)
+
+
+def trade_form(seller, buyer, *lines):
+    """The admin's "add trade" form: the stations and (commodity, quantity, unit price) lines."""
+    data = {
+        "seller": seller.pk,
+        "buyer": buyer.pk,
+        "lines-TOTAL_FORMS": str(len(lines)),
+        "lines-INITIAL_FORMS": "0",
+        "lines-MIN_NUM_FORMS": "1",
+        "lines-MAX_NUM_FORMS": "1000",
+    }
+    for i, (commodity, quantity, price) in enumerate(lines):
+        data |= {
+            f"lines-{i}-commodity": commodity.pk,
+            f"lines-{i}-quantity": quantity,
+            f"lines-{i}-unit_price": price,
+        }
+    return data

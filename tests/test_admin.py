@@ -10,7 +10,7 @@ from django.urls import reverse
 from cargo.models import Cargo
 from inventory.models import StockMovement
 from tests.factories import StationFactory, give_stock, make_trade
-from tests.helpers import assert_ledger_matches_levels, level
+from tests.helpers import assert_ledger_matches_levels, level, trade_form
 from trades.models import Trade
 
 pytestmark = pytest.mark.django_db
@@ -19,24 +19,6 @@ pytestmark = pytest.mark.django_db
 def operator_of(*stations, username="op"):
     call_command("add_operator", username, *[s.code for s in stations], "--password", "pw-x-12345")
     return get_user_model().objects.get(username=username)
-
-
-def trade_form(seller, buyer, *lines):
-    data = {
-        "seller": seller.pk,
-        "buyer": buyer.pk,
-        "lines-TOTAL_FORMS": str(len(lines)),
-        "lines-INITIAL_FORMS": "0",
-        "lines-MIN_NUM_FORMS": "1",
-        "lines-MAX_NUM_FORMS": "1000",
-    }
-    for i, (commodity, quantity, price) in enumerate(lines):
-        data |= {
-            f"lines-{i}-commodity": commodity.pk,
-            f"lines-{i}-quantity": quantity,
-            f"lines-{i}-unit_price": price,
-        }
-    return data
 
 
 @pytest.fixture

@@ -14,31 +14,13 @@ from cargo.models import Cargo
 from cargo.services import shipment_update
 from credits.models import Account, Transfer
 from tests.factories import StationFactory, grant_agreement
-from tests.helpers import level
+from tests.helpers import level, trade_form
 from tradenet.models import OutboxEvent
 from trades.models import Agreement, Trade, TradeLine
 from trades.proposals import proposal_create
 from trades.services import LineSpec, trade_initiate
 
 pytestmark = pytest.mark.django_db
-
-
-def trade_form(seller, buyer, *lines):
-    data = {
-        "seller": seller.pk,
-        "buyer": buyer.pk,
-        "lines-TOTAL_FORMS": str(len(lines)),
-        "lines-INITIAL_FORMS": "0",
-        "lines-MIN_NUM_FORMS": "1",
-        "lines-MAX_NUM_FORMS": "1000",
-    }
-    for i, (commodity, quantity, price) in enumerate(lines):
-        data |= {
-            f"lines-{i}-commodity": commodity.pk,
-            f"lines-{i}-quantity": quantity,
-            f"lines-{i}-unit_price": price,
-        }
-    return data
 
 
 def propose(seller, buyer, commodity, quantity, price, actor, **extra):
