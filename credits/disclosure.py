@@ -13,8 +13,8 @@ from .errors import InsufficientCredits
 
 
 def as_told_to(user, error: DomainError) -> DomainError:
-    """`error` as `user` may hear it: a refusal for want of credits keeps its figures only for
-    the paying station's operators and dispatch staff."""
+    """`error` as `user` may hear it: a refusal for want of credits, or of stock, keeps its
+    figures only for that station's operators and dispatch staff."""
     if isinstance(error, InsufficientCredits) and not may_act_for(user, error.station_id):
         return error.without_figures()
     # A seller's stock likewise, told only to its operators and dispatch staff: the buyer
