@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cache
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.contrib.postgres.expressions import ArraySubquery
+from django.db import connections, router
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from .models import Station
@@ -26,6 +28,32 @@ class StationAccess:
     station_ids: frozenset[int]
 
 
+# A user id no user has: where the statement below takes the user's id among its parameters.
+USER_PLACEHOLDER = -2_107_030_405  # within any integer id column
+
+
+@cache
+def _access_statement() -> tuple[str, tuple]:
+    """The ORM's statement for what a user may act for, composed once per process: composing it
+    (two EXISTS and an ARRAY subquery) was nearly a third of a worker's time answering an
+    operator's trades (docs/performance.md#consent). Run with each user's id in place of
+    USER_PLACEHOLDER."""
+    app_label, codename = ALL_STATIONS_PERMISSION.split(".")
+    permission = Permission.objects.filter(content_type__app_label=app_label, codename=codename)
+    operated = Station.operators.through.objects.filter(user_id=OuterRef("pk"))
+    queryset = (
+        get_user_model()
+        .objects.filter(pk=USER_PLACEHOLDER)
+        .annotate(
+            direct=Exists(permission.filter(user=OuterRef("pk"))),
+            via_group=Exists(permission.filter(group__user=OuterRef("pk"))),
+            station_ids=ArraySubquery(operated.values("station_id")),
+        )
+        .values_list("direct", "via_group", "station_ids")
+    )
+    return queryset.query.sql_with_params()
+
+
 def station_access(user) -> StationAccess:
     """What `user` may act for, read in one query and cached on the user object (the request's).
 
@@ -36,20 +64,12 @@ def station_access(user) -> StationAccess:
         return StationAccess(False, frozenset())
     cached = getattr(user, "_station_access", None)
     if cached is None:
-        app_label, codename = ALL_STATIONS_PERMISSION.split(".")
-        permission = Permission.objects.filter(content_type__app_label=app_label, codename=codename)
-        operated = Station.operators.through.objects.filter(user_id=OuterRef("pk"))
-        direct, via_group, station_ids = (
-            get_user_model()
-            .objects.filter(pk=user.pk)
-            .annotate(
-                direct=Exists(permission.filter(user=OuterRef("pk"))),
-                via_group=Exists(permission.filter(group__user=OuterRef("pk"))),
-                station_ids=ArraySubquery(operated.values("station_id")),
-            )
-            .values_list("direct", "via_group", "station_ids")
-            .get()
-        )
+        sql, params = _access_statement()
+        params = tuple(user.pk if value == USER_PLACEHOLDER else value for value in params)
+        alias = router.db_for_read(get_user_model())
+        with connections[alias].cursor() as cursor:
+            cursor.execute(sql, params)
+            direct, via_group, station_ids = cursor.fetchone()
         cached = StationAccess(direct or via_group, frozenset(station_ids))
         user._station_access = cached
     return cached

@@ -12,11 +12,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import cache
 
 from django.contrib.postgres.aggregates import ArrayAgg
 from django.db import connection
 from django.db.models import Q
-from django.utils import timezone
+from django.db.models.functions import Now
 
 from credits.models import Transfer
 from inventory.access import acts_for_all_stations, may_act_for
@@ -101,27 +102,54 @@ def agreement_covering(
     """The oldest of the buyer's active agreements with the seller whose limits this trade
     keeps, as read now (one query). Its cap on what is outstanding is checked again, under
     the trade's locks, when the trade takes it (`agreement_take`)."""
-    now = timezone.now()
     total = sum((line.unit_price * line.quantity for line in lines), Decimal(0))
     highest = max((line.unit_price for line in lines), default=Decimal(0))
     commodities = {line.commodity.pk for line in lines}
-    candidates = (
-        Agreement.objects.filter(seller=seller, buyer=buyer, revoked_at__isnull=True)
-        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
-        .filter(max_unit_price__gte=highest, max_trade_total__gte=total)
-        .annotate(covered=ArrayAgg("commodities__id", default=[]))
-        .order_by("created_at", "id")
-    )
-    if terms == Trade.Terms.BUYER_RISK:
-        candidates = candidates.filter(allow_buyer_risk=True)
-    for agreement in candidates:
-        covered = {pk for pk in agreement.covered if pk is not None}
+    sql, params, fields = _covering_statement(terms == Trade.Terms.BUYER_RISK)
+    given = {SELLER: seller.pk, BUYER: buyer.pk, HIGHEST: highest, TOTAL: total}
+    params = tuple(given.get(value, value) if _is_placeholder(value) else value for value in params)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    for row in rows:
+        agreement = Agreement.from_db(connection.alias, fields, row[:-1])
+        covered = {pk for pk in row[-1] if pk is not None}
         if covered and not commodities <= covered:
             continue
         if agreement.outstanding + total > agreement.max_outstanding:
             continue
         return agreement
     return None
+
+
+# Where the statement below takes a trade's figures among its parameters: values no trade has.
+SELLER, BUYER = -2_107_030_401, -2_107_030_402
+HIGHEST, TOTAL = Decimal("-2107030.41"), Decimal("-2107030.42")
+
+
+def _is_placeholder(value) -> bool:
+    return isinstance(value, int | Decimal) and value in (SELLER, BUYER, HIGHEST, TOTAL)
+
+
+@cache
+def _covering_statement(buyer_risk: bool) -> tuple[str, tuple, list[str]]:
+    """The ORM's statement for the agreements that may cover a trade, composed once per process
+    for each of the terms (composing it was a fifth of a worker's time answering a trade inside
+    an agreement: docs/performance.md#consent); run with the trade's figures in place of the
+    placeholders above. Its rows: the agreement's columns, then the commodities it covers."""
+    fields = [field.attname for field in Agreement._meta.concrete_fields]
+    candidates = (
+        Agreement.objects.filter(seller_id=SELLER, buyer_id=BUYER, revoked_at__isnull=True)
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=Now()))
+        .filter(max_unit_price__gte=HIGHEST, max_trade_total__gte=TOTAL)
+        .annotate(covered=ArrayAgg("commodities__id", default=[]))
+        .order_by("created_at", "id")
+        .values_list(*fields, "covered")
+    )
+    if buyer_risk:
+        candidates = candidates.filter(allow_buyer_risk=True)
+    sql, params = candidates.query.sql_with_params()
+    return sql, params, fields
 
 
 # The agreement's cap, checked and taken in one statement. Run after the trade's accounts are
