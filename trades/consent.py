@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
 
-from django.contrib.postgres.aggregates import ArrayAgg
+from django.contrib.postgres.expressions import ArraySubquery
 from django.db import connection
-from django.db.models import Q
+from django.db.models import OuterRef, Q
 from django.db.models.functions import Now
 
 from credits.models import Transfer
@@ -113,7 +113,7 @@ def agreement_covering(
         rows = cursor.fetchall()
     for row in rows:
         agreement = Agreement.from_db(connection.alias, fields, row[:-1])
-        covered = {pk for pk in row[-1] if pk is not None}
+        covered = set(row[-1])
         if covered and not commodities <= covered:
             continue
         if agreement.outstanding + total > agreement.max_outstanding:
@@ -138,11 +138,14 @@ def _covering_statement(buyer_risk: bool) -> tuple[str, tuple, list[str]]:
     an agreement: docs/performance.md#consent); run with the trade's figures in place of the
     placeholders above. Its rows: the agreement's columns, then the commodities it covers."""
     fields = [field.attname for field in Agreement._meta.concrete_fields]
+    covers = Agreement.commodities.through.objects.filter(agreement_id=OuterRef("pk"))
     candidates = (
         Agreement.objects.filter(seller_id=SELLER, buyer_id=BUYER, revoked_at__isnull=True)
         .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=Now()))
         .filter(max_unit_price__gte=HIGHEST, max_trade_total__gte=TOTAL)
-        .annotate(covered=ArrayAgg("commodities__id", default=[]))
+        # A subquery rather than a join and ARRAY_AGG: no GROUP BY for PostgreSQL to plan and
+        # run on every trade (the agreement is one row; its commodities are few).
+        .annotate(covered=ArraySubquery(covers.values("commodity_id")))
         .order_by("created_at", "id")
         .values_list(*fields, "covered")
     )
