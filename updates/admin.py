@@ -10,6 +10,7 @@ from updates.integrations.webhooks.security import RefusedTarget, check_target
 from updates.integrations.webhooks.selectors import deliveries_visible_to, endpoints_visible_to
 from updates.integrations.webhooks.services import (
     endpoint_create,
+    endpoint_delete,
     endpoint_rotate_secret,
     endpoint_update,
     redeliver,
@@ -77,6 +78,22 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
         # The services set the stations (not form.save_m2m); the read-only inline saves nothing.
         for formset in formsets:
             self.save_formset(request, form, formset, change=change)
+
+    def get_deleted_objects(self, objs, request):
+        # An endpoint's deliveries and their attempts are its own records, which operators may
+        # only view: deleting the endpoint takes them, as DELETE /api/webhooks/{id}/ does.
+        deleted, counts, needed, protected = super().get_deleted_objects(objs, request)
+        own = {str(m._meta.verbose_name) for m in (WebhookDelivery, WebhookAttempt)}
+        return deleted, counts, needed - own, protected
+
+    def delete_model(self, request, obj):
+        # As the API deletes one: the endpoint locked first, so a delivery in flight to it
+        # neither fails this deletion nor disturbs the sender (webhooks.services).
+        endpoint_delete(endpoint=obj)
+
+    def delete_queryset(self, request, queryset):
+        for endpoint in queryset:
+            endpoint_delete(endpoint=endpoint)
 
     @admin.action(description="Send a test event")
     def send_test_event(self, request, queryset):

@@ -331,3 +331,26 @@ def test_the_writers_connection_lost_is_made_again_without_a_restart(receiver, s
     assert wait_for(all_delivered(endpoint, len(first) + len(second)), timeout=60)
     assert sorted(received_ids(receiver, "/steady")) == sorted(first + second)  # none twice
     assert sender.spells == 1 and sender.active
+
+
+@pytest.mark.django_db
+def test_an_endpoint_deleted_in_the_admin_goes_with_its_deliveries(client, settings):
+    """The admin deletes as the API does (endpoint_delete: the endpoint locked first)."""
+    from django.urls import reverse
+
+    settings.TRADENET_WEBHOOK_ALLOW_PRIVATE = True
+    owner = UserFactory(username="hook-owner")
+    operator_grant(user=owner, stations=[StationFactory(code="ceres-prime")])
+    endpoint, _ = endpoint_create(owner=owner, url="http://127.0.0.1:9/hook")
+    WebhookDelivery.objects.create(
+        endpoint=endpoint, message_id="msg-admin", event_type="webhook.test", body="{}"
+    )
+    client.force_login(owner)
+
+    answer = client.post(
+        reverse("admin:updates_webhookendpoint_delete", args=[endpoint.pk]), {"post": "yes"}
+    )
+
+    assert answer.status_code == 302
+    assert not WebhookEndpoint.objects.filter(pk=endpoint.pk).exists()
+    assert not WebhookDelivery.objects.filter(message_id="msg-admin").exists()
