@@ -376,3 +376,16 @@ def test_without_collectstatic_the_server_refuses_to_start_and_says_what_to_run(
         docs = httpx.get(f"{base}/api/docs/", timeout=20)
         assert docs.status_code == 200, docs.text[:500]
         assert manage("check", "--deploy", "--fail-level", "ERROR", env=env).returncode == 0
+
+
+def test_a_server_of_one_process_does_not_take_itself_for_an_orphan():
+    """WEB_CONCURRENCY=1: uvicorn serves in the process deploy/serve.sh exec'd, whose pid it
+    recorded as the server's; the orphan guard must not end it (it did: `Shutting down` at
+    once)."""
+    code = (
+        "import os, time; os.environ['TRADENET_SERVER_PID'] = str(os.getpid()); "
+        "from tradenet.serving import exit_with_parent; exit_with_parent(); "
+        "time.sleep(0.5); print('still serving')"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "still serving" in done.stdout, (done.returncode, done.stderr)

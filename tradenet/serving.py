@@ -105,6 +105,8 @@ def exit_with_parent() -> None:
     # starts after its master died (so is already an orphan) must notice too.
     recorded = os.environ.get("TRADENET_SERVER_PID", "")
     parent = int(recorded) if recorded.isdigit() else os.getppid()
+    if parent == os.getpid():
+        return  # one process serves (WEB_CONCURRENCY=1): it is the server, with no master
     libc = ctypes.CDLL(None, use_errno=True)
     pr_set_pdeathsig = 1
     libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
