@@ -4,9 +4,9 @@ told to everyone else without them."""
 
 from __future__ import annotations
 
+from inventory import directory
 from inventory.access import may_act_for
 from inventory.errors import InsufficientStock
-from inventory.models import Station
 from tradenet.errors import DomainError
 
 from .errors import InsufficientCredits
@@ -20,7 +20,8 @@ def as_told_to(user, error: DomainError) -> DomainError:
     # A seller's stock likewise, told only to its operators and dispatch staff: the buyer
     # accepting an offer the seller can no longer fill learns that, not what the seller holds.
     if isinstance(error, InsufficientStock):
-        station = Station.objects.filter(code=error.detail["station"]).first()
+        code = error.detail["station"]
+        station = directory.stations.by_code([code]).get(code)  # the process's, no query
         if not may_act_for(user, station):
             return error.without_figures()
     return error

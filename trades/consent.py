@@ -25,7 +25,7 @@ from inventory.models import Station
 from tradenet.actors import user_or_none
 
 from .errors import AgreementExhausted, ConsentRequired, NotOperator
-from .models import Agreement, Trade
+from .models import Agreement, Trade, lines_total
 
 Kind = Transfer.Consent
 
@@ -102,7 +102,7 @@ def agreement_covering(
     """The oldest of the buyer's active agreements with the seller whose limits this trade
     keeps, as read now (one query). Its cap on what is outstanding is checked again, under
     the trade's locks, when the trade takes it (`agreement_take`)."""
-    total = sum((line.unit_price * line.quantity for line in lines), Decimal(0))
+    total = lines_total(lines)
     highest = max((line.unit_price for line in lines), default=Decimal(0))
     commodities = {line.commodity.pk for line in lines}
     sql, params, fields = _covering_statement(terms == Trade.Terms.BUYER_RISK)

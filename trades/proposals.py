@@ -20,7 +20,7 @@ from tradenet.errors import require_transition
 
 from . import consent
 from .errors import ConsentRequired, NotOperator
-from .models import Proposal, Trade
+from .models import Proposal, Trade, lines_total
 from .services import LineSpec, _initiate, trade_validate
 
 Status = Proposal.Status
@@ -68,7 +68,7 @@ def proposal_create(
             }
             for line in lines
         ],
-        total=sum((line.unit_price * line.quantity for line in lines), Decimal("0.00")),
+        total=lines_total(lines),
         note=note,
         proposed_by=user_or_none(actor),
         expires_at=now + timedelta(seconds=settings.TRADENET_PROPOSAL_TTL_SECONDS),

@@ -31,6 +31,10 @@ class LineSpec:
     quantity: int
     unit_price: Decimal
 
+    @property
+    def subtotal(self) -> Decimal:  # as TradeLine's, so that lines_total sums either
+        return self.unit_price * self.quantity
+
 
 def trade_validate(*, seller: Station, buyer: Station, lines: Sequence[LineSpec]) -> None:
     """Raise ValidationError with field-level messages for a trade that cannot exist."""
