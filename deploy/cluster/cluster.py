@@ -262,6 +262,10 @@ defaults
     timeout queue 60s
     timeout check 3s
     timeout http-request 10s
+    # A client's idle connection ends here after 60 s: before the app's own keep-alive (75 s,
+    # deploy/serve.sh), so it is never the app that closes a connection a request is being
+    # sent on. To the app, a connection per request (http-server-close): no idle one to race.
+    timeout http-keep-alive 60s
     option http-server-close
     option redispatch
     retry-on conn-failure empty-response
