@@ -15,6 +15,7 @@ from inventory.admin_scoping import StationScopedAdminMixin
 from inventory.models import Commodity, Station
 from tradenet.admin import DomainErrorMessagesMixin, ReplicaListsAdminMixin
 from tradenet.errors import DomainError
+from tradenet.text import quantity_text
 
 from .agreements import agreement_grant, agreement_revoke
 from .models import Agreement, Proposal
@@ -22,7 +23,7 @@ from .proposals import proposal_accept, proposal_decline, proposal_withdraw
 
 
 def goods_of(proposal: Proposal) -> str:
-    """A proposal's lines in words: "12 t Water at 3.00; 4 t Ore at 9.50"."""
+    """A proposal's lines in words: "12 t Water at 3.00; 1 crate Spare parts at 9.50"."""
     known = Commodity.objects.in_bulk(
         [item["commodity"] for item in proposal.items], field_name="code"
     )
@@ -31,8 +32,7 @@ def goods_of(proposal: Proposal) -> str:
         commodity = known.get(item["commodity"])
         unit = getattr(commodity, "unit", "")
         name = getattr(commodity, "name", item["commodity"])
-        amount = " ".join(part for part in (str(item["quantity"]), unit, name) if part)
-        lines.append(f"{amount} at {item['unit_price']}")
+        lines.append(f"{quantity_text(int(item['quantity']), unit)} {name} at {item['unit_price']}")
     return "; ".join(lines)
 
 

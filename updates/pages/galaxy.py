@@ -13,6 +13,7 @@ from credits.selectors import balances_of
 from inventory.access import stations_for
 from inventory.models import Commodity, Station, StockLevel, StockMovement
 from inventory.selectors import ledger_of
+from tradenet.text import unit_plural
 from trades.models import Proposal
 from trades.selectors import agreements_visible_to, proposals_visible_to, trades_visible_to
 from updates.log import eventstream
@@ -60,8 +61,9 @@ def shipment_on_map(shipment: Cargo) -> dict:
 
 
 def names(user) -> dict:
-    """Station and commodity names for pages that show events (whose payloads carry codes):
-    the whole directory, which any signed-in user may read, up to DIRECTORY_NAMES stations;
+    """Station and commodity names for pages that show events (whose payloads carry codes),
+    with each commodity's unit for one (`unit`) and for any other number (`units`): the
+    whole directory, which any signed-in user may read, up to DIRECTORY_NAMES stations;
     past that, the user's own (others are then shown by code)."""
     stations = Station.objects.order_by()
     if stations.count() > DIRECTORY_NAMES:
@@ -69,7 +71,7 @@ def names(user) -> dict:
     return {
         "stations": dict(stations.values_list("code", "name")[:DIRECTORY_NAMES]),
         "commodities": {
-            code: {"name": name, "unit": unit}
+            code: {"name": name, "unit": unit, "units": unit_plural(unit)}
             for code, name, unit in Commodity.objects.values_list("code", "name", "unit")
         },
     }
@@ -91,7 +93,7 @@ def live_feed_context(user) -> dict:
 def map_state(user) -> dict:
     """Every station of the directory (any signed-in user may read it), the shipments on their
     way that `user` may read (pending or in transit), the commodities (with their names and
-    units, for the panel's words), and which stations are the caller's own."""
+    units, one and many, for the panel's words), and which stations are the caller's own."""
     stations = list(Station.objects.order_by("code").values("code", "name", "kind", "x", "y", "z"))
     own = set(stations_for(user).values_list("code", flat=True))
     # shipments_visible_to brings the trades, the stations and the lines with commodities.
@@ -101,7 +103,10 @@ def map_state(user) -> dict:
     return {
         "stations": [{**station, "own": station["code"] in own} for station in stations],
         "shipments": [shipment_on_map(shipment) for shipment in shipments],
-        "commodities": list(Commodity.objects.order_by("name").values("code", "name", "unit")),
+        "commodities": [
+            {**commodity, "units": unit_plural(commodity["unit"])}
+            for commodity in Commodity.objects.order_by("name").values("code", "name", "unit")
+        ],
     }
 
 

@@ -3,6 +3,7 @@
 from django import template
 
 from inventory.access import acts_for_all_stations, stations_for
+from tradenet.text import quantity_text, unit_plural
 
 register = template.Library()
 
@@ -28,18 +29,25 @@ def site_header(context, current: str = ""):
 
 @register.filter
 def quantity(value, commodity) -> str:
-    """A quantity in the commodity's unit, grouped by thousands: `1,040 t`."""
-    unit = getattr(commodity, "unit", "") or ""
+    """A quantity in the commodity's unit (a commodity or the unit itself), grouped by
+    thousands, in English: `1,040 t`, `1 crate`, `2,500 units` (tradenet.text.quantity_text)."""
+    unit = commodity if isinstance(commodity, str) else getattr(commodity, "unit", "") or ""
     try:
-        number = f"{int(value):,}"
+        number = int(value)
     except (TypeError, ValueError):
         return str(value)
-    return f"{number} {unit}".strip()
+    return quantity_text(number, unit)
+
+
+@register.filter
+def units(unit: str) -> str:
+    """A unit as it reads for any number but one: `crates`, `units`, `t`."""
+    return unit_plural(str(unit))
 
 
 @register.filter
 def signed_quantity(value, commodity) -> str:
-    """A change in the commodity's unit, with its sign: `+40 t`, `-40 t`."""
+    """A change in the commodity's unit, with its sign: `+40 t`, `-1 crate`."""
     text = quantity(abs(int(value)), commodity)
     return ("+" if int(value) > 0 else "\u2212" if int(value) < 0 else "") + text
 

@@ -25,10 +25,8 @@
 
   const station = (code) => names.stations[code] || code;
   const commodity = (code) => (names.commodities[code] || { name: code }).name;
-  function amount(quantity, code) {
-    const unit = (names.commodities[code] || {}).unit;
-    return Number(quantity).toLocaleString() + (unit ? " " + unit : "") + " " + commodity(code);
-  }
+  const quantity = (count, code) => TradeNet.quantity(count, names.commodities[code]);
+  const amount = (count, code) => quantity(count, code) + " " + commodity(code);
   const when = (at) => new Date(at).toLocaleString([], { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
   const route = (e) => station(e.origin) + " → " + station(e.destination);
 
@@ -55,11 +53,9 @@
           default:
             return "Shipment " + route(e) + " waiting to depart, due " + when(e.eta) + (e.location_note ? " — " + e.location_note : "");
         }
-      case "inventory.changed": {
-        const unit = (names.commodities[e.commodity] || {}).unit || "";
-        return station(e.station) + " · " + commodity(e.commodity) + ": " + Number(e.on_hand).toLocaleString() + " " + unit +
-          " on hand, " + Number(e.incoming).toLocaleString() + " " + unit + " on its way (" + (MOVEMENT[e.kind] || e.kind) + ")";
-      }
+      case "inventory.changed":
+        return station(e.station) + " · " + commodity(e.commodity) + ": " + quantity(e.on_hand, e.commodity) +
+          " on hand, " + quantity(e.incoming, e.commodity) + " on its way (" + (MOVEMENT[e.kind] || e.kind) + ")";
       default:
         return JSON.stringify(e);
     }

@@ -37,7 +37,7 @@
   const stations = new Map(); // code -> {data, el, mark, label, sx, sy}
   const shipments = new Map(); // shipment_id -> {data, el, route}
   const tradeCommodities = new Map(); // transaction_id -> [commodity codes], from trade.initiated
-  let commodities = new Map(); // code -> {code, name, unit}
+  let commodities = new Map(); // code -> {code, name, unit, units}
   let selected = null;
   let view = { cx: 0, cy: 0, scale: 10 }; // light-years at the centre; pixels per light-year
 
@@ -53,7 +53,7 @@
   function nameOf(code) { const s = stations.get(code); return s ? s.data.name : code; }
   function amount(quantity, code) {
     const commodity = commodities.get(code);
-    return quantity.toLocaleString() + " " + (commodity ? commodity.unit + " " + commodity.name : code);
+    return TradeNet.quantity(quantity, commodity) + " " + (commodity ? commodity.name : code);
   }
 
   function setStatus(stateName, text) {
@@ -481,9 +481,8 @@
       body.items.forEach((item) => {
         const row = rows.insertRow();
         row.dataset.commodity = item.commodity;
-        const commodity = commodities.get(item.commodity) || { name: item.commodity, unit: "" };
-        const unit = commodity.unit ? " " + commodity.unit : "";
-        [commodity.name, item.on_hand.toLocaleString() + unit, item.incoming.toLocaleString() + unit]
+        const commodity = commodities.get(item.commodity);
+        [commodity ? commodity.name : item.commodity, TradeNet.quantity(item.on_hand, commodity), TradeNet.quantity(item.incoming, commodity)]
           .forEach((v) => row.appendChild(text("td", v)));
       });
       stock.replaceChildren(table);

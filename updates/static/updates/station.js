@@ -51,13 +51,15 @@
       const path = points.map((p, i) => (i ? "H" + x(p.at).toFixed(1) + "V" : "M" + x(p.at).toFixed(1) + ",") + y(p[bucket]).toFixed(1)).join("");
       el("path", { d: path, class: bucket.replace("_", "-") }, chart);
     });
+    const option = commoditySelect.selectedOptions[0].dataset;  // its unit, for one and for more
+    const amount = (count) => TradeNet.quantity(count, option);
     points.forEach((p) => {
       const dot = el("circle", { cx: x(p.at), cy: y(p.on_hand), r: points.length > 60 ? 0 : 2,
                                  "data-point": "", "data-at": p.at, "data-on-hand": p.on_hand, "data-incoming": p.incoming }, chart);
-      el("title", {}, dot).textContent = new Date(p.at).toLocaleString() + ": on hand " + p.on_hand + ", incoming " + p.incoming;
+      el("title", {}, dot).textContent = new Date(p.at).toLocaleString() + ": on hand " + amount(p.on_hand) + ", incoming " + amount(p.incoming);
     });
-    const unit = commoditySelect.selectedOptions[0].dataset.unit;
-    document.getElementById("chart-range").textContent = points.length + " points" + (unit ? ", in " + unit : "");
+    document.getElementById("chart-range").textContent =
+      TradeNet.quantity(points.length, { unit: "point", units: "points" }) + (option.units ? ", in " + option.units : "");
   }
 
   // Credits: balance and available over the last 7 days, by the hour, from the entries.
