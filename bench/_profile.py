@@ -1,6 +1,6 @@
 """Where a server worker's Python goes under a benchmark's load: py-spy samples one worker and
 this folds its stacks into inclusive shares of the project's own functions and the libraries'
-entry points (the table in docs/performance.md)."""
+entry points (docs/performance.md, "Where a trade's CPU goes")."""
 
 from __future__ import annotations
 

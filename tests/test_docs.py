@@ -94,3 +94,8 @@ def test_every_link_and_path_in_the_docs_exists():
 
 def test_the_readme_is_an_index():
     assert len((ROOT / "README.md").read_bytes()) <= 15_000
+
+
+def test_the_performance_page_is_a_reference():
+    # Each benchmark's command, latest figures and spread; past rounds live in the commits.
+    assert len((ROOT / "docs" / "performance.md").read_text().splitlines()) <= 300
