@@ -17,6 +17,8 @@ so the root namespace has no address on this network and never sends to it):
     tn-client  .50  where clients run
 
 The database tier (Patroni, etcd, synchronous replication, failover) is deploy/cluster/database.py.
+The roles, their ports and settings and the configuration each is given are described once in
+deploy/cluster/topology.py; this file and database.py render them for the hosts above.
 
 Every client runs inside a namespace: `ip netns exec tn-client curl http://10.77.0.30/healthz`.
 State, logs and pid files are in TRADENET_CLUSTER_DIR (default /var/tmp/tradenet-cluster);
@@ -40,10 +42,12 @@ import sys
 from pathlib import Path
 
 import database
+import topology
 from hosts import (
     APP_HOSTS,
     EDGES,
     HOSTS,
+    LAYOUT,
     ROOT,
     STATE,
     SWITCH,
@@ -64,7 +68,7 @@ from hosts import (
 )  # fmt: skip
 
 GRIP_KEY_FILE = "grip.key"
-AMQP_URL = f"amqp://guest:guest@{addr('tn-mq')}:5672/%2F"
+AMQP_URL = topology.app_wiring(LAYOUT, "guest:guest")["TRADENET_AMQP_URL"]
 EXCHANGE = "tradenet.events"
 
 
@@ -110,27 +114,8 @@ def pgbouncer() -> None:
     step("PgBouncer (transaction mode) on tn-pgb, pooling the leader's port")
     work = STATE / "pgb"
     work.mkdir()
-    (work / "users.txt").write_text('"postgres" ""\n')
-    (work / "pgbouncer.ini").write_text(f"""[databases]
-tradenet = host={addr(database.PROXY)} port={database.PRIMARY_PORT} dbname=tradenet user=postgres
-[pgbouncer]
-listen_addr = {addr("tn-pgb")}
-listen_port = 6432
-unix_socket_dir =
-auth_type = trust
-auth_file = {work}/users.txt
-pool_mode = transaction
-default_pool_size = 20
-; SHOW POOLS / SHOW SERVERS on the admin console (psql ... -p 6432 -d pgbouncer)
-admin_users = postgres
-max_client_conn = 2000
-ignore_startup_parameters = extra_float_digits,options
-; During a failover: try the new leader every second (not every 15 s), and answer a client
-; that waited 5 s for a server with an error (the API's 503) rather than hold it for 2 min.
-server_login_retry = 1
-server_connect_timeout = 2
-query_wait_timeout = 5
-""")
+    (work / "users.txt").write_text(topology.PGBOUNCER_USERS)
+    (work / "pgbouncer.ini").write_text(topology.pgbouncer_ini(LAYOUT, f"{work}/users.txt"))
     shutil.chown(work, "postgres", "postgres")
     for child in work.iterdir():
         shutil.chown(child, "postgres", "postgres")
@@ -144,21 +129,15 @@ def pushpin(host: str, key: str) -> None:
     run_dir = work / "run"
     run_dir.mkdir(parents=True)
     (work / "log").mkdir()
-    # Its origin is the load balancer: any app host answers holds and next links.
-    (work / "routes").write_text(f"* {addr('tn-lb')}:80\n")
+    (work / "routes").write_text(topology.edge_routes(LAYOUT))
     replacements = {
         "rundir=": f"rundir={run_dir}",
         "logdir=": f"logdir={work / 'log'}",
         "routesfile=": f"routesfile={work / 'routes'}",
         "sig_key=": f"sig_key={key}",
-        "updates_check=": "updates_check=off",
         "push_in_http_addr=": f"push_in_http_addr={addr(host)}",
-        # Debian's file limits deliveries to 2,500 a second, queueing up to 25,000 and dropping
-        # the rest: 10,000 streams take more than that from a few trades a second (every
-        # delivery counts). Unlimited here; what Pushpin cannot deliver at once it queues per
-        # stream, and a stream that loses some recovers them from the log (sequence.py).
-        "message_rate=": "message_rate=-1",
-        "message_hwm=": "message_hwm=-1",
+        # No update checks, deliveries unthrottled (why: topology.EDGE_SETTINGS).
+        **{f"{name}=": f"{name}={value}" for name, value in topology.EDGE_SETTINGS.items()},
     }
     lines = []
     for line in Path("/etc/pushpin/pushpin.conf").read_text().splitlines():
@@ -182,15 +161,10 @@ def pushpin(host: str, key: str) -> None:
 
 
 def app_env(host: str, key: str, secret: str) -> dict[str, str]:
-    grip = ",".join(f"http://{addr(edge)}:5561" for edge in EDGES)
     return {
         **{k: v for k, v in os.environ.items() if not k.startswith(("DATABASE", "DJANGO"))},
-        "DATABASE_URL": f"postgres://postgres@{addr('tn-pgb')}:6432/tradenet",
-        "DATABASE_DIRECT_URL": f"postgres://postgres@{addr('tn-pgb')}:{database.PRIMARY_PORT}/tradenet",
-        "DATABASE_REPLICA_URL": f"postgres://postgres@{addr('tn-pgb')}:{database.REPLICA_PORT}/tradenet",
-        "TRADENET_AMQP_URL": AMQP_URL,
-        "REDIS_URL": f"redis://{addr('tn-redis')}:6379/0",
-        "GRIP_URL": grip,
+        # The database through tn-pgb, the feed, Redis, both edges: the topology's wiring.
+        **topology.app_wiring(LAYOUT, "guest:guest"),
         "GRIP_KEY": key,
         "DJANGO_SECRET_KEY": secret,
         "DJANGO_ALLOWED_HOSTS": "*",
@@ -199,7 +173,7 @@ def app_env(host: str, key: str, secret: str) -> dict[str, str]:
         "DJANGO_HSTS_SECONDS": "0",
         "HOST": addr(host),
         "PORT": "8000",
-        "WEB_CONCURRENCY": os.environ.get("TRADENET_CLUSTER_WORKERS", "2"),
+        "WEB_CONCURRENCY": os.environ.get("TRADENET_CLUSTER_WORKERS", str(topology.APP_WORKERS)),
         "FORWARDED_ALLOW_IPS": addr("tn-lb"),
         "PYTHON": str(ROOT / ".venv" / "bin" / "python"),
         "PGAPPNAME": f"tradenet-{host}",
@@ -226,66 +200,8 @@ def haproxy() -> None:
     step("HAProxy on tn-lb")
     work = STATE / "lb"
     work.mkdir()
-
-    # Requests: at most a host's view threads (2 workers x 8) each, the rest queued here, where
-    # waiting costs nothing, so an app host under a burst still answers its health check at
-    # once (HAProxy marked both hosts down when they took 200 clients at a time and answered
-    # 503 to everyone). Streams are long and hold no thread: a backend of their own, unqueued.
-    # The check has 3 s and 3 tries (a loaded host is slow, not gone); a host that is gone
-    # refuses connections, and those requests go to the other host at once (redispatch). A
-    # host marked down is checked every 500 ms and back with its first 200: after a database
-    # failover, both hosts are (/readyz), and every second of waiting is one without trades.
-    def servers(extra: str) -> str:
-        return "\n".join(
-            f"    server {host} {addr(host)}:8000 check inter 1s downinter 500ms fall 3 rise 1"
-            f"{extra}"
-            for host in APP_HOSTS
-        )
-
-    # With no app host ready (each reports the database away on /readyz while it fails over),
-    # HAProxy answers itself: a 503 the API's clients know, with Retry-After, as a host would.
-    body = json.dumps({"message": "No TradeNet host can answer now (the database may be "
-                       "failing over); try again shortly.", "code": "unavailable"})  # fmt: skip
-    (work / "503.http").write_text(
-        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-        f"Retry-After: 5\r\nCache-Control: no-store\r\nContent-Length: {len(body)}\r\n"
-        f"Connection: close\r\n\r\n{body}"
-    )
-    (work / "haproxy.cfg").write_text(f"""global
-    maxconn 9000
-defaults
-    mode http
-    errorfile 503 {work / "503.http"}
-    timeout connect 2s
-    timeout client 1h
-    timeout server 1h
-    timeout queue 60s
-    timeout check 3s
-    timeout http-request 10s
-    # A client's idle connection ends here after 60 s: before the app's own keep-alive (75 s,
-    # deploy/serve.sh), so it is never the app that closes a connection a request is being
-    # sent on. To the app, a connection per request (http-server-close): no idle one to race.
-    timeout http-keep-alive 60s
-    option http-server-close
-    option redispatch
-    retry-on conn-failure empty-response
-    retries 2
-frontend web
-    bind {addr("tn-lb")}:80
-    acl stream path_beg /api/updates/
-    use_backend streams if stream
-    default_backend apps
-backend apps
-    balance leastconn
-    option httpchk GET /readyz
-    http-check expect status 200
-{servers(" maxconn 16")}
-backend streams
-    balance roundrobin
-    option httpchk GET /readyz
-    http-check expect status 200
-{servers("")}
-""")
+    (work / "503.http").write_text(topology.LB_503)
+    (work / "haproxy.cfg").write_text(topology.lb_cfg(LAYOUT, str(work / "503.http")))
     start("haproxy", "tn-lb", ["/usr/sbin/haproxy", "-W", "-db", "-f", str(work / "haproxy.cfg")])
     wait_until("HAProxy", lambda: probe(f"http://{addr('tn-lb')}/readyz"))
 

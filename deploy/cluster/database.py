@@ -23,13 +23,13 @@ Why these settings (docs/deployment.md#failover):
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
 
+import topology
 from hosts import (
-    NET,
+    LAYOUT,
     PG_BIN,
     STATE,
     addr,
@@ -45,13 +45,13 @@ from hosts import (
     wait_until,
 )  # fmt: skip
 
-DB_HOSTS = ("tn-db", "tn-db2")
-ETCD_HOSTS = ("tn-etcd1", "tn-etcd2", "tn-etcd3")
-PROXY = "tn-pgb"
-PRIMARY_PORT, REPLICA_PORT = 5000, 5001
-PATRONI_PORT = 8008
-TTL, LOOP_WAIT, RETRY_TIMEOUT = 10, 2, 4
-SCOPE = "tradenet"
+# The hosts, ports and settings are the topology's (deploy/cluster/topology.py), as its
+# configurations are: docker-compose.yml's cluster profile is rendered from the same.
+DB_HOSTS = LAYOUT.of("database")
+ETCD_HOSTS = LAYOUT.of("etcd")
+PROXY = LAYOUT.one("dbproxy")
+PRIMARY_PORT, REPLICA_PORT = topology.PRIMARY_PORT, topology.REPLICA_PORT
+PATRONI_PORT = topology.PATRONI_PORT
 # TRADENET_CLUSTER_SYNCHRONOUS=0 only to measure what the guarantee costs.
 SYNCHRONOUS = os.environ.get("TRADENET_CLUSTER_SYNCHRONOUS", "1") != "0"
 
@@ -64,18 +64,9 @@ def rest(host: str, path: str) -> str:
 
 
 def etcd(host: str) -> None:
-    members = ",".join(f"{h}=http://{addr(h)}:2380" for h in ETCD_HOSTS)
     data = STATE / host
     data.mkdir()
-    start(f"etcd-{host}", host, [
-        "etcd", "--name", host, "--data-dir", str(data),
-        "--listen-client-urls", f"http://{addr(host)}:2379",
-        "--advertise-client-urls", f"http://{addr(host)}:2379",
-        "--listen-peer-urls", f"http://{addr(host)}:2380",
-        "--initial-advertise-peer-urls", f"http://{addr(host)}:2380",
-        "--initial-cluster", members, "--initial-cluster-token", "tradenet-cluster",
-        "--initial-cluster-state", "new",
-    ])  # fmt: skip
+    start(f"etcd-{host}", host, topology.etcd_command(LAYOUT, host, str(data)))
 
 
 def etcd_healthy() -> bool:
@@ -87,60 +78,8 @@ def etcd_healthy() -> bool:
 
 def patroni_config(host: str) -> dict:
     work = STATE / host
-    trust = [f"host all all {NET}.0/24 trust", f"host replication all {NET}.0/24 trust",
-             "local all all trust"]  # fmt: skip
-    return {
-        "scope": SCOPE,
-        "name": host,
-        "log": {"level": "INFO"},
-        "restapi": {
-            "listen": f"{addr(host)}:{PATRONI_PORT}",
-            "connect_address": f"{addr(host)}:{PATRONI_PORT}",
-        },
-        "etcd3": {"hosts": [f"{addr(h)}:2379" for h in ETCD_HOSTS]},
-        "bootstrap": {
-            "dcs": {
-                "ttl": TTL,
-                "loop_wait": LOOP_WAIT,
-                "retry_timeout": RETRY_TIMEOUT,
-                "maximum_lag_on_failover": 1024 * 1024,
-                "synchronous_mode": SYNCHRONOUS,
-                "postgresql": {
-                    "use_pg_rewind": True,
-                    "use_slots": True,
-                    "parameters": {
-                        "max_connections": 200,
-                        "wal_level": "replica",
-                        "wal_log_hints": "on",
-                        "hot_standby": "on",
-                        "hot_standby_feedback": "on",
-                        "max_wal_senders": 10,
-                        "max_replication_slots": 10,
-                        "wal_keep_size": "256MB",
-                    },
-                },
-            },
-            "initdb": [{"encoding": "UTF8"}, {"locale": "C.UTF-8"}],
-            "pg_hba": trust,
-        },
-        "postgresql": {
-            "listen": f"{addr(host)}:5432",
-            "connect_address": f"{addr(host)}:5432",
-            "data_dir": str(work / "data"),
-            "bin_dir": str(PG_BIN),
-            "pgpass": str(work / "pgpass"),
-            "authentication": {
-                "superuser": {"username": "postgres"},
-                "replication": {"username": "postgres"},
-                "rewind": {"username": "postgres"},
-            },
-            "parameters": {"unix_socket_directories": str(work)},
-            "pg_hba": trust,
-            "remove_data_directory_on_rewind_failure": True,
-            "remove_data_directory_on_diverged_timelines": True,
-        },
-        "tags": {"nofailover": False, "noloadbalance": False},
-    }
+    return topology.patroni_config(LAYOUT, host, work=str(work), data_dir=str(work / "data"),
+                                   bin_dir=str(PG_BIN), synchronous=SYNCHRONOUS)  # fmt: skip
 
 
 def patroni(host: str) -> None:
@@ -149,7 +88,7 @@ def patroni(host: str) -> None:
     work.mkdir(exist_ok=True)
     shutil.chown(work, "postgres", "postgres")
     config = work / "patroni.yml"
-    config.write_text(json.dumps(patroni_config(host), indent=1))  # YAML reads JSON
+    config.write_text(topology.patroni_json(patroni_config(host)))  # YAML reads JSON
     shutil.chown(config, "postgres", "postgres")
     env = {"PATH": "/usr/bin:/bin", "HOME": str(work), "LC_ALL": "C.UTF-8"}
     start(f"patroni-{host}", host, as_postgres("/usr/bin/patroni", str(config)), env=env)
@@ -181,33 +120,7 @@ def haproxy_db() -> None:
     step(f"HAProxy for the database on {PROXY} (:{PRIMARY_PORT} leader, :{REPLICA_PORT} standbys)")
     work = STATE / "dbproxy"
     work.mkdir()
-
-    def servers() -> str:
-        return "\n".join(
-            f"    server {h} {addr(h)}:5432 check port {PATRONI_PORT}" for h in DB_HOSTS
-        )
-
-    (work / "haproxy.cfg").write_text(f"""global
-    maxconn 4000
-defaults
-    mode tcp
-    timeout connect 2s
-    timeout client 24h
-    timeout server 24h
-    timeout check 2s
-    default-server inter 1s downinter 500ms fall 2 rise 1 on-marked-down shutdown-sessions
-listen primary
-    bind {addr(PROXY)}:{PRIMARY_PORT}
-    option httpchk GET /primary
-    http-check expect status 200
-{servers()}
-listen replicas
-    bind {addr(PROXY)}:{REPLICA_PORT}
-    balance leastconn
-    option httpchk GET /replica
-    http-check expect status 200
-{servers()}
-""")
+    (work / "haproxy.cfg").write_text(topology.dbproxy_cfg(LAYOUT))
     start("haproxy-db", PROXY, ["/usr/sbin/haproxy", "-W", "-db", "-f", str(work / "haproxy.cfg")])
     wait_until("the primary through HAProxy", lambda: pg_ready(PROXY, PRIMARY_PORT))
 

@@ -11,6 +11,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from topology import NAMESPACE_HOSTS, Layout
+
 ROOT = Path(__file__).resolve().parents[2]
 STATE = Path(os.environ.get("TRADENET_CLUSTER_DIR", "/var/tmp/tradenet-cluster"))
 SWITCH = "tn-switch"
@@ -21,8 +23,8 @@ HOSTS = {
     "tn-app2": 22, "tn-lb": 30, "tn-edge1": 31, "tn-edge2": 32, "tn-etcd1": 41, "tn-etcd2": 42,
     "tn-etcd3": 43, "tn-client": 50,
 }  # fmt: skip
-APP_HOSTS = ("tn-app1", "tn-app2")
-EDGES = ("tn-edge1", "tn-edge2")
+APP_HOSTS = NAMESPACE_HOSTS["app"]
+EDGES = NAMESPACE_HOSTS["edge"]
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 PACKAGES = {  # a file each Debian package provides -> the package
     str(PG_BIN / "postgres"): "postgresql-15",
@@ -41,6 +43,11 @@ PACKAGES = {  # a file each Debian package provides -> the package
 
 def addr(host: str) -> str:
     return f"{NET}.{HOSTS[host]}"
+
+
+# The topology (deploy/cluster/topology.py) on these hosts: each reached, and listening, at its
+# own address; PostgreSQL trusts the cluster's network.
+LAYOUT = Layout(NAMESPACE_HOSTS, {host: addr(host) for host in HOSTS}, network=f"{NET}.0/24")
 
 
 def step(message: str) -> None:
