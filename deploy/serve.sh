@@ -14,6 +14,10 @@ rm -rf "$PROMETHEUS_MULTIPROC_DIR" && mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
 
 # The master's pid (exec keeps it): its workers exit if it is gone (tradenet/serving.py).
 export TRADENET_SERVER_PID=$$
+# An idle connection is kept KEEP_ALIVE_TIMEOUT seconds (75): longer than HAProxy keeps a
+# client's (`timeout http-keep-alive 60s`, deploy/cluster) and than clients' own pools, so the
+# other end closes an idle connection first and no request is sent on one the server is closing
+# (uvicorn's default, 5 s, lost such POSTs). docs/deployment.md#keep-alive
 # tradenet.serve: uvicorn, with the exporters in its main process (why: its docstring).
 exec "$PYTHON" -m tradenet.serve tradenet.asgi:application \
   --http tradenet.serving:GuardedHttpToolsProtocol \
@@ -22,4 +26,5 @@ exec "$PYTHON" -m tradenet.serve tradenet.asgi:application \
   --timeout-graceful-shutdown "${GRACEFUL_TIMEOUT:-10}" \
   --proxy-headers --forwarded-allow-ips "${FORWARDED_ALLOW_IPS:-127.0.0.1}" \
   --backlog "${BACKLOG:-2048}" \
+  --timeout-keep-alive "${KEEP_ALIVE_TIMEOUT:-75}" \
   --no-access-log

@@ -1,4 +1,5 @@
-"""The ASGI application that servers run (uvicorn, through deploy/serve.sh).
+"""The ASGI application that servers run (uvicorn through deploy/serve.sh; also plain uvicorn,
+gunicorn with uvicorn's worker, daphne: docs/deployment.md#entry-points).
 
 Event streams and probes are answered on the event loop (updates.asgi). Every other request
 goes to Django's WSGI handler on a pool of TRADENET_WEB_THREADS threads per process
@@ -14,12 +15,15 @@ import os
 import sys
 import threading
 
+# First, as Django's own asgi.py does: every server (uvicorn, gunicorn's uvicorn worker,
+# daphne) imports this module with nothing else set up, and nothing below may read a setting
+# before this default is in place.
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tradenet.settings")
+
 from django.conf import settings
 from django.core.wsgi import get_wsgi_application
 
 from tradenet.wsgi_bridge import ThreadPoolWSGI
-
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tradenet.settings")
 
 # Each worker's event loop (streams, the relay's deliveries) shares the GIL with the threads
 # running views; with the default 5 ms slices a busy view thread keeps the loop waiting, and

@@ -73,6 +73,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # /healthz, /readyz and /metrics under a WSGI server (under ASGI, answered before Django).
+    "updates.probes.ProbesMiddleware",
     "tradenet.observability.RequestIdMiddleware",
     "tradenet.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",

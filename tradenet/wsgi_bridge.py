@@ -21,10 +21,13 @@ from typing import Any
 from a2wsgi.wsgi import Body, WSGIMiddleware, WSGIResponder, build_environ
 from django.conf import settings
 
-# Bodies up to Django's own limit on what it reads into memory are read before the view runs;
-# larger ones as the view reads them (Django refuses them, or streams an upload to disk); a
-# chunked body over it is answered 413, as Django would answer it.
-PREFETCH_LIMIT = settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 2_621_440
+
+def prefetch_limit() -> int:
+    """Bodies up to Django's own limit on what it reads into memory are read before the view
+    runs; larger ones as the view reads them (Django refuses them, or streams an upload to
+    disk); a chunked body over it is answered 413, as Django would answer it. Read from the
+    settings when asked, never at import: this module is imported before Django is set up."""
+    return settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 2_621_440
 
 
 class ThreadPoolWSGI(WSGIMiddleware):
@@ -101,13 +104,14 @@ class OneHandOffResponder(WSGIResponder):
 
 
 async def prefetch(body: Body, scope, receive) -> bool:
-    """Read a body of known length up to PREFETCH_LIMIT, or a chunked one (whose length WSGI
+    """Read a body of known length up to prefetch_limit(), or a chunked one (whose length WSGI
     cannot tell Django, which would otherwise see none) up to the limit, into `body` on the
     loop. False for a chunked body over the limit."""
+    limit = prefetch_limit()
     headers = dict(scope["headers"])
     length = headers.get(b"content-length")
     if length is not None:
-        if not length.isdigit() or int(length) > PREFETCH_LIMIT:
+        if not length.isdigit() or int(length) > limit:
             return True  # read as the view reads it; Django refuses it if too large
     elif b"chunked" not in headers.get(b"transfer-encoding", b"").lower():
         return True
@@ -115,7 +119,7 @@ async def prefetch(body: Body, scope, receive) -> bool:
         message = await receive()
         body._has_more = message.get("more_body", False)
         body.buffer.extend(message.get("body", b""))
-        if len(body.buffer) > PREFETCH_LIMIT:
+        if len(body.buffer) > limit:
             return False
     return True
 
