@@ -1,4 +1,5 @@
-"""Production deployment: settings from the environment, compose file, probes, the stack."""
+"""Production deployment: settings from the environment, probes, the stack (the compose file:
+tests/test_compose.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import yaml
 
 from tests.helpers import wait_for
 from tests.servers import (
@@ -73,54 +73,6 @@ def test_debug_is_off_unless_set():
     )
     done = manage("shell", "-c", "from django.conf import settings; print(settings.DEBUG)", env=env)
     assert done.stdout.strip().splitlines()[-1] == "False", done.stderr
-
-
-class TestComposeFile:
-    def test_it_validates(self, tmp_path):
-        if not shutil.which("docker-compose"):
-            pytest.skip("docker-compose is not installed (make test installs it)")
-        for name in ("docker-compose.yml", "Dockerfile", "deploy"):
-            source = ROOT / name
-            (shutil.copytree if source.is_dir() else shutil.copy)(source, tmp_path / name)
-        shutil.copy(ROOT / ".env.example", tmp_path / ".env")
-        done = subprocess.run(
-            [
-                "docker-compose",
-                "--profile",
-                "edge",
-                "--profile",
-                "feed",
-                "--profile",
-                "cluster",
-                "config",
-            ],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-        )
-        assert done.returncode == 0, done.stderr
-        resolved = yaml.safe_load(done.stdout)
-        assert set(resolved["services"]) == {"db", "redis", "app", "pushpin", "rabbitmq",
-                                             "db-replica", "pgbouncer", "app-b", "lb",
-                                             "pushpin-b"}  # fmt: skip
-        app_b = resolved["services"]["app-b"]["environment"]
-        assert "@pgbouncer:5432/" in app_b["DATABASE_URL"]
-        assert "@db:5432/" in app_b["DATABASE_DIRECT_URL"]
-        assert "@db-replica:5432/" in app_b["DATABASE_REPLICA_URL"]
-        assert resolved["services"]["app"]["environment"]["REDIS_URL"] == "redis://redis:6379/0"
-
-    def test_it_declares_images_healthchecks_volumes_and_the_edge_profile(self):
-        compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-        services = compose["services"]
-        assert services["db"]["image"] == "postgres:16"
-        assert services["redis"]["image"] == "redis:7"
-        assert services["pushpin"]["profiles"] == ["edge"]
-        assert services["rabbitmq"]["profiles"] == ["feed"]
-        for name, service in services.items():
-            assert "healthcheck" in service, name
-        assert "readyz" in " ".join(services["app"]["healthcheck"]["test"])
-        assert set(compose["volumes"]) == {"pgdata", "redisdata", "rabbitmqdata", "replicadata"}
-        assert services["app"]["depends_on"]["db"]["condition"] == "service_healthy"
 
 
 @pytest.mark.django_db(transaction=True)
