@@ -13,6 +13,7 @@ COPY pyproject.toml README.md ./
 COPY tradenet ./tradenet
 COPY trades ./trades
 COPY cargo ./cargo
+COPY credits ./credits
 COPY inventory ./inventory
 COPY updates ./updates
 RUN pip install .

@@ -7,8 +7,10 @@ balancer in front of it, and a POST on a connection reused after an idle spell i
 from __future__ import annotations
 
 import http.client
+import importlib.util
 import json
 import os
+import random
 import re
 import signal
 import subprocess
@@ -53,8 +55,8 @@ def documented_env(port: int, static_root: Path, **extra: str) -> dict[str, str]
         DJANGO_SECURE_SSL_REDIRECT="0",
         DJANGO_STATIC_ROOT=str(static_root),
         PGAPPNAME=f"tradenet-entry-{port}",
-        **extra,
     )
+    env.update(extra)
     return env
 
 
@@ -236,3 +238,66 @@ def test_under_a_wsgi_server_manage_py_deliver_carries_committed_events_on(stati
         if deliver is not None:
             deliver.stop()
         server.stop()
+
+
+def haproxy_topology():
+    """deploy/cluster/topology.py (standard library only; deploy/cluster runs it as a script)."""
+    spec = importlib.util.spec_from_file_location(
+        "keep_alive_topology", ROOT / "deploy" / "cluster" / "topology.py"
+    )
+    module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.skipif(not Path("/usr/sbin/haproxy").exists(), reason="HAProxy is not installed "
+                    "(scripts/ensure-test-tools installs it)")  # fmt: skip
+@pytest.mark.skipif(os.geteuid() != 0, reason="HAProxy binds port 80 as the cluster's does")
+def test_through_the_clusters_haproxy_a_post_after_an_idle_spell_is_answered(static_root, tmp_path):
+    """The cluster's load balancer, rendered as deploy/cluster renders it, on loopback
+    addresses of this test's own, in front of deploy/serve.sh: POSTs on one client connection
+    with idle spells past uvicorn's default keep-alive are all answered."""
+    topology = haproxy_topology()
+    net = f"127.{random.randrange(1, 250)}.{random.randrange(1, 250)}"
+    app, lb = f"{net}.2", f"{net}.3"
+    layout = topology.Layout(
+        hosts={"app": ("app",), "lb": ("lb",)}, addresses={"app": app, "lb": lb}, network=net
+    )
+    (tmp_path / "503.http").write_text(topology.LB_503)
+    (tmp_path / "haproxy.cfg").write_text(topology.lb_cfg(layout, str(tmp_path / "503.http")))
+    token = dispatch_with_stock_to_trade()
+    env = documented_env(topology.APP_PORT, static_root, HOST=app, PORT=str(topology.APP_PORT),
+                         WEB_CONCURRENCY="1", PYTHON=sys.executable, DJANGO_ALLOWED_HOSTS=lb,
+                         PGAPPNAME=f"tradenet-keep-alive-{net}",
+                         PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"))  # fmt: skip
+    server = Server(["bash", "deploy/serve.sh"], env, topology.APP_PORT, tmp_path / "app.log")
+    server.base = f"http://{app}:{topology.APP_PORT}"
+    haproxy = ["/usr/sbin/haproxy", "-W", "-db", "-f", str(tmp_path / "haproxy.cfg")]
+    balancer = Server(haproxy, {**env, "PGAPPNAME": "-"}, topology.LB_PORT, tmp_path / "lb.log")
+    headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
+    try:
+        server.wait_healthy()
+        assert wait_for(lambda: answers(f"http://{lb}/readyz"), 30), balancer.log()
+        connection = http.client.HTTPConnection(lb, topology.LB_PORT, timeout=30)
+        statuses, local_ports = [], set()
+        for idle in (0, 6, 0, 6):
+            time.sleep(idle)
+            connection.request("POST", "/api/trades/", body=json.dumps(TRADE), headers=headers)
+            local_ports.add(connection.sock.getsockname()[1])
+            response = connection.getresponse()
+            response.read()
+            statuses.append(response.status)
+        connection.close()
+        assert statuses == [201] * 4, (statuses, server.log(), balancer.log())
+        assert len(local_ports) == 1  # one client connection to HAProxy, reused each time
+    finally:
+        balancer.process.send_signal(signal.SIGTERM)
+        balancer.process.wait(10)
+        server.stop()
+
+
+def answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
