@@ -84,3 +84,11 @@ def trade_form(seller, buyer, *lines):
             f"lines-{i}-unit_price": price,
         }
     return data
+
+
+def answers(url: str) -> bool:
+    """Whether `url` answers 200 now (a server's probe, while waiting for it)."""
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False

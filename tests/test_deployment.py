@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import wait_for
+from tests.helpers import answers, wait_for
 from tests.servers import (
     ROOT,
     database_url_of_tests,
@@ -261,13 +261,6 @@ def test_make_run_stopped_with_sigterm_leaves_no_server_and_no_postgresql(tmp_pa
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGQUIT)
         log.close()
-
-
-def answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def alive(pid: int) -> bool:

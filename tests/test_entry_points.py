@@ -23,7 +23,7 @@ import pytest
 from knox.models import AuthToken
 
 from tests.factories import CommodityFactory, StationFactory, UserFactory, give_stock
-from tests.helpers import wait_for
+from tests.helpers import answers, wait_for
 from tests.servers import ROOT, _wait_for_backends_to_exit, database_url_of_tests, free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -294,10 +294,3 @@ def test_through_the_clusters_haproxy_a_post_after_an_idle_spell_is_answered(sta
         balancer.process.send_signal(signal.SIGTERM)
         balancer.process.wait(10)
         server.stop()
-
-
-def answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
