@@ -1,4 +1,4 @@
-"""The credits API: /api/accounts/ (docs/api.md#credits)."""
+"""The credits API: /api/accounts/ (docs/api.md#the-rest-api; the rules: docs/domain.md#credits)."""
 
 from __future__ import annotations
 

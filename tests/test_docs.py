@@ -5,23 +5,13 @@ from __future__ import annotations
 
 import re
 
-from tests.servers import ROOT
+from tests.packages import PACKAGES, ROOT
 
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-FOLDERS = ("tradenet", "inventory", "trades", "cargo", "updates", "deploy", "scripts", "bench")
+FOLDERS = (*PACKAGES, "deploy", "scripts", "bench", "tests")
 CODE = [
     path
-    for folder in (
-        "tradenet",
-        "inventory",
-        "trades",
-        "cargo",
-        "updates",
-        "deploy",
-        "scripts",
-        "bench",
-        "tests",
-    )
+    for folder in FOLDERS
     for path in (ROOT / folder).rglob("*")
     if path.suffix in {".py", ".sh", ".html", ".js", ".css", ".lua", ".sql"}
     and "migrations" not in path.parts
@@ -29,7 +19,7 @@ CODE = [
 
 CITED_PATH = re.compile(
     # Not in quotes: "updates/map.html" in a view is a template's name, not a path.
-    r"(?<![\"'\w/])((?:tradenet|inventory|trades|cargo|updates|deploy|scripts|bench|tests|docs)"
+    rf"(?<![\"'\w/])((?:{'|'.join((*FOLDERS, 'docs'))})"
     r"/[\w/.-]*\.(?:py|md|sh|yml|json|lua|sql|css|js|html))\b"
 )
 CITED_DOC = re.compile(r"\b(docs/[\w-]+\.md|README\.md)(#[\w-]+)?")

@@ -4,6 +4,8 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 
+from tests.packages import PACKAGES
+
 
 @pytest.mark.django_db
 def test_models_and_migrations_agree():
@@ -88,7 +90,7 @@ def test_no_module_of_the_project_imports_itself_back():
     own graph of the project."""
     import grimp
 
-    graph = grimp.build_graph("tradenet", "inventory", "trades", "cargo", "updates")
+    graph = grimp.build_graph(*PACKAGES)
     circles = sorted(
         {
             tuple(sorted((module, imported)))
@@ -105,7 +107,7 @@ def test_no_module_outside_migrations_and_settings_exceeds_400_lines():
 
     long = {
         str(path.relative_to(ROOT)): lines
-        for package in ("tradenet", "inventory", "credits", "trades", "cargo", "updates")
+        for package in PACKAGES
         for path in (ROOT / package).rglob("*.py")
         if "migrations" not in path.parts and not path.name.startswith("settings")
         if (lines := len(path.read_text().splitlines())) > 400
