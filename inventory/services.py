@@ -54,66 +54,93 @@ def stock_apply(
     with transaction.atomic(savepoint=False), events.batch():
         levels = _lock_levels({(c.station.pk, c.commodity.pk) for c in changes})
         # Check everything before writing anything, so the error names what the caller asked.
-        pending: dict[tuple[int, int, str], int] = defaultdict(int)
-        for change in changes:
-            pending[(change.station.pk, change.commodity.pk, change.bucket)] += change.delta
-        for (station_id, commodity_id, bucket), delta in pending.items():
-            level = levels[(station_id, commodity_id)]
-            available = getattr(level, bucket)
-            if available + delta < 0:
-                change = next(
-                    c
-                    for c in changes
-                    if (c.station.pk, c.commodity.pk, c.bucket)
-                    == (station_id, commodity_id, bucket)
-                )
-                raise InsufficientStock(
-                    station=change.station.code,
-                    commodity=change.commodity.code,
-                    requested=-delta,
-                    available=available,
-                )
-        movements = []
+        _refuse_shortfall(changes, levels)
         now = timezone.now()
-        actor = user_or_none(actor)
-        for change in changes:
-            level = levels[(change.station.pk, change.commodity.pk)]
-            balance = getattr(level, change.bucket) + change.delta
-            setattr(level, change.bucket, balance)
-            level.updated_at = now
-            movements.append(
-                StockMovement(
-                    station=change.station,
-                    commodity=change.commodity,
-                    bucket=change.bucket,
-                    delta=change.delta,
-                    balance_after=balance,
-                    kind=kind,
-                    trade=trade,
-                    shipment=shipment,
-                    actor=actor,
-                    reason=reason,
-                    created_at=now,
-                )
-            )
+        movements = _moved(
+            changes,
+            levels,
+            now,
+            kind=kind,
+            trade=trade,
+            shipment=shipment,
+            actor=user_or_none(actor),
+            reason=reason,
+        )
         touched = {(c.station.pk, c.commodity.pk): c for c in changes}
         _write(movements, [levels[key] for key in touched], now)
-        for key, change in touched.items():
-            level = levels[key]
-            events.announce(
-                events.DomainEvent(
-                    type=events.INVENTORY_CHANGED,
-                    payload={
-                        "station": change.station.code,
-                        "commodity": change.commodity.code,
-                        "on_hand": level.on_hand,
-                        "incoming": level.incoming,
-                        "kind": kind,
-                    },
-                    stations=(change.station.code,),
-                )
-            )
+        _announce(touched, levels, kind)
         return movements
+
+
+def _refuse_shortfall(changes: list[StockChange], levels) -> None:
+    """Raise InsufficientStock for the first (station, commodity, bucket) that the changes to
+    it, summed, would take below zero."""
+    pending: dict[tuple[int, int, str], int] = defaultdict(int)
+    for change in changes:
+        pending[(change.station.pk, change.commodity.pk, change.bucket)] += change.delta
+    for (station_id, commodity_id, bucket), delta in pending.items():
+        level = levels[(station_id, commodity_id)]
+        available = getattr(level, bucket)
+        if available + delta < 0:
+            change = next(
+                c
+                for c in changes
+                if (c.station.pk, c.commodity.pk, c.bucket) == (station_id, commodity_id, bucket)
+            )
+            raise InsufficientStock(
+                station=change.station.code,
+                commodity=change.commodity.code,
+                requested=-delta,
+                available=available,
+            )
+
+
+def _moved(
+    changes: list[StockChange], levels, now, *, kind, trade, shipment, actor, reason
+) -> list[StockMovement]:
+    """Each change applied to its locked level in memory (`_write` then writes the levels), and
+    the ledger row that records it."""
+    movements = []
+    for change in changes:
+        level = levels[(change.station.pk, change.commodity.pk)]
+        balance = getattr(level, change.bucket) + change.delta
+        setattr(level, change.bucket, balance)
+        level.updated_at = now
+        movements.append(
+            StockMovement(
+                station=change.station,
+                commodity=change.commodity,
+                bucket=change.bucket,
+                delta=change.delta,
+                balance_after=balance,
+                kind=kind,
+                trade=trade,
+                shipment=shipment,
+                actor=actor,
+                reason=reason,
+                created_at=now,
+            )
+        )
+    return movements
+
+
+def _announce(touched: dict[tuple[int, int], StockChange], levels, kind: str) -> None:
+    """An inventory.changed event per level the operation wrote, with its new figures."""
+    for key, change in touched.items():
+        level = levels[key]
+        events.announce(
+            events.DomainEvent(
+                type=events.INVENTORY_CHANGED,
+                payload={
+                    "station": change.station.code,
+                    "commodity": change.commodity.code,
+                    "on_hand": level.on_hand,
+                    "incoming": level.incoming,
+                    "kind": kind,
+                },
+                stations=(change.station.code,),
+            )
+        )
 
 
 # The two statements every stock move runs are written out: the ORM spends more CPU building
