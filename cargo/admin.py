@@ -4,6 +4,7 @@ from django.contrib import admin, messages
 from inventory.admin_scoping import StationScopedAdminMixin
 from tradenet.admin import DomainErrorMessagesMixin, ReadOnlyAdminMixin, ReplicaListsAdminMixin
 from tradenet.errors import DomainError
+from tradenet.limits import max_length
 
 from . import services
 from .access import may_update_shipment, stations_deciding
@@ -19,7 +20,9 @@ class TrackingEventInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 class ShipmentForm(forms.ModelForm):
     note = forms.CharField(
-        required=False, max_length=255, help_text="Goes into the tracking history."
+        required=False,
+        max_length=max_length(TrackingEvent, "note"),
+        help_text="Goes into the tracking history.",
     )
 
     class Meta:

@@ -3,8 +3,11 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from tradenet.api.serializers import StrictInputSerializer
+from tradenet.limits import max_length
 
 from .models import Cargo, TrackingEvent
+
+NOTE = max_length(TrackingEvent, "note")  # a note kept in the tracking history
 
 
 class CargoItemSerializer(serializers.Serializer):
@@ -56,9 +59,11 @@ class CargoUpdateSerializer(StrictInputSerializer):
 
     status = serializers.ChoiceField(choices=Cargo.Status.choices, required=False)
     eta = serializers.DateTimeField(required=False)
-    location_note = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    location_note = serializers.CharField(
+        max_length=max_length(Cargo, "location_note"), required=False, allow_blank=True
+    )
     note = serializers.CharField(
-        max_length=255,
+        max_length=NOTE,
         required=False,
         allow_blank=True,
         help_text="Goes into the tracking history.",
@@ -82,5 +87,12 @@ class TrackingEventSerializer(serializers.ModelSerializer):
 
 class LossReportSerializer(StrictInputSerializer):
     note = serializers.CharField(
-        max_length=255, required=False, allow_blank=True, help_text="What is known of it."
+        max_length=max_length(Cargo, "loss_report_note"),
+        required=False,
+        allow_blank=True,
+        help_text="What is known of it.",
     )
+
+
+class TradeCancelSerializer(StrictInputSerializer):
+    note = serializers.CharField(max_length=NOTE, required=False, allow_blank=True)

@@ -20,6 +20,7 @@ from inventory import services as inventory
 from tradenet import events
 from tradenet.actors import user_or_none
 from tradenet.errors import require_transition
+from tradenet.limits import max_length
 from tradenet.written import as_saved
 from trades.models import Trade
 from trades.services import trade_set_status
@@ -183,7 +184,7 @@ def shipment_report_loss(*, shipment: Cargo, actor=None, note: str = "") -> Carg
             )
         locked.loss_reported_at = timezone.now()
         locked.loss_reported_by = user_or_none(actor)
-        locked.loss_report_note = note[:255]
+        locked.loss_report_note = note[: max_length(Cargo, "loss_report_note")]
         locked.save(
             update_fields=["loss_reported_at", "loss_reported_by", "loss_report_note", "updated_at"]
         )
@@ -273,7 +274,7 @@ def _track(shipment: Cargo, previous: str, status: str, actor, note: str) -> Non
         from_status=previous,
         to_status=status,
         actor=user_or_none(actor),
-        note=note[:255],
+        note=note[: max_length(TrackingEvent, "note")],
     )
 
 

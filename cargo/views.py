@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from tradenet.api.etag import IF_MATCH, ETagMixin, check_if_match, with_etag
 from tradenet.replica import ReplicaReadsMixin
 from trades.selectors import trades_visible_to
-from trades.serializers import TradeCancelSerializer, TradeSerializer
+from trades.serializers import TradeSerializer
 
 from .access import may_update_shipment, stations_deciding
 from .filters import CargoFilter
@@ -25,6 +25,7 @@ from .serializers import (
     CargoUpdateSerializer,
     LossReportSerializer,
     TrackingEventSerializer,
+    TradeCancelSerializer,
 )
 from .services import shipment_report_loss, shipment_update, trade_cancel
 

@@ -5,16 +5,23 @@ from decimal import Decimal
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from credits.models import Transfer
 from credits.selectors import settlement_of
+from credits.services import MAX_AMOUNT
 from inventory import directory
+from inventory.models import Commodity, Station
 from tradenet.api.serializers import CopiedFields, JSONIntegerField, StrictInputSerializer
+from tradenet.limits import decimal_size, integer_range, max_length, size
 
-from .models import Agreement, Proposal, Trade, TradeLine
+from .models import Agreement, Proposal, Trade, TradeLine, total_expression
 from .services import MAX_LINE_QUANTITY, MAX_UNIT_PRICE, LineSpec
 
 MAX_LINES = 200
-# The most an agreement's caps may be: a trade's largest total (credits.services.MAX_AMOUNT).
-MAX_CREDITS = Decimal(10) ** 24 - Decimal("0.01")
+# The columns' sizes and lengths, from the models (tradenet.limits).
+UNIT_PRICE = decimal_size(TradeLine, "unit_price")
+STATION_CODE = max_length(Station, "code")
+COMMODITY_CODE = max_length(Commodity, "code")
+TOTAL = size(total_expression().output_field)  # a trade's total, a line's subtotal
 
 
 # The answers' serializers declare their fields rather than derive them from the models: a
@@ -25,11 +32,11 @@ MAX_CREDITS = Decimal(10) ** 24 - Decimal("0.01")
 
 class TradeLineSerializer(CopiedFields, serializers.Serializer):
     commodity = serializers.CharField(source="commodity.code")
-    quantity = serializers.IntegerField(min_value=0, max_value=2147483647)
+    quantity = serializers.IntegerField(**integer_range(TradeLine, "quantity"))
     unit_price = serializers.DecimalField(
-        max_digits=14, decimal_places=2, help_text=TradeLine._meta.get_field("unit_price").help_text
+        help_text=TradeLine._meta.get_field("unit_price").help_text, **UNIT_PRICE
     )
-    subtotal = serializers.DecimalField(max_digits=24, decimal_places=2, read_only=True)
+    subtotal = serializers.DecimalField(read_only=True, **TOTAL)
 
 
 class ShipmentSummarySerializer(CopiedFields, serializers.Serializer):
@@ -40,7 +47,7 @@ class ShipmentSummarySerializer(CopiedFields, serializers.Serializer):
 
 class SettlementSerializer(CopiedFields, serializers.Serializer):
     status = serializers.ChoiceField(choices=["held", "settled", "released"])
-    amount = serializers.DecimalField(max_digits=32, decimal_places=2)
+    amount = serializers.DecimalField(**decimal_size(Transfer, "amount"))
 
 
 class TradeSerializer(CopiedFields, serializers.Serializer):
@@ -62,7 +69,7 @@ class TradeSerializer(CopiedFields, serializers.Serializer):
     created_at = serializers.DateTimeField(read_only=True)
     updated_at = serializers.DateTimeField(read_only=True)
 
-    @extend_schema_field(serializers.DecimalField(max_digits=24, decimal_places=2))
+    @extend_schema_field(serializers.DecimalField(**TOTAL))
     def get_total(self, trade) -> str:
         return str(trade.total.quantize(Decimal("0.01")))
 
@@ -72,10 +79,10 @@ class TradeSerializer(CopiedFields, serializers.Serializer):
 
 
 class TradeLineInputSerializer(StrictInputSerializer):
-    commodity = serializers.SlugField(max_length=64)
+    commodity = serializers.SlugField(max_length=COMMODITY_CODE)
     quantity = JSONIntegerField(min_value=1, max_value=MAX_LINE_QUANTITY)
     unit_price = serializers.DecimalField(
-        max_digits=14, decimal_places=2, min_value=Decimal("0"), max_value=MAX_UNIT_PRICE
+        min_value=Decimal("0"), max_value=MAX_UNIT_PRICE, **UNIT_PRICE
     )
 
 
@@ -83,8 +90,8 @@ class TradeCreateSerializer(StrictInputSerializer):
     """A new trade. Stations and commodities are named by code and resolved from the process's
     directory (inventory.directory), or in one query each, whatever the number of lines."""
 
-    seller = serializers.SlugField(max_length=64)
-    buyer = serializers.SlugField(max_length=64)
+    seller = serializers.SlugField(max_length=STATION_CODE)
+    buyer = serializers.SlugField(max_length=STATION_CODE)
     items = TradeLineInputSerializer(many=True, allow_empty=False, max_length=MAX_LINES)
     terms = serializers.ChoiceField(
         choices=Trade.Terms.choices,
@@ -125,10 +132,6 @@ class TradeCreateSerializer(StrictInputSerializer):
         return [self._spec(item) for item in self.validated_data["items"]]
 
 
-class TradeCancelSerializer(StrictInputSerializer):
-    note = serializers.CharField(max_length=255, required=False, allow_blank=True)
-
-
 # ---------------------------------------------------------------------------------------------
 # Proposals and agreements (docs/api.md#consent).
 
@@ -136,7 +139,7 @@ class TradeCancelSerializer(StrictInputSerializer):
 class ProposalItemSerializer(serializers.Serializer):
     commodity = serializers.CharField()
     quantity = serializers.IntegerField()
-    unit_price = serializers.DecimalField(max_digits=14, decimal_places=2)
+    unit_price = serializers.DecimalField(**UNIT_PRICE)
 
 
 class ProposalSerializer(serializers.ModelSerializer):
@@ -182,7 +185,9 @@ class ProposalSerializer(serializers.ModelSerializer):
 class ProposalCreateSerializer(TradeCreateSerializer):
     """A trade to offer: the same fields as a trade, and a note for the other side."""
 
-    note = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+    note = serializers.CharField(
+        max_length=max_length(Proposal, "note"), required=False, allow_blank=True, default=""
+    )
 
 
 class AgreementSerializer(serializers.ModelSerializer):
@@ -221,23 +226,28 @@ class AgreementSerializer(serializers.ModelSerializer):
 
 
 class AgreementCreateSerializer(StrictInputSerializer):
-    buyer = serializers.SlugField(max_length=64, help_text="The station that pays: yours.")
-    seller = serializers.SlugField(max_length=64, help_text="The station it lets trade.")
+    buyer = serializers.SlugField(
+        max_length=STATION_CODE, help_text="The station that pays: yours."
+    )
+    seller = serializers.SlugField(max_length=STATION_CODE, help_text="The station it lets trade.")
     commodities = serializers.ListField(
-        child=serializers.SlugField(max_length=64),
+        child=serializers.SlugField(max_length=COMMODITY_CODE),
         required=False,
         default=list,
         max_length=200,
         help_text="Commodity codes it covers; empty or left out: every commodity.",
     )
     max_unit_price = serializers.DecimalField(
-        max_digits=14, decimal_places=2, min_value=Decimal("0"), max_value=MAX_UNIT_PRICE
+        min_value=Decimal("0"),
+        max_value=MAX_UNIT_PRICE,
+        **decimal_size(Agreement, "max_unit_price"),
     )
+    # The most the caps may be: a trade's largest total, the most one transfer moves.
     max_trade_total = serializers.DecimalField(
-        max_digits=32, decimal_places=2, min_value=Decimal("0"), max_value=MAX_CREDITS
+        min_value=Decimal("0"), max_value=MAX_AMOUNT, **decimal_size(Agreement, "max_trade_total")
     )
     max_outstanding = serializers.DecimalField(
-        max_digits=32, decimal_places=2, min_value=Decimal("0"), max_value=MAX_CREDITS
+        min_value=Decimal("0"), max_value=MAX_AMOUNT, **decimal_size(Agreement, "max_outstanding")
     )
     allow_buyer_risk = serializers.BooleanField(required=False, default=False)
     expires_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
