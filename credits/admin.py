@@ -11,6 +11,7 @@ from django.contrib import admin
 from inventory.access import acts_for_all_stations
 from inventory.admin_scoping import StationScopedAdminMixin
 from tradenet.admin import DomainErrorMessagesMixin, ReadOnlyAdminMixin
+from tradenet.limits import max_length, size_of
 
 from .models import Account, Entry
 from .services import CENT, MAX_AMOUNT, credits_deposit, credits_set_limit, credits_withdraw
@@ -21,8 +22,7 @@ def amount(label: str, minimum=CENT, **kwargs) -> forms.DecimalField:
         label=label,
         min_value=minimum,
         max_value=MAX_AMOUNT,
-        max_digits=26,
-        decimal_places=2,
+        **size_of(MAX_AMOUNT),
         **kwargs,
     )
 
@@ -30,7 +30,9 @@ def amount(label: str, minimum=CENT, **kwargs) -> forms.DecimalField:
 class AccountForm(forms.ModelForm):
     deposit = amount("Deposit from the treasury", required=False)
     withdrawal = amount("Withdraw to the treasury", required=False)
-    memo = forms.CharField(max_length=255, required=False, help_text="Kept on the entries.")
+    memo = forms.CharField(
+        max_length=max_length(Entry, "memo"), required=False, help_text="Kept on the entries."
+    )
 
     class Meta:
         model = Account

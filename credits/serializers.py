@@ -6,11 +6,12 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from tradenet.api.serializers import StrictInputSerializer
+from tradenet.limits import decimal_size, max_length, size_of
 
-from .models import Entry, Transfer
+from .models import Account, Entry, Transfer
 from .services import CENT, MAX_AMOUNT
 
-CREDITS = {"max_digits": 32, "decimal_places": 2}
+CREDITS = decimal_size(Account, "balance")  # every amount of an account has its size
 
 
 class BalancesSerializer(serializers.Serializer):
@@ -50,12 +51,14 @@ class AsOfQuerySerializer(serializers.Serializer):
 
 
 def amount_field(**kwargs) -> serializers.DecimalField:
-    return serializers.DecimalField(max_digits=26, decimal_places=2, max_value=MAX_AMOUNT, **kwargs)
+    return serializers.DecimalField(max_value=MAX_AMOUNT, **size_of(MAX_AMOUNT), **kwargs)
 
 
 class TransferRequestSerializer(StrictInputSerializer):
     amount = amount_field(min_value=CENT, help_text="Credits, at most 2 decimal places, > 0.")
-    memo = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+    memo = serializers.CharField(
+        max_length=max_length(Transfer, "memo"), required=False, allow_blank=True, default=""
+    )
 
 
 class CreditLimitSerializer(StrictInputSerializer):

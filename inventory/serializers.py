@@ -5,6 +5,7 @@ from datetime import timedelta
 from rest_framework import serializers
 
 from tradenet.api.serializers import JSONIntegerField, StrictInputSerializer
+from tradenet.limits import max_length
 
 from .models import Commodity, Station, StockLevel, StockMovement
 
@@ -57,7 +58,9 @@ class AdjustmentSerializer(StrictInputSerializer):
         max_value=MAX_ADJUSTMENT,
         help_text="Change of on_hand: positive adds, negative removes. Not zero.",
     )
-    reason = serializers.CharField(max_length=255, help_text="Why: a count, spoilage, a find.")
+    reason = serializers.CharField(
+        max_length=max_length(StockMovement, "reason"), help_text="Why: a count, spoilage, a find."
+    )
 
     def validate_delta(self, value: int) -> int:
         if value == 0:

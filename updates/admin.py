@@ -6,6 +6,7 @@ from django.contrib import admin, messages
 
 from inventory.access import stations_for
 from tradenet.admin import ReadOnlyAdminMixin
+from tradenet.limits import max_length
 from updates.integrations.webhooks.security import RefusedTarget, check_target
 from updates.integrations.webhooks.selectors import deliveries_visible_to, endpoints_visible_to
 from updates.integrations.webhooks.services import (
@@ -29,7 +30,7 @@ class DeliveryInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 class EndpointForm(forms.ModelForm):
-    url = forms.URLField(max_length=2000, assume_scheme="https")
+    url = forms.URLField(max_length=max_length(WebhookEndpoint, "url"), assume_scheme="https")
 
     class Meta:
         model = WebhookEndpoint

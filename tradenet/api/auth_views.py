@@ -14,13 +14,15 @@ from rest_framework import permissions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from tradenet.limits import max_length
+
 from .errors import error_response
 from .serializers import StrictInputSerializer
 from .throttling import ScopedRateThrottle
 
 
 class CredentialsSerializer(StrictInputSerializer):
-    username = serializers.CharField(max_length=150)
+    username = serializers.CharField(max_length=max_length(get_user_model(), "username"))
     password = serializers.CharField(max_length=4096, trim_whitespace=False)
 
 
