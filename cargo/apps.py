@@ -1,5 +1,4 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_save
 
 
 class CargoConfig(AppConfig):
@@ -8,6 +7,7 @@ class CargoConfig(AppConfig):
 
     def ready(self) -> None:
         from tradenet.observability import register_database_figure
+        from trades import placement
 
         from .receivers import create_shipment_for_placed_trade
         from .selectors import shipments_by_status
@@ -16,8 +16,8 @@ class CargoConfig(AppConfig):
             "tradenet_shipments", "Shipments, by status", "status", shipments_by_status
         )
 
-        post_save.connect(
+        placement.connect(
             create_shipment_for_placed_trade,
-            sender="trades.Trade",  # by label: nothing is imported while apps load
+            stage=placement.Stage.SHIPMENT,  # after the stock and the credits (placement.Stage)
             dispatch_uid="cargo.create_shipment_for_placed_trade",
         )

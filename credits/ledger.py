@@ -4,7 +4,7 @@ statement: the transfer, the accounts and their entries (docs/domain.md#credits)
 only locks and writes.
 
 Accounts are locked in their primary key's order and always after the stock rows of the same
-operation (the stock moves first: the inventory app's receivers run before this app's), so
+operation (placing a trade moves its stock, then holds its credits: trades.placement), so
 concurrent trades, deposits and settlements serialise instead of overspending or deadlocking;
 the CHECK constraints stand behind the services' checks.
 """

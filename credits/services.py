@@ -97,7 +97,7 @@ RESOLUTION = {
 
 
 def settlement_resolve(*, trade, actor=None) -> Transfer | None:
-    """Post or void the trade's hold once its status is final (trades.services calls this as
+    """Post or void the trade's hold once its status is final (trades.settlement calls this as
     the status changes); nothing for a trade still under way, or one placed before credits."""
     outcome = RESOLUTION.get((trade.status, trade.terms))
     if outcome is None:

@@ -8,13 +8,8 @@ class InventoryConfig(AppConfig):
 
     def ready(self) -> None:
         from .models import Commodity, Station
-        from .receivers import dispatch_stock_for_placed_trade, forget_directory_on_change
+        from .receivers import forget_directory_on_change
 
-        post_save.connect(
-            dispatch_stock_for_placed_trade,
-            sender="trades.Trade",  # lazy: this app does not import the trades app
-            dispatch_uid="inventory.dispatch_stock_for_placed_trade",
-        )
         for signal in (post_save, post_delete):
             for model in (Station, Commodity):
                 signal.connect(

@@ -51,8 +51,7 @@ INTERNAL = frozenset({STREAM_REVOKED})
 OUTBOX_CHANNEL = "tradenet_outbox"
 
 # The order of one operation's events on the stream, whatever order its code announced them
-# in (receivers of one signal run in the order their apps are installed; nothing should hang on
-# that): the stock first, then the credits, then the shipment, then the trade. So a client that
+# in: the stock first, then the credits, then the shipment, then the trade. So a client that
 # sees a trade's event has already seen the stock, credits and shipment it refers to. Events of
 # one type keep the order they were announced in.
 ORDER_IN_OPERATION = (

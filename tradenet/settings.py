@@ -67,7 +67,6 @@ INSTALLED_APPS = [
     "inventory",
     "trades",
     "cargo",
-    # After inventory and cargo: a placed trade's receivers lock its stock before its accounts.
     "credits",
     "updates",
 ]

@@ -72,7 +72,7 @@ class Trade(models.Model):
         db_index=False,  # indexed below, for the agreement's uses
         editable=False,
     )
-    # Set once, by trades.services.trade_place, when the lines exist and the trade takes effect.
+    # Set once, by trades.placement.place, when the lines exist and the trade takes effect.
     placed_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -119,13 +119,8 @@ class Trade(models.Model):
         # lines.all(): served from a prefetch when the caller made one (lists), no query per trade.
         return lines_total(self.lines.all())
 
-    def is_being_placed(self, update_fields) -> bool:
-        """True for the one save that places the trade (trades.services): the save the cargo and
-        inventory receivers react to."""
-        return bool(update_fields) and "placed_at" in update_fields and self.placed_at is not None
-
     def remember_lines(self, lines: list[TradeLine]) -> None:
-        """Keep the lines just written as if prefetched: the receivers, the events and the API's
+        """Keep the lines just written as if prefetched: placing, the events and the API's
         answer then use them without reading them back."""
         queryset = self.lines.all()
         queryset._result_cache = list(lines)

@@ -11,13 +11,12 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from credits.selectors import settlement_of
-from credits.services import settlement_resolve
 from inventory.models import Commodity, Station
 from tradenet import events
 from tradenet.actors import user_or_none
 from tradenet.written import as_saved
 
-from . import consent
+from . import consent, placement, settlement
 from .errors import AlreadyPlaced
 from .models import Trade, TradeLine, lines_total
 
@@ -149,8 +148,7 @@ def _record(seller, buyer, terms, created_by, lines: Sequence[LineSpec], agreeme
 
 
 # The ORM's create and bulk_create of a trade and its lines were a tenth of a worker's time
-# answering trades, and two round trips. Its post_save on creation has no receiver: they react
-# to the placing save (Trade.is_being_placed), which stays the ORM's.
+# answering trades, and two round trips. Placing the trade (trades.placement) is another step.
 RECORD = f"""
 WITH trade AS (
     INSERT INTO {Trade._meta.db_table}
@@ -173,8 +171,8 @@ def trade_place(*, trade: Trade, actor=None) -> Trade:
     """Make a trade whose lines exist take effect, exactly once (the admin, after its inlines),
     with the same say from each side as `trade_initiate` asks.
 
-    Saving `placed_at` fires post_save; the cargo and inventory receivers create the shipment
-    and dispatch the stock inside this transaction.
+    Placing runs its stages (trades.placement: the stock, the credits, the shipment) inside
+    this transaction.
     """
     with transaction.atomic(), events.batch():
         locked = Trade.objects.select_for_update().get(pk=trade.pk)
@@ -197,16 +195,8 @@ def trade_place(*, trade: Trade, actor=None) -> Trade:
 
 
 def _place(trade: Trade, buyer_says: consent.Consent) -> None:
-    trade.placed_at = timezone.now()
-    trade.buyer_consent = buyer_says  # for the credits app's hold (credits.receivers)
-    # The placing save: the receivers connected to it (the inventory app's dispatch, the cargo
-    # app's shipment, the credits app's hold) run now, in this transaction; see
-    # docs/architecture.md.
-    trade.save(update_fields=["placed_at", "updated_at", "created_by"])
-    if buyer_says.agreement is not None:
-        # After the hold locked the accounts: stock, accounts, agreement, as every path locks.
-        consent.agreement_take(agreement=buyer_says.agreement, amount=trade.total)
-    shipment = getattr(trade, "cargo", None)  # created by the cargo app's receiver just now
+    placement.place(trade, buyer_says)  # the stock, the credits, the shipment, in that order
+    shipment = getattr(trade, "cargo", None)  # created by the cargo app's stage just now
     events.announce(
         events.DomainEvent(
             type=events.TRADE_INITIATED,
@@ -224,9 +214,7 @@ def trade_set_status(*, trade: Trade, status: str, actor=None) -> Trade:
     trade.status = status
     trade.save(update_fields=["status", "updated_at"])
     TradeLine.objects.filter(trade=trade).update(trade_status=status)  # see TradeLine
-    settled = settlement_resolve(trade=trade, actor=actor)  # posted or voided once it ends
-    if settled is not None:  # after the accounts, as placing takes it
-        consent.agreement_release(trade=trade, amount=settled.amount)
+    settlement.resolve(trade=trade, actor=actor)  # posted or voided once it ends
     events.announce(
         events.DomainEvent(
             type=events.TRADE_STATUS_CHANGED,
