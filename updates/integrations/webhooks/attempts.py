@@ -218,75 +218,104 @@ async def record(conn, finished: list[tuple[Pending, Outcome]]) -> None:
         # (services.endpoint_delete locks it before deleting anything) is waited for, and is
         # then gone, so its deliveries are left out; one not being deleted cannot be until this
         # commits, and its deleter then finds these attempts and deletes them with the rest.
-        endpoints = await conn.execute(
-            "SELECT id FROM updates_webhookendpoint WHERE id = ANY(%s) ORDER BY id FOR KEY SHARE",
-            [sorted({d.endpoint_id for d, _ in finished})],
-        )
-        alive = {row[0] for row in await endpoints.fetchall()}
-        finished = [(d, o) for d, o in finished if d.endpoint_id in alive]
+        finished = await _of_endpoints_still_there(conn, finished)
         if not finished:
             return
         now = timezone.now()
-        schedule = settings.TRADENET_WEBHOOK_RETRY_SCHEDULE
-        states, next_at = [], []
-        for delivery, outcome in finished:
-            attempts = delivery.attempts + 1
-            if outcome.succeeded:
-                states.append(WebhookDelivery.State.DELIVERED.value)
-                next_at.append(None)
-            elif attempts > len(schedule):
-                states.append(WebhookDelivery.State.FAILED.value)
-                next_at.append(None)
-            else:
-                states.append(WebhookDelivery.State.PENDING.value)
-                wait = schedule[attempts - 1] * random.uniform(0.8, 1.2)
-                next_at.append(now + timedelta(seconds=wait))
-        # The update locks the deliveries and says which are still there (one deleted on its
-        # own, in the admin, is left out); the attempts are written for those only.
-        updated = await conn.execute(
-            "UPDATE updates_webhookdelivery d "
-            "SET state = v.state, attempts = d.attempts + 1, next_attempt_at = v.next_at "
-            "FROM unnest(%s::bigint[], %s::text[], %s::timestamptz[]) AS v(id, state, next_at) "
-            "WHERE d.id = v.id RETURNING d.id",
-            [[d.id for d, _ in finished], states, next_at],
-        )
-        still = {row[0] for row in await updated.fetchall()}
-        finished = [(d, o) for d, o in finished if d.id in still]
+        finished = await _update_deliveries(conn, finished, now)
         if not finished:
             return
-        await conn.execute(
-            "INSERT INTO updates_webhookattempt "
-            "(delivery_id, attempted_at, status_code, duration_ms, response_excerpt, error) "
-            "SELECT * FROM unnest(%s::bigint[], %s::timestamptz[], %s::int[], %s::int[], "
-            "%s::text[], %s::text[])",
-            [
-                [d.id for d, _ in finished],
-                [o.started_at for _, o in finished],
-                [o.status for _, o in finished],
-                [o.duration_ms for _, o in finished],
-                [_text(o.excerpt) for _, o in finished],
-                [_text(o.error) for _, o in finished],
-            ],
-        )
+        await _insert_attempts(conn, finished)
         failing = sorted({d.endpoint_id for d, o in finished if not o.succeeded})
         answering = sorted({d.endpoint_id for d, _ in finished} - set(failing))
         if answering:
-            # Back after failing: its other waiting retries need not sit out their backoff.
-            recovered = await conn.execute(
-                "UPDATE updates_webhookendpoint SET failing_since = NULL "
-                "WHERE id = ANY(%s) AND failing_since IS NOT NULL RETURNING id",
-                [answering],
-            )
-            recovered = await recovered.fetchall()
-            if recovered:
-                await conn.execute(
-                    "UPDATE updates_webhookdelivery SET next_attempt_at = now() "
-                    "WHERE endpoint_id = ANY(%s) AND state = 'pending' AND next_attempt_at > now()",
-                    [[row[0] for row in recovered]],
-                )
+            await _note_recoveries(conn, answering)
         if failing:
             last = {d.endpoint_id: o for d, o in finished if not o.succeeded}
             await _note_failures(conn, now, last)
+
+
+async def _of_endpoints_still_there(conn, finished: list[tuple[Pending, Outcome]]):
+    """The outcomes whose endpoint is still there, every endpoint locked FOR KEY SHARE (in id
+    order) until the transaction ends."""
+    endpoints = await conn.execute(
+        "SELECT id FROM updates_webhookendpoint WHERE id = ANY(%s) ORDER BY id FOR KEY SHARE",
+        [sorted({d.endpoint_id for d, _ in finished})],
+    )
+    alive = {row[0] for row in await endpoints.fetchall()}
+    return [(d, o) for d, o in finished if d.endpoint_id in alive]
+
+
+async def _update_deliveries(conn, finished: list[tuple[Pending, Outcome]], now):
+    """Each delivery's new state (delivered, failed for good, or pending its next try); the
+    outcomes of those still there."""
+    states, next_at = _next_states(finished, now)
+    # The update locks the deliveries and says which are still there (one deleted on its
+    # own, in the admin, is left out); the attempts are written for those only.
+    updated = await conn.execute(
+        "UPDATE updates_webhookdelivery d "
+        "SET state = v.state, attempts = d.attempts + 1, next_attempt_at = v.next_at "
+        "FROM unnest(%s::bigint[], %s::text[], %s::timestamptz[]) AS v(id, state, next_at) "
+        "WHERE d.id = v.id RETURNING d.id",
+        [[d.id for d, _ in finished], states, next_at],
+    )
+    still = {row[0] for row in await updated.fetchall()}
+    return [(d, o) for d, o in finished if d.id in still]
+
+
+def _next_states(finished: list[tuple[Pending, Outcome]], now) -> tuple[list, list]:
+    """Each delivery's state after this attempt, and when it is tried next (a retry's wait from
+    TRADENET_WEBHOOK_RETRY_SCHEDULE, jittered by a fifth either way)."""
+    schedule = settings.TRADENET_WEBHOOK_RETRY_SCHEDULE
+    states, next_at = [], []
+    for delivery, outcome in finished:
+        attempts = delivery.attempts + 1
+        if outcome.succeeded:
+            states.append(WebhookDelivery.State.DELIVERED.value)
+            next_at.append(None)
+        elif attempts > len(schedule):
+            states.append(WebhookDelivery.State.FAILED.value)
+            next_at.append(None)
+        else:
+            states.append(WebhookDelivery.State.PENDING.value)
+            wait = schedule[attempts - 1] * random.uniform(0.8, 1.2)
+            next_at.append(now + timedelta(seconds=wait))
+    return states, next_at
+
+
+async def _insert_attempts(conn, finished: list[tuple[Pending, Outcome]]) -> None:
+    """The attempts' log, a row each, in one statement."""
+    await conn.execute(
+        "INSERT INTO updates_webhookattempt "
+        "(delivery_id, attempted_at, status_code, duration_ms, response_excerpt, error) "
+        "SELECT * FROM unnest(%s::bigint[], %s::timestamptz[], %s::int[], %s::int[], "
+        "%s::text[], %s::text[])",
+        [
+            [d.id for d, _ in finished],
+            [o.started_at for _, o in finished],
+            [o.status for _, o in finished],
+            [o.duration_ms for _, o in finished],
+            [_text(o.excerpt) for _, o in finished],
+            [_text(o.error) for _, o in finished],
+        ],
+    )
+
+
+async def _note_recoveries(conn, answering: list[int]) -> None:
+    """Endpoints that answered: no longer failing."""
+    # Back after failing: its other waiting retries need not sit out their backoff.
+    recovered = await conn.execute(
+        "UPDATE updates_webhookendpoint SET failing_since = NULL "
+        "WHERE id = ANY(%s) AND failing_since IS NOT NULL RETURNING id",
+        [answering],
+    )
+    recovered = await recovered.fetchall()
+    if recovered:
+        await conn.execute(
+            "UPDATE updates_webhookdelivery SET next_attempt_at = now() "
+            "WHERE endpoint_id = ANY(%s) AND state = 'pending' AND next_attempt_at > now()",
+            [[row[0] for row in recovered]],
+        )
 
 
 async def _note_failures(conn, now, last: dict[int, Outcome]) -> None:
