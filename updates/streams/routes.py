@@ -106,6 +106,29 @@ async def serve_stream(scope, receive, send, kind: str, key: str | None) -> None
     if kind == "pushpin-next":
         await serve_pushpin_next(scope, send, headers)
         return
+    admitted = await _admitted(scope, send, headers, kind, key)
+    if admitted is None:
+        return
+    user, stream_scope, resume_from = admitted
+    if grip.is_proxied(headers):
+        await hand_to_pushpin(send, kind, key, stream_scope, user, resume_from, OPENING)
+        return
+    place = await dbthreads.run(claim_stream, user.pk)
+    if place is None:
+        await json_response(
+            send,
+            429,
+            {"message": f"You have {settings.TRADENET_SSE_MAX_STREAMS_PER_USER} streams open "
+                        "already; close one first.", "code": "too_many_streams"},
+            [(b"retry-after", str(int(settings.TRADENET_SSE_KEEPALIVE_SECONDS)).encode())],
+        )  # fmt: skip
+        return
+    await _serve_from_hub(scope, receive, send, stream_scope, user, place, resume_from)
+
+
+async def _admitted(scope, send, headers, kind: str, key: str | None):
+    """Who asks, for which stream, from where: (user, the stream's scope, the id to resume
+    after); None when the request is refused, the refusal answered (401, the scope's, 400)."""
     cookies = SimpleCookie()
     try:
         cookies.load(headers.get(b"cookie", b"").decode("latin-1"))
@@ -122,14 +145,14 @@ async def serve_stream(scope, receive, send, kind: str, key: str | None) -> None
              "code": "not_authenticated"},
             [(b"www-authenticate", b"Token")],
         )  # fmt: skip
-        return
+        return None
     try:
         stream_scope = await dbthreads.run(resolve, user, kind, key)
     except StreamRefused as refused:
         await json_response(
             send, refused.status, {"message": refused.message, "code": refused.code}
         )
-        return
+        return None
 
     query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
     try:
@@ -141,20 +164,13 @@ async def serve_stream(scope, receive, send, kind: str, key: str | None) -> None
             400,
             {"message": message, "code": "invalid", "errors": {"lastEventId": [message]}},
         )
-        return
-    if grip.is_proxied(headers):
-        await hand_to_pushpin(send, kind, key, stream_scope, user, resume_from, OPENING)
-        return
-    place = await dbthreads.run(claim_stream, user.pk)
-    if place is None:
-        await json_response(
-            send,
-            429,
-            {"message": f"You have {settings.TRADENET_SSE_MAX_STREAMS_PER_USER} streams open "
-                        "already; close one first.", "code": "too_many_streams"},
-            [(b"retry-after", str(int(settings.TRADENET_SSE_KEEPALIVE_SECONDS)).encode())],
-        )  # fmt: skip
-        return
+        return None
+    return user, stream_scope, resume_from
+
+
+async def _serve_from_hub(scope, receive, send, stream_scope, user, place, resume_from) -> None:
+    """The stream served here, from this process's hub, holding `place` (one of the user's
+    open streams) until it ends, and releasing it then."""
     try:
         await hub.ensure_started()
         # Before any replay, so nothing slips; the credential is re-checked while it lasts.
