@@ -7,7 +7,7 @@ PORT ?= 8000
 # Server processes for `make run` (production: deploy/serve.sh's WEB_CONCURRENCY, 4).
 WEB_CONCURRENCY ?= 2
 
-.PHONY: install run test lint format migrations clean-db
+.PHONY: install run test test-fast lint format migrations clean-db
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,14 @@ test: install
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
+
+# The quicker loop while changing code (docs/testing.md#a-quicker-loop): lint and every test
+# but those marked cluster, browser or slow. `make test` runs them all, and CI runs `make test`.
+test-fast: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/python -m pytest -m "not cluster and not browser and not slow"
 
 lint:
 	$(BIN)/ruff check .

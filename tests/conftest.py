@@ -1,9 +1,34 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.factories import CommodityFactory, StationFactory, give_stock
 from tests.redis_server import private_redis  # noqa: F401  (a fixture for every test)
+
+TESTS = Path(__file__).resolve().parent
+# The fixtures that start processes of their own (servers, Redis, RabbitMQ, Pushpin,
+# PostgreSQL): a test that asks for one is `slow`. A module that starts them itself says so
+# with `pytestmark = pytest.mark.slow`.
+STARTS_PROCESSES = {
+    "api_server", "stream_server", "broker", "edge", "edge_with_short_replays",
+    "guarded_server", "own_postgres", "primary", "private_redis", "receiver", "server",
+    "two_edges_and_a_dead_one", "two_servers", "access_lines", "static_root",
+}  # fmt: skip
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """Markers for a quicker loop (docs/testing.md#a-quicker-loop): `cluster` for the tests of
+    tests/cluster, `browser` for those that drive Chromium, `slow` for those that start
+    processes. `make test` runs them all."""
+    for item in items:
+        if Path(item.path).resolve().relative_to(TESTS).parts[0] == "cluster":
+            item.add_marker(pytest.mark.cluster)
+        if "browser_page" in item.fixturenames:
+            item.add_marker(pytest.mark.browser)
+        if STARTS_PROCESSES & set(item.fixturenames):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture

@@ -28,6 +28,7 @@ from tests.servers import (
 from tests.sse import SSEClient
 
 SECRET = "deploy-test-" + "q" * 50
+pytestmark = pytest.mark.slow  # servers, make run, manage.py as processes
 
 
 def production_env(**extra) -> dict:

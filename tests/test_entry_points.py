@@ -26,7 +26,7 @@ from tests.factories import CommodityFactory, StationFactory, UserFactory, give_
 from tests.helpers import answers, wait_for
 from tests.servers import ROOT, _wait_for_backends_to_exit, database_url_of_tests, free_port
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 SECRET = "entry-points-" + "k" * 50
 

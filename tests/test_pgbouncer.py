@@ -28,6 +28,7 @@ from updates.log.relay import RELAY_LOCK
 
 PGBOUNCER = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
 pytestmark = [
+    pytest.mark.slow,
     pytest.mark.django_db(transaction=True),
     pytest.mark.skipif(
         not Path(PGBOUNCER).exists(),

@@ -134,3 +134,31 @@ def test_no_function_outside_migrations_exceeds_60_lines():
         if (length := node.end_lineno - node.lineno + 1) > 60
     }
     assert long == {}
+
+
+def test_the_quicker_loop_leaves_out_the_cluster_the_browser_and_the_processes():
+    """`make test-fast` (docs/testing.md#a-quicker-loop) selects no test of tests/cluster, none
+    that drives Chromium and none that starts a server, yet most of the suite."""
+    import subprocess
+    import sys
+
+    from tests.servers import ROOT
+
+    def collected(*marker: str) -> set[str]:
+        done = subprocess.run(
+            [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+             *marker],
+            cwd=ROOT, capture_output=True, text=True,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+        return {line for line in done.stdout.splitlines() if "::" in line}
+
+    everything = collected()
+    quick = collected("-m", "not cluster and not browser and not slow")
+    assert quick and not any(test.startswith("tests/cluster/") for test in quick)
+    assert collected("-m", "cluster") == {t for t in everything if t.startswith("tests/cluster/")}
+    browser = collected("-m", "browser")
+    assert browser and not quick & browser
+    assert "tests/test_api_live.py::test_main_flow_over_http" not in quick  # api_server
+    assert "tests/test_pgbouncer.py" not in {test.split("::")[0] for test in quick}
+    assert len(quick) > len(everything) / 2

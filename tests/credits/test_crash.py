@@ -15,7 +15,7 @@ from tests.servers import free_port
 from tests.sse import SSEClient
 from tests.updates.test_crash import STATIONS, killed_under_load, production_server
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 
 @pytest.fixture

@@ -733,6 +733,7 @@ class Consent(RuleBasedStateMachine):
             assert under_way <= a["max_outstanding"]
 
 
+@pytest.mark.slow
 def test_no_station_pays_or_loses_goods_without_its_say_through_random_sequences():
     run_state_machine_as_test(
         Consent,

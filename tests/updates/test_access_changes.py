@@ -348,6 +348,7 @@ def test_a_dispatcher_who_loses_dispatch_rights_stops_receiving_every_station(
         assert refused.status == 403
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_the_periodic_recheck_ends_streams_wider_than_their_users_access():
     """A change made where no signal is sent (a queryset delete, SQL) is found by the re-check

@@ -30,7 +30,7 @@ from tests.sse import SSEClient
 from trades.models import Trade
 from updates.log.relay import RELAY_LOCK
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 STATIONS = ("ceres-prime", "vesta-yards", "titan", "luna-gateway")
 

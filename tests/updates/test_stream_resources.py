@@ -13,7 +13,7 @@ from tests.helpers import post_trade, token_header, wait_for
 from tests.servers import server_connections
 from tests.sse import SSEClient, close_all
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 CLIENTS = 60
 # The streams' database threads, the NOTIFY listener, one request in flight at most, and the
 # webhooks' workers (the fan-out's connection, the sender's two: reading the queue, writing

@@ -283,6 +283,7 @@ def test_a_deactivated_user_loses_open_streams_within_seconds(stream_server):
         assert stream.ended(timeout=20)
 
 
+@pytest.mark.slow
 def test_one_user_holds_at_most_the_cap_of_streams_across_processes(django_db_blocker):
     from tests.servers import server_env, uvicorn_server
 
@@ -312,6 +313,7 @@ def test_one_user_holds_at_most_the_cap_of_streams_across_processes(django_db_bl
             close_all(held)
 
 
+@pytest.mark.slow
 def test_streams_over_two_workers_without_redis_log_no_errors(django_db_blocker):
     """Two processes, each told of every event through NOTIFY: their duplicate checks must not
     cry wolf (once ~30 false ERROR lines a second)."""
