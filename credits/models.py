@@ -17,9 +17,11 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
+from tradenet.limits import DecimalSize
+
 # Credits to the centicredit. 32 digits: the largest trade the API accepts (200 lines of a
 # billion units at a trillion credits less a centicredit) settles with room to spare.
-DIGITS = {"max_digits": 32, "decimal_places": 2}
+DIGITS: DecimalSize = {"max_digits": 32, "decimal_places": 2}
 ZERO = Decimal("0.00")
 
 
