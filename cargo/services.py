@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -17,8 +18,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from inventory import services as inventory
+from inventory.models import Station
 from tradenet import events
-from tradenet.actors import user_or_none
+from tradenet.actors import Actor, user_or_none
 from tradenet.errors import require_transition
 from tradenet.limits import max_length
 from tradenet.written import as_saved
@@ -39,7 +41,7 @@ SHIPMENT_TRANSITIONS: dict[str, set[str]] = {
 }
 
 # What the trade is while its shipment is in a status.
-TRADE_STATUS_FOR = {
+TRADE_STATUS_FOR: dict[str, str] = {
     Status.PENDING: Trade.Status.INITIATED,
     Status.IN_TRANSIT: Trade.Status.IN_TRANSIT,
     Status.DELIVERED: Trade.Status.COMPLETED,
@@ -60,13 +62,13 @@ def shipment_id_for(trade: Trade) -> str:
     return f"shipment-{trade.transaction_id}"
 
 
-def flight_time(origin, destination) -> timedelta:
+def flight_time(origin: Station, destination: Station) -> timedelta:
     """Time to cover the distance at the configured cruising speed (light-years per day)."""
     speed = settings.TRADENET_CRUISING_SPEED_LY_PER_DAY
     return max(MINIMUM_FLIGHT, timedelta(days=origin.distance_to(destination) / speed))
 
 
-def shipment_create_for_trade(*, trade: Trade, actor=None) -> Cargo:
+def shipment_create_for_trade(*, trade: Trade, actor: Actor = None) -> Cargo:
     now = timezone.now()
     shipment = Cargo(
         shipment_id=shipment_id_for(trade),
@@ -123,7 +125,7 @@ def allowed_transitions(shipment: Cargo) -> list[str]:
 def shipment_update(
     *,
     shipment: Cargo,
-    actor=None,
+    actor: Actor = None,
     status: str | None = None,
     eta: datetime | None = None,
     location_note: str | None = None,
@@ -149,7 +151,7 @@ def shipment_update(
 def trade_cancel(
     *,
     trade: Trade,
-    actor=None,
+    actor: Actor = None,
     note: str = "",
     precondition: Callable[[Cargo], None] | None = None,
 ) -> Trade:
@@ -170,7 +172,7 @@ def trade_cancel(
     return trade
 
 
-def shipment_report_loss(*, shipment: Cargo, actor=None, note: str = "") -> Cargo:
+def shipment_report_loss(*, shipment: Cargo, actor: Actor = None, note: str = "") -> Cargo:
     """Say that a departed shipment may be lost: shown on the shipment and announced to both
     ends, so the end that decides the loss (cargo.access) hears of it. Moves no credits and no
     stock; the last report stands (reporting again updates it)."""
@@ -192,7 +194,7 @@ def shipment_report_loss(*, shipment: Cargo, actor=None, note: str = "") -> Carg
     return locked
 
 
-def _lock(**lookup) -> Cargo:
+def _lock(**lookup: Any) -> Cargo:
     """The shipment row, locked for this transaction: the one lock every change takes. Only
     that row (`of=self`): FOR UPDATE on the joined stations as well would block every other
     transaction's foreign key checks on them (stock and credits entries), and deadlock."""
@@ -203,7 +205,14 @@ def _lock(**lookup) -> Cargo:
     )
 
 
-def _apply(locked: Cargo, actor, status, eta, location_note, note: str) -> None:
+def _apply(
+    locked: Cargo,
+    actor: Actor,
+    status: str | None,
+    eta: datetime | None,
+    location_note: str | None,
+    note: str,
+) -> None:
     if eta is not None and eta != locked.eta:
         shipment_check_eta(shipment=locked, eta=eta, status=status)
     changed = []
@@ -243,7 +252,7 @@ def shipment_check_eta(*, shipment: Cargo, eta: datetime, status: str | None = N
         )
 
 
-def _transition(shipment: Cargo, status: str, actor, note: str) -> None:
+def _transition(shipment: Cargo, status: str, actor: Actor, note: str) -> None:
     require_transition(
         subject=f"Shipment {shipment.shipment_id}",
         current=shipment.status,
@@ -268,7 +277,7 @@ def _transition(shipment: Cargo, status: str, actor, note: str) -> None:
     _track(shipment, previous, status, actor, note)
 
 
-def _track(shipment: Cargo, previous: str, status: str, actor, note: str) -> None:
+def _track(shipment: Cargo, previous: str, status: str, actor: Actor, note: str) -> None:
     TrackingEvent.objects.create(
         cargo=shipment,
         from_status=previous,
@@ -278,7 +287,7 @@ def _track(shipment: Cargo, previous: str, status: str, actor, note: str) -> Non
     )
 
 
-def shipment_event_payload(shipment: Cargo) -> dict:
+def shipment_event_payload(shipment: Cargo) -> dict[str, Any]:
     return {
         "shipment_id": shipment.shipment_id,
         "transaction_id": shipment.trade.transaction_id,

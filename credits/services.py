@@ -6,15 +6,17 @@ it.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any, Protocol
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 
 from inventory.models import Station
 from tradenet import events
-from tradenet.actors import user_or_none
+from tradenet.actors import Actor, user_or_none
 from tradenet.errors import DomainError
 
 from .errors import CreditLimitInUse, IdempotencyKeyReused, InsufficientCredits, TransferFailed
@@ -36,10 +38,34 @@ MAX_ISSUED = Decimal(10) ** 27
 # Trades: hold when placed, post or void when the shipment's journey ends.
 
 
+class SettledTrade(Protocol):
+    """A trade, as its settlement sees it: trades.models.Trade, from the app above this one,
+    which it does not import (credits.ledger's hold reads its stations too)."""
+
+    @property
+    def pk(self) -> Any: ...
+    @property
+    def transaction_id(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def terms(self) -> str: ...
+    @property
+    def total(self) -> Decimal: ...
+    @property
+    def buyer(self) -> Station: ...
+    @property
+    def seller(self) -> Station: ...
+    @property
+    def buyer_id(self) -> int: ...
+    @property
+    def seller_id(self) -> int: ...
+
+
 def settlement_hold(
     *,
-    trade,
-    actor=None,
+    trade: SettledTrade,
+    actor: Actor = None,
     consent: str = Transfer.Consent.SYSTEM,
     consented_by_id: int | None = None,
     agreement_id: int | None = None,
@@ -59,13 +85,16 @@ def settlement_hold(
     )
     if held.transfer_id is None:
         buyer = held.buyer
+        assert buyer.code is not None, "a trade's buyer is a station, never the treasury"
         raise InsufficientCredits(
             station=buyer.code,
             needed=amount,
             available=buyer.available,
             station_id=buyer.station_id,
         )
-    transfer = Transfer(
+    assert held.created_at is not None, "a hold that was written has its moment"
+    # The trade is a Trade (SettledTrade).
+    transfer = Transfer(  # type: ignore[misc]
         pk=held.transfer_id,
         kind=Transfer.Kind.TRADE,
         status=Status.PENDING,
@@ -96,7 +125,7 @@ RESOLUTION = {
 }
 
 
-def settlement_resolve(*, trade, actor=None) -> Transfer | None:
+def settlement_resolve(*, trade: SettledTrade, actor: Actor = None) -> Transfer | None:
     """Post or void the trade's hold once its status is final (trades.settlement calls this as
     the status changes); nothing for a trade still under way, or one placed before credits."""
     outcome = RESOLUTION.get((trade.status, trade.terms))
@@ -105,7 +134,7 @@ def settlement_resolve(*, trade, actor=None) -> Transfer | None:
     transfer = Transfer.objects.select_for_update().filter(trade_id=trade.pk).first()
     if transfer is None:
         return None
-    transfer.trade = trade
+    transfer.trade = trade  # type: ignore[assignment]  # a Trade (SettledTrade)
     if transfer.status != Status.PENDING:  # resolved already: each transfer resolves once
         raise TransferFailed(
             f"The settlement of {trade.transaction_id} is already {transfer.status}.",
@@ -143,14 +172,24 @@ class TransferOutcome:
 
 
 def credits_deposit(
-    *, station: Station, amount: Decimal, memo: str = "", actor=None, idempotency_key=None
+    *,
+    station: Station,
+    amount: Decimal,
+    memo: str = "",
+    actor: Actor = None,
+    idempotency_key: str | None = None,
 ) -> TransferOutcome:
     """Issue `amount` from the treasury to the station."""
     return _treasury_transfer(Transfer.Kind.DEPOSIT, station, amount, memo, actor, idempotency_key)
 
 
 def credits_withdraw(
-    *, station: Station, amount: Decimal, memo: str = "", actor=None, idempotency_key=None
+    *,
+    station: Station,
+    amount: Decimal,
+    memo: str = "",
+    actor: Actor = None,
+    idempotency_key: str | None = None,
 ) -> TransferOutcome:
     """Take `amount` from the station back to the treasury; refused (InsufficientCredits)
     beyond what the station may spend."""
@@ -159,7 +198,7 @@ def credits_withdraw(
     )
 
 
-def credits_set_limit(*, station: Station, credit_limit: Decimal, actor=None) -> Account:
+def credits_set_limit(*, station: Station, credit_limit: Decimal, actor: Actor = None) -> Account:
     """Set how far the station's balance may go below zero; never below what is spent."""
     credit_limit = _amount(credit_limit, field="credit_limit", zero_ok=True)
     with transaction.atomic(), events.batch():
@@ -172,14 +211,16 @@ def credits_set_limit(*, station: Station, credit_limit: Decimal, actor=None) ->
     return Account.objects.select_related("station").get(pk=account.id)
 
 
-def _treasury_transfer(kind, station, amount, memo, actor, key) -> TransferOutcome:
+def _treasury_transfer(
+    kind: str, station: Station, amount: Decimal, memo: str, actor: Actor, key: str | None
+) -> TransferOutcome:
     amount = _amount(amount, field="amount")
     fingerprint = hashlib.sha256(f"{kind}\n{station.code}\n{amount}\n{memo}".encode()).hexdigest()
     with transaction.atomic(), events.batch():
         if key is not None:
             earlier = _earlier_transfer(actor, key, fingerprint)
             if earlier is not None:
-                refusal = None
+                refusal: DomainError | None = None
                 if earlier.status == Status.FAILED:
                     refusal = TransferFailed(earlier.failure, station=station.code)
                 return TransferOutcome(earlier, replayed=True, refusal=refusal)
@@ -224,7 +265,7 @@ def _treasury_transfer(kind, station, amount, memo, actor, key) -> TransferOutco
     return TransferOutcome(transfer)
 
 
-def _earlier_transfer(actor, key: str, fingerprint: str) -> Transfer | None:
+def _earlier_transfer(actor: Actor, key: str, fingerprint: str) -> Transfer | None:
     """The transfer this user made with this key, if any (waiting for a concurrent request
     with the same key to finish first). A key used for another request is refused."""
     with connection.cursor() as cursor:
@@ -252,7 +293,9 @@ OPENING_FUNDS = Decimal("100000.00")
 OPENING_MEMO = "opening funds"
 
 
-def credits_open_funds(*, stations, amount: Decimal = OPENING_FUNDS, actor=None) -> int:
+def credits_open_funds(
+    *, stations: Iterable[Station], amount: Decimal = OPENING_FUNDS, actor: Actor = None
+) -> int:
     """Deposit `amount` to each of `stations` that has never had a deposit (so seeding again
     funds nobody twice); how many were funded."""
     funded = set(
@@ -282,7 +325,9 @@ def account_open(*, station: Station) -> Account:
     return account
 
 
-def _amount(value, *, field: str, zero_ok: bool = False, what: str = "The amount") -> Decimal:
+def _amount(
+    value: Decimal | int | str, *, field: str, zero_ok: bool = False, what: str = "The amount"
+) -> Decimal:
     """An amount of credits as the columns hold it, or a 400 naming `field`."""
     amount = Decimal(value)
     if amount != amount.quantize(CENT):

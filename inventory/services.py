@@ -10,13 +10,15 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
 
-from django.contrib.auth.models import AbstractBaseUser, Group, Permission
+from django.contrib.auth.models import Group, Permission, User
 from django.db import connection, transaction
 from django.utils import timezone
 
 from tradenet import events
-from tradenet.actors import user_or_none
+from tradenet.actors import Actor, user_or_none
 from tradenet.written import as_saved
 
 from .errors import InsufficientStock
@@ -24,6 +26,30 @@ from .models import Commodity, Station, StockLevel, StockMovement
 
 Bucket = StockMovement.Bucket
 Kind = StockMovement.Kind
+Levels = dict[tuple[int, int], StockLevel]  # locked, by (station, commodity)
+
+
+# A Trade and a Cargo as stock sees them: from the apps above this one, which it does not import.
+class MovedLine(Protocol):
+    commodity: Commodity
+    quantity: int
+
+
+class MovedTrade(Protocol):
+    pk: Any
+    seller: Station
+    buyer: Station
+
+    def line_items(self) -> Sequence[MovedLine]: ...
+
+
+class MovedShipment(Protocol):
+    pk: Any
+    origin: Station
+    destination: Station
+
+    @property  # read-only: a Trade is a MovedTrade, and need be no more
+    def trade(self) -> MovedTrade: ...
 
 
 @dataclass(frozen=True)
@@ -38,9 +64,9 @@ def stock_apply(
     changes: Sequence[StockChange],
     *,
     kind: str,
-    actor: AbstractBaseUser | None = None,
-    trade=None,
-    shipment=None,
+    actor: Actor = None,
+    trade: MovedTrade | None = None,
+    shipment: MovedShipment | None = None,
     reason: str = "",
 ) -> list[StockMovement]:
     """Apply `changes` atomically: all of them or none, each with its ledger row.
@@ -72,7 +98,7 @@ def stock_apply(
         return movements
 
 
-def _refuse_shortfall(changes: list[StockChange], levels) -> None:
+def _refuse_shortfall(changes: list[StockChange], levels: Levels) -> None:
     """Raise InsufficientStock for the first (station, commodity, bucket) that the changes to
     it, summed, would take below zero."""
     pending: dict[tuple[int, int, str], int] = defaultdict(int)
@@ -96,7 +122,15 @@ def _refuse_shortfall(changes: list[StockChange], levels) -> None:
 
 
 def _moved(
-    changes: list[StockChange], levels, now, *, kind, trade, shipment, actor, reason
+    changes: list[StockChange],
+    levels: Levels,
+    now: datetime,
+    *,
+    kind: str,
+    trade: MovedTrade | None,
+    shipment: MovedShipment | None,
+    actor: User | None,
+    reason: str,
 ) -> list[StockMovement]:
     """Each change applied to its locked level in memory (`_write` then writes the levels), and
     the ledger row that records it."""
@@ -107,7 +141,7 @@ def _moved(
         setattr(level, change.bucket, balance)
         level.updated_at = now
         movements.append(
-            StockMovement(
+            StockMovement(  # type: ignore[misc]  # its trade and shipment, as protocols
                 station=change.station,
                 commodity=change.commodity,
                 bucket=change.bucket,
@@ -124,7 +158,7 @@ def _moved(
     return movements
 
 
-def _announce(touched: dict[tuple[int, int], StockChange], levels, kind: str) -> None:
+def _announce(touched: dict[tuple[int, int], StockChange], levels: Levels, kind: str) -> None:
     """An inventory.changed event per level the operation wrote, with its new figures."""
     for key, change in touched.items():
         level = levels[key]
@@ -174,7 +208,7 @@ RETURNING id
 """
 
 
-def _lock_levels(keys: Iterable[tuple[int, int]]) -> dict[tuple[int, int], StockLevel]:
+def _lock_levels(keys: Iterable[tuple[int, int]]) -> Levels:
     keys = sorted(keys)
     params = [[s for s, _ in keys], [c for _, c in keys]]
     levels = _locked(params)
@@ -190,7 +224,7 @@ def _lock_levels(keys: Iterable[tuple[int, int]]) -> dict[tuple[int, int], Stock
     return levels
 
 
-def _locked(params) -> dict[tuple[int, int], StockLevel]:
+def _locked(params: list[list[int]]) -> Levels:
     # Rows made into instances as the ORM does (Model.from_db), without a RawQuerySet's
     # per-query column mapping, which was half of stock_apply's time in a worker's profile.
     with connection.cursor() as cursor:
@@ -200,7 +234,7 @@ def _locked(params) -> dict[tuple[int, int], StockLevel]:
     return {(level.station_id, level.commodity_id): level for level in levels}
 
 
-def _write(movements: list[StockMovement], levels: list[StockLevel], now) -> None:
+def _write(movements: list[StockMovement], levels: list[StockLevel], now: datetime) -> None:
     """Write the levels and insert the movements, which get their ids (RETURNING keeps the
     order of the rows inserted, as Django's own bulk_create relies on)."""
     first = movements[0]
@@ -232,7 +266,7 @@ def _write(movements: list[StockMovement], levels: list[StockLevel], now) -> Non
 # Named movements: the only ways the trade flow moves stock.
 
 
-def stock_dispatch_for_trade(*, trade, actor=None) -> list[StockMovement]:
+def stock_dispatch_for_trade(*, trade: MovedTrade, actor: Actor = None) -> list[StockMovement]:
     """Seller's on_hand leaves; the same goods become incoming at the buyer."""
     changes = []
     for line in trade.line_items():
@@ -241,7 +275,7 @@ def stock_dispatch_for_trade(*, trade, actor=None) -> list[StockMovement]:
     return stock_apply(changes, kind=Kind.DISPATCH, actor=actor, trade=trade)
 
 
-def stock_receive_shipment(*, shipment, actor=None) -> list[StockMovement]:
+def stock_receive_shipment(*, shipment: MovedShipment, actor: Actor = None) -> list[StockMovement]:
     """Goods in transit arrive: the buyer's incoming becomes on_hand."""
     buyer = shipment.destination
     changes = []
@@ -253,7 +287,7 @@ def stock_receive_shipment(*, shipment, actor=None) -> list[StockMovement]:
     )
 
 
-def stock_return_shipment(*, shipment, actor=None) -> list[StockMovement]:
+def stock_return_shipment(*, shipment: MovedShipment, actor: Actor = None) -> list[StockMovement]:
     """A shipment cancelled before departure: the goods go back to the seller's on_hand."""
     changes = []
     for line in shipment.trade.line_items():
@@ -266,7 +300,9 @@ def stock_return_shipment(*, shipment, actor=None) -> list[StockMovement]:
     )
 
 
-def stock_write_off_shipment(*, shipment, actor=None) -> list[StockMovement]:
+def stock_write_off_shipment(
+    *, shipment: MovedShipment, actor: Actor = None
+) -> list[StockMovement]:
     """A shipment lost in transit: the buyer's incoming is written off."""
     changes = [
         StockChange(shipment.destination, line.commodity, Bucket.INCOMING, -line.quantity)
@@ -278,7 +314,7 @@ def stock_write_off_shipment(*, shipment, actor=None) -> list[StockMovement]:
 
 
 def stock_adjust(
-    *, station: Station, commodity: Commodity, delta: int, reason: str, actor=None
+    *, station: Station, commodity: Commodity, delta: int, reason: str, actor: Actor = None
 ) -> StockMovement:
     """An operator's correction of on_hand (a count, spoilage, a find). A refusal leaves the
     caller's transaction usable (a savepoint when nested)."""
@@ -352,7 +388,7 @@ def operator_group() -> Group:
     return group
 
 
-def operator_grant(*, user, stations: Sequence[Station]) -> None:
+def operator_grant(*, user: User, stations: Sequence[Station]) -> None:
     """Make `user` a staff operator of `stations` (in addition to any they already operate)."""
     with transaction.atomic():
         if not user.is_staff:

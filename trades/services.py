@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
@@ -13,12 +15,12 @@ from django.utils import timezone
 from credits.selectors import settlement_of
 from inventory.models import Commodity, Station
 from tradenet import events
-from tradenet.actors import user_or_none
+from tradenet.actors import Actor, user_or_none
 from tradenet.written import as_saved
 
 from . import consent, placement, settlement
 from .errors import AlreadyPlaced
-from .models import Trade, TradeLine, lines_total
+from .models import Agreement, Trade, TradeLine, lines_total
 
 MAX_LINE_QUANTITY = 1_000_000_000
 MAX_UNIT_PRICE = Decimal("999999999999.99")
@@ -68,9 +70,9 @@ def trade_initiate(
     seller: Station,
     buyer: Station,
     lines: Sequence[LineSpec],
-    actor=None,
+    actor: Actor = None,
     terms: str = Trade.Terms.SELLER_RISK,
-    agreement=None,
+    agreement: Agreement | None = None,
 ) -> Trade:
     """Record a trade, ship its goods and move the stock, all in one transaction.
 
@@ -91,7 +93,14 @@ def trade_initiate(
     return _initiate(seller, buyer, lines, terms, user_or_none(actor), buyer_says)
 
 
-def _initiate(seller, buyer, lines, terms, created_by, buyer_says: consent.Consent) -> Trade:
+def _initiate(
+    seller: Station,
+    buyer: Station,
+    lines: Sequence[LineSpec],
+    terms: str,
+    created_by: User | None,
+    buyer_says: consent.Consent,
+) -> Trade:
     with transaction.atomic(), events.batch():
         trade = _record(seller, buyer, terms, created_by, lines, buyer_says.agreement)
         # A trade nobody else has seen yet: no lock or re-check needed before placing it.
@@ -99,7 +108,14 @@ def _initiate(seller, buyer, lines, terms, created_by, buyer_says: consent.Conse
     return trade
 
 
-def _record(seller, buyer, terms, created_by, lines: Sequence[LineSpec], agreement=None) -> Trade:
+def _record(
+    seller: Station,
+    buyer: Station,
+    terms: str,
+    created_by: User | None,
+    lines: Sequence[LineSpec],
+    agreement: Agreement | None = None,
+) -> Trade:
     """The trade and its lines, written in one statement, kept on the trade as if prefetched."""
     now = timezone.now()
     trade = Trade(
@@ -167,7 +183,7 @@ RETURNING trade_id, id
 """
 
 
-def trade_place(*, trade: Trade, actor=None) -> Trade:
+def trade_place(*, trade: Trade, actor: Actor = None) -> Trade:
     """Make a trade whose lines exist take effect, exactly once (the admin, after its inlines),
     with the same say from each side as `trade_initiate` asks.
 
@@ -207,7 +223,7 @@ def _place(trade: Trade, buyer_says: consent.Consent) -> None:
     )
 
 
-def trade_set_status(*, trade: Trade, status: str, actor=None) -> Trade:
+def trade_set_status(*, trade: Trade, status: str, actor: Actor = None) -> Trade:
     """Move a trade along with its shipment. Only the cargo services call this: a trade's status
     follows its shipment's, whose transitions they check (cargo.services)."""
     previous = trade.status
@@ -226,7 +242,7 @@ def trade_set_status(*, trade: Trade, status: str, actor=None) -> Trade:
     return trade
 
 
-def trade_event_payload(trade: Trade) -> dict:
+def trade_event_payload(trade: Trade) -> dict[str, Any]:
     lines = trade.line_items()
     return {
         "transaction_id": trade.transaction_id,
@@ -243,7 +259,7 @@ def trade_event_payload(trade: Trade) -> dict:
         ],
         "total": str(lines_total(lines)),
         "terms": trade.terms,
-        "agreement": trade.agreement.agreement_id if trade.agreement_id else None,
+        "agreement": trade.agreement.agreement_id if trade.agreement is not None else None,
         "settlement": settlement_of(trade),
         "shipment_id": getattr(getattr(trade, "cargo", None), "shipment_id", None),
     }
