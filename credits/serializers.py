@@ -83,7 +83,9 @@ class ConsentSerializer(serializers.Serializer):
 
 
 class EntrySerializer(serializers.ModelSerializer):
-    transfer = serializers.PrimaryKeyRelatedField(read_only=True)
+    transfer: serializers.PrimaryKeyRelatedField[Transfer] = serializers.PrimaryKeyRelatedField(
+        read_only=True
+    )
     trade = serializers.SerializerMethodField()
     available_after = serializers.DecimalField(read_only=True, **CREDITS)
     actor = serializers.CharField(source="actor.username", allow_null=True, default=None)

@@ -33,7 +33,7 @@ class TradeNetAdminSite(admin.AdminSite):
             if app["app_label"] in OPERATIONAL_APPS:
                 operational.extend(app["models"])
                 continue
-            kept = []
+            kept: list[dict] = []
             for model in app["models"]:
                 key = (app["app_label"], model["object_name"])
                 (operational if key in OPERATIONAL_MODELS else kept).append(model)

@@ -8,7 +8,7 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from django.conf import settings
 from django.utils.functional import SimpleLazyObject
@@ -67,12 +67,12 @@ PUSHPIN_RECOVERIES = Counter(
 
 # Figures read from the database at scrape time, registered by the apps that own the tables
 # (see their AppConfig.ready): a name, its help, its label, and a function returning
-# {label value: count}.
-DATABASE_FIGURES: list[tuple[str, str, str, Callable[[], dict[str, int]]]] = []
+# {label value: figure}.
+DATABASE_FIGURES: list[tuple[str, str, str, Callable[[], Mapping[str, float]]]] = []
 
 
 def register_database_figure(
-    name: str, documentation: str, label: str, read: Callable[[], dict[str, int]]
+    name: str, documentation: str, label: str, read: Callable[[], Mapping[str, float]]
 ) -> None:
     """Report `read()` in /metrics as the gauge `name{label}` (read at most every
     DB_FIGURES_SECONDS per process)."""
@@ -229,7 +229,8 @@ RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message"
 class JSONFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message, request id, and any extras."""
 
-    converter = time.gmtime
+    # As the logging docs do it; typeshed types the attribute as a method, bound to the instance.
+    converter = time.gmtime  # type: ignore[assignment]
 
     def format(self, record: logging.LogRecord) -> str:
         entry = {

@@ -10,6 +10,7 @@ import ipaddress
 import os
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -132,6 +133,7 @@ TEMPLATES = [
 ]
 
 # Database: DATABASE_URL when set, otherwise an embedded PostgreSQL in .pgdata/. Never SQLite.
+DATABASES: dict[str, Any]  # dj_database_url.DBConfig, with the options set below
 if os.environ.get("DATABASE_URL"):
     DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"])}
     if not DATABASES["default"]["ENGINE"].endswith("postgresql"):
@@ -375,7 +377,9 @@ SPECTACULAR_SETTINGS = {
     ],
 }
 
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+CACHES: dict[str, dict[str, Any]] = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+}
 # REDIS_URL is read here too (see Live updates below): the API's throttles count in Redis then,
 # for every worker and host at once (tradenet/api/throttling.py falls back to each process's
 # memory while Redis is away).
