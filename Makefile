@@ -44,6 +44,7 @@ test: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 # The quicker loop while changing code (docs/testing.md#a-quicker-loop): lint and every test
@@ -52,12 +53,16 @@ test-fast: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -m "not cluster and not browser and not slow"
 
-lint:
+# The lint steps alone (docs/testing.md#lint-and-types), as the pre-commit hooks run them:
+# ruff, the formatter, the import contracts, and mypy (its settings need no database).
+lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 format:
 	$(BIN)/ruff check --fix .
