@@ -1,7 +1,8 @@
 """How credits are written: accounts locked in one fixed order, then each change in one
-statement: the transfer, the accounts and their entries (docs/domain.md#credits). The rules
-(what may be spent, what a trade's end does to its hold) are credits.services'; this module
-only locks and writes.
+statement: the transfer, the accounts and their entries (docs/domain.md#credits). What an
+account may spend is credits.models.spendable, which the trade's hold below checks in its SQL
+(AVAILABLE_SQL); the other rules (what a trade's end does to its hold) are credits.services';
+this module only locks and writes.
 
 Accounts are locked in their primary key's order and always after the stock rows of the same
 operation (placing a trade moves its stock, then holds its credits: trades.placement), so
@@ -21,7 +22,7 @@ from tradenet import events
 from tradenet.actors import user_or_none
 
 from .errors import TransferFailed
-from .models import ZERO, Account, Entry, spendable
+from .models import AVAILABLE_SQL, ZERO, Account, Entry, spendable
 
 
 @dataclass(frozen=True)
@@ -133,7 +134,7 @@ WITH locked AS (
 ),
 payer AS (
     SELECT id FROM locked
-    WHERE station_id = %(buyer)s AND balance - held + credit_limit >= %(amount)s
+    WHERE station_id = %(buyer)s AND {AVAILABLE_SQL} >= %(amount)s
         AND (SELECT count(*) FROM locked) = 2
 ),
 transfer AS (

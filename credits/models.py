@@ -3,19 +3,22 @@ append-only entries that record every change (docs/domain.md#credits).
 
 An account keeps its posted `balance`, what it has `held` for pending outgoing transfers, its
 `incoming` pending transfers and a `credit_limit`. What it may still spend is
-`balance - held + credit_limit`, never below zero (a CHECK behind the services' row locks);
-only the treasury, which issues and withdraws credits, goes negative. The balances of all
-accounts, treasury included, sum to zero at every commit (a deferred constraint trigger,
-migration 0001).
+`balance - held + credit_limit` (`spendable`, the one place the rule is written), never below
+zero (a CHECK behind the services' row locks); only the treasury, which issues and withdraws
+credits, goes negative. The balances of all accounts, treasury included, sum to zero at every
+commit (a deferred constraint trigger, migration 0001).
 """
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import Context, Decimal, localcontext
+from typing import overload
 
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.expressions import CombinedExpression
+from django.db.models.lookups import GreaterThanOrEqual
 
 from tradenet.limits import DecimalSize
 
@@ -23,16 +26,40 @@ from tradenet.limits import DecimalSize
 # billion units at a trillion credits less a centicredit) settles with room to spare.
 DIGITS: DecimalSize = {"max_digits": 32, "decimal_places": 2}
 ZERO = Decimal("0.00")
+# Enough digits for a sum of amounts as the columns hold them, kept to the cent.
+EXACT = Context(prec=DIGITS["max_digits"] + 2)
 
 
-def spendable(balance: Decimal, held: Decimal, credit_limit: Decimal) -> Decimal:
+class Column(str):
+    """A column in SQL text, that arithmetic writes out as SQL (for AVAILABLE_SQL)."""
+
+    def __sub__(self, other: str) -> Column:
+        return Column(f"({self} - {other})")
+
+    def __add__(self, other: str) -> Column:
+        return Column(f"({self} + {other})")
+
+
+@overload
+def spendable(balance: Decimal, held: Decimal, credit_limit: Decimal) -> Decimal: ...
+@overload
+def spendable(balance: Column, held: Column, credit_limit: Column) -> Column: ...
+@overload
+def spendable(balance: F, held: F, credit_limit: F) -> CombinedExpression: ...
+def spendable(balance, held, credit_limit):
     """What an account may still spend (its `available`): never below zero but for the
-    treasury's, as account_available_non_negative enforces."""
-    return balance - held + credit_limit
+    treasury's. The spend rule, written once: applied to Decimals it is the Python answer,
+    to F() the expression of queries and of the CHECK (AVAILABLE), to SQL columns the text of
+    the trade's hold (AVAILABLE_SQL); tests/credits/test_spend_rule.py holds the three to
+    agree. Decimals are added exactly (the default context keeps 28 digits, the columns 32)."""
+    with localcontext(EXACT):
+        return balance - held + credit_limit
 
 
-# The same, for queries over accounts.
-AVAILABLE = F("balance") - F("held") + F("credit_limit")
+# The rule for queries over accounts and for the CHECK; and as SQL over the columns of
+# credits_account (or of a row with its column names: credits.ledger's HOLD).
+AVAILABLE = spendable(F("balance"), F("held"), F("credit_limit"))
+AVAILABLE_SQL = spendable(Column("balance"), Column("held"), Column("credit_limit"))
 
 
 def acting_user() -> models.ForeignKey:
@@ -74,8 +101,7 @@ class Account(models.Model):
         ordering = ["id"]
         constraints = [
             models.CheckConstraint(
-                # balance - held + credit_limit >= 0
-                condition=Q(is_treasury=True) | Q(balance__gte=F("held") - F("credit_limit")),
+                condition=Q(is_treasury=True) | Q(GreaterThanOrEqual(AVAILABLE, 0)),
                 name="account_available_non_negative",
                 violation_error_message="An account may not spend more than it has.",
             ),

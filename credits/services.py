@@ -21,7 +21,7 @@ from tradenet.errors import DomainError
 
 from .errors import CreditLimitInUse, IdempotencyKeyReused, InsufficientCredits, TransferFailed
 from .ledger import Move, hold, lock_accounts, lock_stations, write
-from .models import ZERO, Account, Entry, Transfer
+from .models import ZERO, Account, Entry, Transfer, spendable
 
 Kind = Entry.Kind
 Status = Transfer.Status
@@ -203,7 +203,8 @@ def credits_set_limit(*, station: Station, credit_limit: Decimal, actor: Actor =
     credit_limit = _amount(credit_limit, field="credit_limit", zero_ok=True)
     with transaction.atomic(), events.batch():
         (account,) = lock_stations([station.pk])
-        lowest = max(ZERO, account.held - account.balance)
+        # The least limit the spend rule allows: what the account would lack without one.
+        lowest = max(ZERO, -spendable(account.balance, account.held, ZERO))
         if credit_limit < lowest:
             raise CreditLimitInUse(station=station.code, requested=credit_limit, lowest=lowest)
         if credit_limit != account.credit_limit:
