@@ -34,6 +34,13 @@ TRANSITIONS: dict[str, set[str]] = {
     Status.WITHDRAWN: set(),
     Status.EXPIRED: set(),
 }
+# The event each end announces.
+CLOSED_EVENT = {
+    Status.ACCEPTED: events.PROPOSAL_ACCEPTED,
+    Status.DECLINED: events.PROPOSAL_DECLINED,
+    Status.WITHDRAWN: events.PROPOSAL_WITHDRAWN,
+    Status.EXPIRED: events.PROPOSAL_EXPIRED,
+}
 
 
 def proposal_create(
@@ -184,7 +191,7 @@ def _close(proposal: Proposal, status: str, actor) -> None:
     proposal.answered_by = user_or_none(actor)
     proposal.answered_at = timezone.now()
     proposal.save(update_fields=["status", "answered_by", "answered_at", "trade"])
-    _announce(f"proposal.{status}", proposal)
+    _announce(CLOSED_EVENT[status], proposal)
 
 
 def _lines(proposal: Proposal) -> list[LineSpec]:

@@ -18,7 +18,6 @@ from tradenet.api.serializers import StrictModelInputSerializer
 from updates.integrations.webhooks.security import RefusedTarget
 from updates.integrations.webhooks.selectors import endpoints_visible_to
 from updates.integrations.webhooks.services import (
-    TEST_EVENT,
     endpoint_create,
     endpoint_delete,
     endpoint_rotate_secret,
@@ -28,7 +27,6 @@ from updates.integrations.webhooks.services import (
 )
 from updates.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
-EVENT_TYPES = [*events.ORDER_IN_OPERATION, TEST_EVENT]
 MAX_STATIONS = 100  # an endpoint naming more wants them all: leave `stations` empty
 
 
@@ -56,7 +54,7 @@ class StationCodes(serializers.ListField):
 
 class WebhookEndpointSerializer(StrictModelInputSerializer):
     event_types = serializers.ListField(
-        child=serializers.ChoiceField(choices=EVENT_TYPES), required=False, default=list
+        child=serializers.ChoiceField(choices=events.PUBLIC), required=False, default=list
     )
     stations = StationCodes(required=False)
 

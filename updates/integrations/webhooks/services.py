@@ -12,12 +12,12 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from tradenet import events
 from updates.integrations.webhooks.security import check_target, new_secret, seal
 from updates.models import WebhookDelivery, WebhookEndpoint
 
 logger = logging.getLogger(__name__)
 
-TEST_EVENT = "webhook.test"
 WAKE_CHANNEL = "tradenet_webhooks"
 
 
@@ -107,7 +107,7 @@ def send_test_event(*, endpoint: WebhookEndpoint) -> WebhookDelivery:
     delivery = WebhookDelivery.objects.create(
         endpoint=endpoint,
         message_id=f"test-{uuid.uuid4().hex}",
-        event_type=TEST_EVENT,
+        event_type=events.WEBHOOK_TEST,
         body=body,
         next_attempt_at=timezone.now(),
     )

@@ -1,0 +1,125 @@
+"""The registry of event types (tradenet.events.REGISTRY): an unregistered type is refused; the
+order of an operation, the audiences, the webhooks' choices and the OpenAPI enum derive from
+it; and every emitter writes exactly the payload fields it registers."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+from drf_spectacular.generators import SchemaGenerator
+
+from cargo.services import shipment_report_loss, shipment_update
+from credits.services import credits_deposit
+from tests.factories import UserFactory, make_trade
+from tests.trades.test_services import outbox, outbox_end
+from tradenet import events
+from trades.agreements import agreement_grant, agreement_revoke
+from trades.proposals import (
+    proposal_accept,
+    proposal_create,
+    proposal_decline,
+    proposal_withdraw,
+    proposals_expire,
+)
+from trades.services import LineSpec
+from updates.integrations.webhooks.api import WebhookEndpointSerializer
+from updates.integrations.webhooks.services import endpoint_create, send_test_event
+
+
+@pytest.mark.django_db
+def test_an_unregistered_type_is_refused_and_nothing_is_written():
+    start = outbox_end()
+    with transaction.atomic(), events.batch():
+        with pytest.raises(events.UnknownEventType, match=r"trade\.placed"):
+            events.announce(events.DomainEvent(type="trade.placed", payload={}))
+        # Registered, but never in the log: sent to one webhook endpoint on request.
+        with pytest.raises(events.UnknownEventType, match=r"webhook\.test"):
+            events.DomainEvent(type=events.WEBHOOK_TEST, payload={"message": "hi"})
+    assert outbox(after=start) == []
+
+
+def test_the_order_and_the_audiences_derive_from_the_registry():
+    in_log = sorted(
+        (kind for kind in events.REGISTRY.values() if kind.rank is not None),
+        key=lambda kind: kind.rank,
+    )
+    assert tuple(kind.name for kind in in_log) == events.ORDER_IN_OPERATION
+    assert [kind.rank for kind in in_log] == list(range(len(in_log)))
+    assert events.ORDER_IN_OPERATION[:2] == (events.INVENTORY_CHANGED, events.ACCOUNT_CHANGED)
+    assert {events.STREAM_REVOKED} == events.INTERNAL
+    assert set(events.PUBLIC) == set(events.REGISTRY) - events.INTERNAL
+    shuffled = [events.DomainEvent(type=name, payload={}) for name in events.ORDER_IN_OPERATION]
+    assert events.in_operation_order(shuffled[::-1]) == shuffled
+    for kind in events.REGISTRY.values():
+        assert len(set(kind.payload)) == len(kind.payload) and "published_at" not in kind.payload
+
+
+def test_the_webhooks_choices_and_the_openapi_enum_are_the_public_types():
+    child = WebhookEndpointSerializer().fields["event_types"].child
+    assert list(child.choices) == list(events.PUBLIC)
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    assert schema["components"]["schemas"]["EventTypesEnum"]["enum"] == list(events.PUBLIC)
+
+
+def _trade_and_its_journey(ceres, vesta, water):
+    """A trade placed, departed, reported lost, delivered; a deposit."""
+    trade = make_trade(ceres, vesta, (water, 5))
+    shipment_update(shipment=trade.cargo, status="in_transit")
+    shipment_report_loss(shipment=trade.cargo, note="no word since Ceres")
+    shipment_update(shipment=trade.cargo, status="delivered")
+    credits_deposit(station=vesta, amount=Decimal("10.00"))
+
+
+def _proposals_and_agreements(ceres, vesta, water, ceres_op, vesta_op):
+    """Proposals made and each one ended its own way; an agreement granted and revoked."""
+    lines = [LineSpec(water, 1, Decimal("10.00"))]
+    made = [
+        proposal_create(seller=ceres, buyer=vesta, lines=lines, actor=ceres_op) for _ in range(4)
+    ]
+    proposal_accept(proposal=made[0], actor=vesta_op)
+    proposal_decline(proposal=made[1], actor=vesta_op)
+    proposal_withdraw(proposal=made[2], actor=ceres_op)
+    assert proposals_expire(now=timezone.now() + timedelta(days=365)) == 1
+    agreement = agreement_grant(
+        buyer=vesta,
+        seller=ceres,
+        max_unit_price=Decimal("100.00"),
+        max_trade_total=Decimal("1000.00"),
+        max_outstanding=Decimal("1000.00"),
+        actor=vesta_op,
+    )
+    agreement_revoke(agreement=agreement, actor=vesta_op)
+
+
+@pytest.mark.django_db
+def test_every_emitter_writes_exactly_its_registered_payload_fields(
+    stocked_ceres, vesta, water, ceres_op, vesta_op
+):
+    start = outbox_end()
+    _trade_and_its_journey(stocked_ceres, vesta, water)
+    _proposals_and_agreements(stocked_ceres, vesta, water, ceres_op, vesta_op)
+    deactivated = UserFactory()
+    deactivated.is_active = False
+    deactivated.save()  # its streams end: stream.revoked
+    written = outbox(after=start)
+    for event_type, envelope in written:
+        assert sorted(envelope["payload"]) == sorted(events.REGISTRY[event_type].payload), (
+            event_type
+        )
+    # Every type of the log was written above: a new one needs its operation here.
+    assert {event_type for event_type, _ in written} == set(events.ORDER_IN_OPERATION)
+
+
+@pytest.mark.django_db
+def test_the_webhooks_test_event_carries_its_registered_fields(settings):
+    settings.TRADENET_WEBHOOK_ALLOW_PRIVATE = True
+    endpoint, _ = endpoint_create(owner=UserFactory(), url="http://127.0.0.1:9/hook")
+    delivery = send_test_event(endpoint=endpoint)
+    assert delivery.event_type == events.WEBHOOK_TEST
+    registered = events.REGISTRY[events.WEBHOOK_TEST].payload
+    assert sorted(json.loads(delivery.body)) == sorted([*registered, "published_at"])
