@@ -5,6 +5,7 @@ from django import forms
 from django.contrib import admin, messages
 
 from inventory.access import stations_for
+from tradenet import events
 from tradenet.admin import ReadOnlyAdminMixin
 from tradenet.limits import max_length
 from updates.integrations.webhooks.security import RefusedTarget, check_target
@@ -31,6 +32,12 @@ class DeliveryInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 class EndpointForm(forms.ModelForm):
     url = forms.URLField(max_length=max_length(WebhookEndpoint, "url"), assume_scheme="https")
+    event_types = forms.MultipleChoiceField(
+        choices=[(event_type, event_type) for event_type in events.PUBLIC],
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="None ticked: every type.",
+    )
 
     class Meta:
         model = WebhookEndpoint

@@ -319,8 +319,8 @@ def test_an_operator_manages_their_endpoints_in_the_admin(client, operators, set
     assert client.get("/admin/updates/webhookendpoint/add/").status_code == 200
     added = client.post(
         "/admin/updates/webhookendpoint/add/",
-        {"url": "http://127.0.0.1:9/ana", "event_types": "[]", "stations": [operators["ceres"].pk],
-         "is_active": "on",
+        {"url": "http://127.0.0.1:9/ana", "event_types": ["trade.initiated", "cargo.updated"],
+         "stations": [operators["ceres"].pk], "is_active": "on",
          # the inline's management form, as the page sends it
          "deliveries-TOTAL_FORMS": "0", "deliveries-INITIAL_FORMS": "0",
          "deliveries-MIN_NUM_FORMS": "0", "deliveries-MAX_NUM_FORMS": "0"},
@@ -328,6 +328,7 @@ def test_an_operator_manages_their_endpoints_in_the_admin(client, operators, set
     assert added.status_code == 302, added.content.decode()[-3000:]
     mine = WebhookEndpoint.objects.get(url="http://127.0.0.1:9/ana")
     assert mine.owner == operators["ana"] and unseal(mine.secret_sealed).startswith("whsec_")
+    assert mine.event_types == ["cargo.updated", "trade.initiated"]
     listing = client.get("/admin/updates/webhookendpoint/").content.decode()
     assert "127.0.0.1:9/ana" in listing and "127.0.0.1:9/bo" not in listing
     assert client.get("/admin/updates/webhookdelivery/").status_code == 200

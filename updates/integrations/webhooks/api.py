@@ -54,7 +54,12 @@ class StationCodes(serializers.ListField):
 
 class WebhookEndpointSerializer(StrictModelInputSerializer):
     event_types = serializers.ListField(
-        child=serializers.ChoiceField(choices=events.PUBLIC), required=False, default=list
+        child=serializers.ChoiceField(
+            choices=events.PUBLIC,
+            error_messages={"invalid_choice": '"{input}" is not an event type to subscribe to.'},
+        ),
+        required=False,
+        default=list,
     )
     stations = StationCodes(required=False)
 

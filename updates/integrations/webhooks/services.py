@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -27,11 +28,12 @@ def endpoint_create(
     """Register an endpoint; returns it and its secret, shown this once. No event types: all of
     them; no stations: every station the owner operates."""
     check_target(url)
+    event_types = subscribable(event_types)
     secret = new_secret()
     endpoint = WebhookEndpoint.objects.create(
         owner=owner,
         url=url,
-        event_types=sorted(set(event_types)),
+        event_types=event_types,
         is_active=is_active,
         secret_sealed=seal(secret),
     )
@@ -55,7 +57,7 @@ def endpoint_update(
         endpoint.url = url
         changed.append("url")
     if event_types is not None:
-        endpoint.event_types = sorted(set(event_types))
+        endpoint.event_types = subscribable(event_types)
         changed.append("event_types")
     if is_active is not None:
         endpoint.is_active = is_active
@@ -67,6 +69,23 @@ def endpoint_update(
     if stations is not None:
         endpoint.stations.set(stations)
     return endpoint
+
+
+def subscribable(event_types: Iterable[str]) -> list[str]:
+    """`event_types` as an endpoint keeps them (each once, sorted), all of them public types
+    (tradenet.events.PUBLIC); any other is refused, on `event_types`."""
+    chosen = sorted(set(event_types))
+    unknown = [event_type for event_type in chosen if event_type not in events.PUBLIC]
+    if unknown:
+        raise ValidationError(
+            {
+                "event_types": [
+                    f"No event type {', '.join(unknown)} to subscribe to; the types: "
+                    f"{', '.join(events.PUBLIC)}."
+                ]
+            }
+        )
+    return chosen
 
 
 def endpoint_delete(*, endpoint: WebhookEndpoint) -> None:
