@@ -1,12 +1,14 @@
 """The registry of event types (tradenet.events.REGISTRY): an unregistered type is refused; the
-order of an operation, the audiences, the webhooks' choices and the OpenAPI enum derive from
-it; and every emitter writes exactly the payload fields it registers."""
+order of an operation, the audiences, the webhooks' choices, the OpenAPI enum and the live
+page's list derive from it; and every emitter writes exactly the payload fields it registers."""
 
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from django.db import transaction
@@ -29,6 +31,9 @@ from trades.proposals import (
 from trades.services import LineSpec
 from updates.integrations.webhooks.api import WebhookEndpointSerializer
 from updates.integrations.webhooks.services import endpoint_create, send_test_event
+from updates.pages.galaxy import LIVE_FEED_EVENTS
+
+STATIC = Path(__file__).resolve().parent.parent / "updates" / "static" / "updates"
 
 
 @pytest.mark.django_db
@@ -64,6 +69,23 @@ def test_the_webhooks_choices_and_the_openapi_enum_are_the_public_types():
     assert list(child.choices) == list(events.PUBLIC)
     schema = SchemaGenerator().get_schema(request=None, public=True)
     assert schema["components"]["schemas"]["EventTypesEnum"]["enum"] == list(events.PUBLIC)
+
+
+@pytest.mark.django_db
+def test_the_pages_name_only_registered_public_types(client):
+    """The live feed's list comes from the server; the scripts' handlers name registered
+    types only (a renamed type fails here, not silently in a browser)."""
+    client.force_login(UserFactory())
+    page = client.get("/live/").content.decode()
+    handed = re.search(r'<script id="event-types" [^>]*>(.*?)</script>', page).group(1)
+    assert json.loads(handed) == list(LIVE_FEED_EVENTS)
+    assert set(LIVE_FEED_EVENTS) <= set(events.PUBLIC)
+    families = {name.split(".")[0] for name in events.REGISTRY}
+    for script in sorted(STATIC.glob("*.js")):
+        named = re.findall(r"""["']([a-z]+\.[a-z_]+)["']""", script.read_text())
+        ours = [name for name in named if name.split(".")[0] in families]
+        unknown = sorted(set(ours) - set(events.PUBLIC))
+        assert not unknown, (script.name, unknown)
 
 
 def _trade_and_its_journey(ceres, vesta, water):

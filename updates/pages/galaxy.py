@@ -13,6 +13,7 @@ from credits.selectors import balances_of
 from inventory.access import stations_for
 from inventory.models import Commodity, Station, StockLevel, StockMovement
 from inventory.selectors import ledger_of
+from tradenet import events
 from tradenet.text import unit_plural
 from trades.models import Proposal
 from trades.selectors import agreements_visible_to, proposals_visible_to, trades_visible_to
@@ -52,6 +53,14 @@ MAX_SHIPMENTS = 5000
 DIRECTORY_NAMES = 5000
 # The live page opens with what the stream's last this-many events hold for the user.
 LIVE_HISTORY_EVENTS = 300
+# What the live feed shows (trades, shipments, stock), handed to live.js, which words each.
+LIVE_FEED_EVENTS = (
+    events.TRADE_INITIATED,
+    events.TRADE_STATUS_CHANGED,
+    events.CARGO_CREATED,
+    events.CARGO_UPDATED,
+    events.INVENTORY_CHANGED,
+)
 
 
 def shipment_on_map(shipment: Cargo) -> dict:
@@ -81,6 +90,7 @@ def live_feed_context(user) -> dict:
     return {
         "stations": stations_for(user).only("code", "name").order_by("name")[:500],
         "names": names(user),
+        "event_types": LIVE_FEED_EVENTS,
         # The stream replays from here when the page opens: its recent history.
         # Never more than a replay may hold (more would answer stream-reset instead).
         "history_from": max(

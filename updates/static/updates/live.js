@@ -4,7 +4,8 @@
 // then what happens next, newest on top, in station and commodity names.
 (function () {
   "use strict";
-  const TYPES = ["trade.initiated", "trade.status_changed", "cargo.created", "cargo.updated", "inventory.changed"];
+  // The event types the feed shows, as the server lists them (updates.pages.galaxy.LIVE_FEED_EVENTS).
+  const TYPES = JSON.parse(document.getElementById("event-types").textContent);
   const BADGES = { trade: "Trade", cargo: "Shipment", inventory: "Stock" };
   const TRADE_STATUS = { initiated: "initiated", in_transit: "in transit", completed: "completed", cancelled: "cancelled", failed: "failed (goods lost)" };
   const MOVEMENT = { initial: "opening stock", dispatch: "dispatch", arrival: "arrival", return: "return", write_off: "write-off", adjustment: "adjustment" };
