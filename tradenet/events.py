@@ -31,8 +31,8 @@ from django.utils import timezone
 
 # The registry of event types: every type any code writes to the log or sends, named here once,
 # with what it is. The order of one operation's events, who may receive a type, the webhooks'
-# and the admin's choices, the OpenAPI enum and the live page's list all derive from it; an
-# unregistered type is refused (`DomainEvent`).
+# and the admin's choices, the OpenAPI enum and the live page's list all derive from it
+# (docs/architecture.md#event-types); an unregistered type is refused (`DomainEvent`).
 
 
 @dataclass(frozen=True)
