@@ -51,8 +51,3 @@ class TransferFailed(DomainError):
     (TigerBeetle's id_already_failed), never tried anew."""
 
     code = "transfer_already_failed"
-
-
-class IdempotencyKeyReused(DomainError):
-    code = "idempotency_key_reused"
-    http_status = 422

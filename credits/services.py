@@ -5,21 +5,20 @@ it.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
 
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import transaction
 
 from inventory.models import Station
-from tradenet import events
+from tradenet import events, idempotency
 from tradenet.actors import Actor, user_or_none
 from tradenet.errors import DomainError
 
-from .errors import CreditLimitInUse, IdempotencyKeyReused, InsufficientCredits, TransferFailed
+from .errors import CreditLimitInUse, InsufficientCredits, TransferFailed
 from .ledger import Move, hold, lock_accounts, lock_stations, write
 from .models import ZERO, Account, Entry, Transfer, spendable
 
@@ -216,7 +215,7 @@ def _treasury_transfer(
     kind: str, station: Station, amount: Decimal, memo: str, actor: Actor, key: str | None
 ) -> TransferOutcome:
     amount = _amount(amount, field="amount")
-    fingerprint = hashlib.sha256(f"{kind}\n{station.code}\n{amount}\n{memo}".encode()).hexdigest()
+    fingerprint = idempotency.fingerprint(kind, str(station.code), str(amount), memo)
     with transaction.atomic(), events.batch():
         if key is not None:
             earlier = _earlier_transfer(actor, key, fingerprint)
@@ -269,24 +268,21 @@ def _treasury_transfer(
 def _earlier_transfer(actor: Actor, key: str, fingerprint: str) -> Transfer | None:
     """The transfer this user made with this key, if any (waiting for a concurrent request
     with the same key to finish first). A key used for another request is refused."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
-            [f"credits:{getattr(actor, 'pk', None)}:{key}"],
-        )
+    idempotency.wait_for_key("credits", getattr(actor, "pk", None), key)
     earlier = (
         Transfer.objects.select_related("debit_account__station", "credit_account__station")
         .filter(requested_by=user_or_none(actor), idempotency_key=key)
         .first()
     )
-    if earlier is None:
-        return None
-    if earlier.request_fingerprint != fingerprint:
-        raise IdempotencyKeyReused(
-            "This Idempotency-Key was already used for a different transfer. "
-            "Use a new key for a new transfer."
-        )
-    return earlier
+    return idempotency.replay_or_refuse(
+        earlier, request_fingerprint=fingerprint, reused=REUSED, detail={}
+    )
+
+
+REUSED = (
+    "This Idempotency-Key was already used for a different transfer. "
+    "Use a new key for a new transfer."
+)
 
 
 # What seed_stations gives each station it funds.

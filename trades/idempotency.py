@@ -1,4 +1,5 @@
-"""Idempotency-Key support for POST /api/trades/.
+"""Idempotency-Key support for POST /api/trades/: the one mechanism (tradenet.idempotency),
+with the answer kept in an IdempotencyRecord.
 
 A key is claimed inside the request's transaction. A concurrent retry with the same key waits on
 the unique index until the first request commits, then replays its answer; so a key can never
@@ -7,25 +8,21 @@ create two trades.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
-from rest_framework import exceptions
+
+from tradenet import idempotency
 
 from .models import IdempotencyRecord
 
-
-class KeyReused(exceptions.APIException):
-    status_code = 422
-    default_detail = (
-        "This Idempotency-Key was already used with a different request body. "
-        "Use a new key for a new trade."
-    )
-    default_code = "idempotency_key_reused"
+REUSED = (
+    "This Idempotency-Key was already used with a different request body. "
+    "Use a new key for a new trade."
+)
 
 
 def fingerprint(path: str, data) -> str:
@@ -34,7 +31,7 @@ def fingerprint(path: str, data) -> str:
     request; the path is written with the slash, as records made before this were."""
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
     route = path.rstrip("/") + "/"
-    return hashlib.sha256(f"{route}\n{canonical}".encode()).hexdigest()
+    return idempotency.fingerprint(route, canonical)
 
 
 CLAIM = f"""
@@ -67,8 +64,7 @@ def claim(*, user, key: str, request_fingerprint: str) -> tuple[IdempotencyRecor
         ):
             record.delete()  # expired: the key is free again
             continue
-        if record.request_fingerprint != request_fingerprint:
-            raise KeyReused()
+        idempotency.replay_or_refuse(record, request_fingerprint=request_fingerprint, reused=REUSED)
         return record, True
 
 
