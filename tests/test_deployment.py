@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -196,7 +197,9 @@ def test_make_run_stopped_with_sigterm_leaves_no_server_and_no_postgresql(tmp_pa
     """`make run` on an embedded PostgreSQL of its own; SIGTERM to make stops the server's
     processes and that PostgreSQL, and frees the port."""
     port = free_port()
-    pgdata = tmp_path / "pg"
+    # Outside pytest's temporary root, which another pytest session on the machine sets back to
+    # 0700: the embedded server's user must reach its files (tests/postgres.py, own_postgres).
+    pgdata = Path(tempfile.mkdtemp(prefix="tradenet-make-run-")) / "pg"
     env = production_env(
         TRADENET_PGDATA=str(pgdata),
         TRADENET_ENV_FILE=str(tmp_path / ".env.development"),
@@ -262,6 +265,7 @@ def test_make_run_stopped_with_sigterm_leaves_no_server_and_no_postgresql(tmp_pa
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGQUIT)
         log.close()
+        shutil.rmtree(pgdata.parent, ignore_errors=True)
 
 
 def alive(pid: int) -> bool:
