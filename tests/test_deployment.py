@@ -33,9 +33,9 @@ pytestmark = pytest.mark.slow  # servers, make run, manage.py as processes
 
 
 def production_env(**extra) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "TRADENET_"))}
-    env.pop("DATABASE_URL", None)
-    env.pop("REDIS_URL", None)
+    """The machine's environment with nothing of the project's in it, then `extra`."""
+    project = ("DJANGO_", "TRADENET_", "DATABASE_", "REDIS_URL", "PROMETHEUS_MULTIPROC_DIR")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(project)}
     # Not the checkout's .env.development (which `make run` may have written there).
     env["TRADENET_ENV_FILE"] = os.devnull + ".absent"
     env.update(extra)

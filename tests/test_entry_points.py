@@ -25,6 +25,7 @@ from knox.models import AuthToken
 from tests.factories import CommodityFactory, StationFactory, UserFactory, give_stock
 from tests.helpers import answers, wait_for
 from tests.servers import ROOT, _wait_for_backends_to_exit, database_url_of_tests, free_port
+from tests.test_deployment import production_env
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -43,21 +44,15 @@ ENTRY_POINTS = {
 def documented_env(port: int, static_root: Path, **extra: str) -> dict[str, str]:
     """The machine's environment without anything of the project's, and the settings
     docs/deployment.md lists for plain HTTP on loopback: no DJANGO_SETTINGS_MODULE."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("DJANGO_", "TRADENET_", "DATABASE_", "REDIS_", "PROMETHEUS_"))
+    documented = {
+        "DATABASE_URL": database_url_of_tests(),
+        "DJANGO_SECRET_KEY": SECRET,
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+        "DJANGO_SECURE_SSL_REDIRECT": "0",
+        "DJANGO_STATIC_ROOT": str(static_root),
+        "PGAPPNAME": f"tradenet-entry-{port}",
     }
-    env.update(
-        DATABASE_URL=database_url_of_tests(),
-        DJANGO_SECRET_KEY=SECRET,
-        DJANGO_ALLOWED_HOSTS="127.0.0.1",
-        DJANGO_SECURE_SSL_REDIRECT="0",
-        DJANGO_STATIC_ROOT=str(static_root),
-        PGAPPNAME=f"tradenet-entry-{port}",
-    )
-    env.update(extra)
-    return env
+    return production_env(**{**documented, **extra})
 
 
 @pytest.fixture(scope="module")
