@@ -16,6 +16,8 @@ COPY cargo ./cargo
 COPY credits ./credits
 COPY inventory ./inventory
 COPY updates ./updates
+COPY website ./website
+COPY core ./core
 RUN pip install .
 
 COPY manage.py ./

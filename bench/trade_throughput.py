@@ -114,7 +114,7 @@ print(json.dumps({
 # One trade through the API in this process, its wire traced: the statements and round trips.
 TRACE = """
 from rest_framework.test import APIClient
-from tradenet.diagnostics import round_trips, wire_trace
+from core.diagnostics import round_trips, wire_trace
 client = APIClient(SERVER_NAME="localhost")
 client.credentials(HTTP_AUTHORIZATION="Token " + TOKEN)
 body = {"seller": SELLER, "buyer": BUYER,

@@ -1,10 +1,10 @@
 from django import forms
 from django.contrib import admin, messages
 
+from core.admin import DomainErrorMessagesMixin, ReadOnlyAdminMixin, ReplicaListsAdminMixin
+from core.errors import DomainError
+from core.limits import max_length
 from inventory.admin_scoping import StationScopedAdminMixin
-from tradenet.admin import DomainErrorMessagesMixin, ReadOnlyAdminMixin, ReplicaListsAdminMixin
-from tradenet.errors import DomainError
-from tradenet.limits import max_length
 
 from . import services
 from .access import may_update_shipment, stations_deciding

@@ -6,7 +6,7 @@ class CargoConfig(AppConfig):
     verbose_name = "Cargo"
 
     def ready(self) -> None:
-        from tradenet.observability import register_database_figure
+        from core.observability import register_database_figure
         from trades import placement
 
         from .receivers import create_shipment_for_placed_trade

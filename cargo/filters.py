@@ -3,8 +3,8 @@ from django.contrib.postgres.search import SearchVectorExact
 from django.db.models import Q
 from django.db.models.functions import Upper
 
-from tradenet.api.filters import ChoicesFilter, CodeFilter, FilterSet, StrictBooleanFilter
-from tradenet.text import text_vector, words_query
+from core.api.filters import ChoicesFilter, CodeFilter, FilterSet, StrictBooleanFilter
+from core.text import text_vector, words_query
 from trades.models import Trade
 
 from .models import Cargo

@@ -7,7 +7,7 @@ from django.db.models import Case, F, Q, When
 from django.db.models.functions import Upper
 from django.utils import timezone
 
-from tradenet.text import text_vector
+from core.text import text_vector
 
 
 def due_in_transit() -> Case:

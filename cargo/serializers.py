@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from tradenet.api.serializers import StrictInputSerializer
-from tradenet.limits import max_length
+from core.api.serializers import StrictInputSerializer
+from core.limits import max_length
 
 from .models import Cargo, TrackingEvent
 

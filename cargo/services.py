@@ -17,13 +17,13 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
+from core import events
+from core.actors import Actor, user_or_none
+from core.errors import require_transition
+from core.limits import max_length
+from core.written import as_saved
 from inventory import services as inventory
 from inventory.models import Station
-from tradenet import events
-from tradenet.actors import Actor, user_or_none
-from tradenet.errors import require_transition
-from tradenet.limits import max_length
-from tradenet.written import as_saved
 from trades.models import Trade
 from trades.services import trade_set_status
 

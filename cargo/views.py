@@ -11,8 +11,8 @@ from rest_framework.decorators import action, api_view
 from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.response import Response
 
-from tradenet.api.etag import IF_MATCH, ETagMixin, check_if_match, with_etag
-from tradenet.replica import ReplicaReadsMixin
+from core.api.etag import IF_MATCH, ETagMixin, check_if_match, with_etag
+from core.replica import ReplicaReadsMixin
 from trades.selectors import trades_visible_to
 from trades.serializers import TradeSerializer
 

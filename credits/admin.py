@@ -8,10 +8,10 @@ from decimal import Decimal
 from django import forms
 from django.contrib import admin
 
+from core.admin import DomainErrorMessagesMixin, ReadOnlyAdminMixin
+from core.limits import max_length, size_of
 from inventory.access import acts_for_all_stations
 from inventory.admin_scoping import StationScopedAdminMixin
-from tradenet.admin import DomainErrorMessagesMixin, ReadOnlyAdminMixin
-from tradenet.limits import max_length, size_of
 
 from .models import Account, Entry
 from .services import CENT, MAX_AMOUNT, credits_deposit, credits_set_limit, credits_withdraw

@@ -4,10 +4,10 @@ told to everyone else without them."""
 
 from __future__ import annotations
 
+from core.errors import DomainError
 from inventory import directory
 from inventory.access import may_act_for
 from inventory.errors import InsufficientStock
-from tradenet.errors import DomainError
 
 from .errors import InsufficientCredits
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from tradenet.errors import DomainError
+from core.errors import DomainError
 
 
 class InsufficientCredits(DomainError):

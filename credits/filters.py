@@ -1,4 +1,4 @@
-from tradenet.api.filters import ChoicesFilter, FilterSet, UTCIsoDateTimeFilter
+from core.api.filters import ChoicesFilter, FilterSet, UTCIsoDateTimeFilter
 
 from .models import Entry
 

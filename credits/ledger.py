@@ -18,8 +18,8 @@ from decimal import Decimal
 
 from django.db import connection
 
-from tradenet import events
-from tradenet.actors import user_or_none
+from core import events
+from core.actors import user_or_none
 
 from .errors import TransferFailed
 from .models import AVAILABLE_SQL, ZERO, Account, Entry, spendable

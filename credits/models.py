@@ -20,7 +20,7 @@ from django.db.models import F, Q
 from django.db.models.expressions import CombinedExpression
 from django.db.models.lookups import GreaterThanOrEqual
 
-from tradenet.limits import DecimalSize
+from core.limits import DecimalSize
 
 # Credits to the centicredit. 32 digits: the largest trade the API accepts (200 lines of a
 # billion units at a trillion credits less a centicredit) settles with room to spare.

@@ -5,8 +5,8 @@ from decimal import Decimal
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from tradenet.api.serializers import StrictInputSerializer
-from tradenet.limits import decimal_size, max_length, size_of
+from core.api.serializers import StrictInputSerializer
+from core.limits import decimal_size, max_length, size_of
 
 from .models import Account, Entry, Transfer
 from .services import CENT, MAX_AMOUNT

@@ -13,10 +13,10 @@ from typing import Any, Protocol
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from core import events, idempotency
+from core.actors import Actor, user_or_none
+from core.errors import DomainError
 from inventory.models import Station
-from tradenet import events, idempotency
-from tradenet.actors import Actor, user_or_none
-from tradenet.errors import DomainError
 
 from .errors import CreditLimitInUse, InsufficientCredits, TransferFailed
 from .ledger import Move, hold, lock_accounts, lock_stations, write

@@ -11,11 +11,11 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
+from core.api.headers import idempotency_key
+from core.api.pagination import CodeCursorPagination, NewestFirstCursorPagination
 from inventory.access import acts_for_all_stations, visible_to
 from inventory.models import Station
 from inventory.serializers import SpanQuerySerializer
-from tradenet.api.headers import idempotency_key
-from tradenet.api.pagination import CodeCursorPagination, NewestFirstCursorPagination
 
 from .filters import EntryFilter
 from .models import Entry

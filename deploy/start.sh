@@ -12,7 +12,7 @@ export DJANGO_DEBUG="${DJANGO_DEBUG:-0}"
 # Migrations hold a session advisory lock: on the direct connection, never through a pooler.
 DATABASE_URL="${DATABASE_DIRECT_URL:-$DATABASE_URL}" "$PYTHON" manage.py migrate_locked --verbosity 1
 # Every start: it copies only what changed, and a manifest from an older version would make
-# the server refuse to start (tradenet/staticcheck.py). DJANGO_STATIC_ROOT says where.
+# the server refuse to start (core/staticcheck.py). DJANGO_STATIC_ROOT says where.
 "$PYTHON" manage.py collectstatic --noinput --verbosity 0
 
 exec "$(dirname "$0")/serve.sh"

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from tradenet.admin import ReadOnlyAdminMixin, ReplicaListsAdminMixin
+from core.admin import ReadOnlyAdminMixin, ReplicaListsAdminMixin
 
 from .admin_scoping import StationScopedAdminMixin
 from .models import Commodity, Station, StockLevel, StockMovement

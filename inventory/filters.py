@@ -1,8 +1,8 @@
 import django_filters
 from django.contrib.postgres.search import SearchVectorExact
 
-from tradenet.api.filters import ChoicesFilter, CodeFilter, FilterSet, UTCIsoDateTimeFilter
-from tradenet.text import text_vector, words_query
+from core.api.filters import ChoicesFilter, CodeFilter, FilterSet, UTCIsoDateTimeFilter
+from core.text import text_vector, words_query
 
 from .models import Station, StockMovement
 

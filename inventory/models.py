@@ -5,7 +5,7 @@ from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.db.models import Q
 
-from tradenet.text import text_vector
+from core.text import text_vector
 
 
 class Station(models.Model):

@@ -4,8 +4,8 @@ from datetime import timedelta
 
 from rest_framework import serializers
 
-from tradenet.api.serializers import JSONIntegerField, StrictInputSerializer
-from tradenet.limits import max_length
+from core.api.serializers import JSONIntegerField, StrictInputSerializer
+from core.limits import max_length
 
 from .models import Commodity, Station, StockLevel, StockMovement
 

@@ -17,9 +17,9 @@ from django.contrib.auth.models import Group, Permission, User
 from django.db import connection, transaction
 from django.utils import timezone
 
-from tradenet import events
-from tradenet.actors import Actor, user_or_none
-from tradenet.written import as_saved
+from core import events
+from core.actors import Actor, user_or_none
+from core.written import as_saved
 
 from .errors import InsufficientStock
 from .models import Commodity, Station, StockLevel, StockMovement

@@ -11,9 +11,9 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
-from tradenet.api.etag import IF_MATCH, ETagMixin, check_if_match, with_etag
-from tradenet.api.pagination import CodeCursorPagination, NewestFirstCursorPagination
-from tradenet.replica import ReplicaReadsMixin
+from core.api.etag import IF_MATCH, ETagMixin, check_if_match, with_etag
+from core.api.pagination import CodeCursorPagination, NewestFirstCursorPagination
+from core.replica import ReplicaReadsMixin
 
 from .access import acts_for_all_stations, may_act_for, visible_to
 from .filters import MovementFilter, StationFilter

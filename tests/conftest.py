@@ -76,7 +76,7 @@ def api_server(django_db_setup, django_db_blocker):
 def _fresh_throttle_counters():
     from django.core.cache import cache, caches
 
-    from tradenet.api.throttling import counts
+    from core.api.throttling import counts
 
     cache.clear()
     caches["throttles"].clear()

@@ -1,5 +1,5 @@
 """A check of schemathesis's, loaded by tests/test_api_live.py (SCHEMATHESIS_HOOKS): every
-4xx the API answers is in its error shape (tradenet/api/errors.py), whatever the request."""
+4xx the API answers is in its error shape (core/api/errors.py), whatever the request."""
 
 from __future__ import annotations
 

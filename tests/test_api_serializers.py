@@ -1,4 +1,4 @@
-"""Serializers whose fields are copied shallowly from the declared ones (tradenet.api.serializers
+"""Serializers whose fields are copied shallowly from the declared ones (core.api.serializers
 .CopiedFields): each instance has its own fields, bound to it, and validates as DRF's deep
 copies did, from many threads at once."""
 
@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from rest_framework import serializers
 
-from tradenet.api.serializers import CopiedFields, JSONIntegerField, StrictInputSerializer
+from core.api.serializers import CopiedFields, JSONIntegerField, StrictInputSerializer
 
 
 class Line(StrictInputSerializer):

@@ -1,7 +1,7 @@
 """Writes take only what they name, in the types they name; every 400 names what was sent.
 
-Specifies tradenet/api/serializers.py, tradenet/api/filters.py, the ETA rule of
-cargo.services.shipment_check_eta, and the JSON answers under /api/ (tradenet/views.py).
+Specifies core/api/serializers.py, core/api/filters.py, the ETA rule of
+cargo.services.shipment_check_eta, and the JSON answers under /api/ (core/views.py).
 """
 
 from __future__ import annotations

@@ -20,13 +20,13 @@ from django.utils import timezone
 
 from cargo.models import Cargo
 from cargo.services import shipment_update
+from core.models import OutboxEvent
 from credits.models import Account, Entry, Transfer
 from inventory.access import receivable_stations
 from inventory.models import StockLevel, StockMovement
 from inventory.services import operator_grant
 from tests.factories import StationFactory, UserFactory, give_stock, grant_agreement
 from tests.helpers import assert_ledger_matches_levels, level
-from tradenet.models import OutboxEvent
 from trades.models import Agreement, Proposal, Trade
 from trades.proposals import proposal_create
 from trades.services import LineSpec, trade_initiate

@@ -1,4 +1,4 @@
-"""The registry of event types (tradenet.events.REGISTRY): an unregistered type is refused; the
+"""The registry of event types (core.events.REGISTRY): an unregistered type is refused; the
 order of an operation, the audiences, the webhooks' choices, the OpenAPI enum and the live
 page's list derive from it; and every emitter writes exactly the payload fields it registers."""
 
@@ -16,10 +16,10 @@ from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 
 from cargo.services import shipment_report_loss, shipment_update
+from core import events
 from credits.services import credits_deposit
 from tests.factories import UserFactory, make_trade
 from tests.trades.test_services import outbox, outbox_end
-from tradenet import events
 from trades.agreements import agreement_grant, agreement_revoke
 from trades.proposals import (
     proposal_accept,

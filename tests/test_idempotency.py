@@ -1,11 +1,11 @@
-"""One Idempotency-Key mechanism (tradenet.idempotency) behind POST /api/trades/ and the
+"""One Idempotency-Key mechanism (core.idempotency) behind POST /api/trades/ and the
 credits' deposits and withdrawals: one error for the one code, each answer as it always was."""
 
 from __future__ import annotations
 
 import pytest
 
-from tradenet.idempotency import IdempotencyKeyReused
+from core.idempotency import IdempotencyKeyReused
 
 pytestmark = pytest.mark.django_db
 

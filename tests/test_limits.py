@@ -1,5 +1,5 @@
 """A column's limits (a text's length, a decimal's size) are the model's: the serializers, forms
-and services read them (tradenet.limits), and the few constants that cannot are held to them
+and services read them (core.limits), and the few constants that cannot are held to them
 here."""
 
 from __future__ import annotations
@@ -7,15 +7,15 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
+from core.limits import decimal_size, largest, max_length
 from credits.models import Account, Entry, Transfer
 from tests.packages import PACKAGES, ROOT
-from tradenet.limits import decimal_size, largest, max_length
 from trades.models import Agreement, IdempotencyRecord, TradeLine
 
 # A literal length or size outside the models, with why it is no column's.
 LITERAL = re.compile(r"\b(?:max_length|max_digits|decimal_places)=\d+")
 NOT_A_COLUMN = {
-    ("tradenet/api/auth_views.py", "max_length=4096"): "a password as typed, before hashing",
+    ("core/api/auth_views.py", "max_length=4096"): "a password as typed, before hashing",
     ("trades/serializers.py", "max_length=200"): "how many commodities a list names",
     ("updates/integrations/webhooks/api.py", "max_length=64"): "a station's code: to read from "
     "inventory.Station.code",
@@ -34,8 +34,8 @@ def test_no_serializer_form_or_service_restates_a_column_limit():
 
 
 def test_the_idempotency_header_is_as_long_as_the_keys_columns():
-    # tradenet.api.headers is below the apps that keep the key, so it states the length.
-    from tradenet.api.headers import MAX_IDEMPOTENCY_KEY_LENGTH
+    # core.api.headers is below the apps that keep the key, so it states the length.
+    from core.api.headers import MAX_IDEMPOTENCY_KEY_LENGTH
 
     assert max_length(IdempotencyRecord, "key") == MAX_IDEMPOTENCY_KEY_LENGTH
     assert max_length(Transfer, "idempotency_key") == MAX_IDEMPOTENCY_KEY_LENGTH

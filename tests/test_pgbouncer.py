@@ -154,7 +154,7 @@ def test_the_projects_own_connections_prepare_nothing_and_leak_no_setting(settin
     between clients, and the readiness probe's statement timeout never reaches another one."""
     import dj_database_url
 
-    from tradenet.dbconn import conninfo, probe_connection
+    from core.dbconn import conninfo, probe_connection
 
     # Two server connections for many clients: they share them, as under load.
     with pgbouncer_in_front_of_the_tests(pool_size=2) as pooled:

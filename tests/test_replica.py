@@ -168,9 +168,9 @@ def test_inside_a_replica_read_only_the_trading_tables_leave_the_primary(monkeyp
     from knox.models import AuthToken
 
     from cargo.models import Cargo
+    from core import replica
+    from core.models import OutboxEvent
     from inventory.models import StockMovement
-    from tradenet import replica
-    from tradenet.models import OutboxEvent
     from trades.models import IdempotencyRecord, Trade
     from updates.models import OpenStream
 

@@ -1,11 +1,11 @@
-"""Quantities with their unit read as English (tradenet.text): the one rule every page, template
+"""Quantities with their unit read as English (core.text): the one rule every page, template
 and admin list writes them by, and whose plurals the pages' scripts are given."""
 
 from __future__ import annotations
 
 import pytest
 
-from tradenet.text import quantity_text, unit_plural
+from core.text import quantity_text, unit_plural
 
 
 @pytest.mark.parametrize(

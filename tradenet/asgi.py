@@ -1,7 +1,7 @@
 """The ASGI application that servers run (uvicorn through deploy/serve.sh; also plain uvicorn,
 gunicorn with uvicorn's worker, daphne: docs/deployment.md#entry-points).
 
-Event streams and probes are answered on the event loop (updates.asgi). Every other request
+Event streams and probes are answered on the event loop (tradenet.routing). Every other request
 goes to Django's WSGI handler on a pool of TRADENET_WEB_THREADS threads per process
 (tradenet.wsgi_bridge, on a2wsgi):
 Django's ASGI handler runs sync views one at a time per process (on its single
@@ -62,7 +62,7 @@ from django.urls import get_resolver  # noqa: E402
 
 get_resolver().url_patterns  # noqa: B018  (loading it is the point)
 
-from updates.asgi import EventStreamRouter  # noqa: E402  (needs the apps loaded)
+from tradenet.routing import EventStreamRouter  # noqa: E402  (needs the apps loaded)
 
 application = EventStreamRouter(django_application)
 

@@ -50,7 +50,9 @@ ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if 
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
-    "tradenet.admin_site.TradeNetAdminConfig",  # django.contrib.admin, ordered for operators
+    # Before the admin, whose templates (base_site, index) it overrides.
+    "website",
+    "website.admin_site.TradeNetAdminConfig",  # django.contrib.admin, ordered for operators
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -64,7 +66,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_eventstream",
     "axes",
-    "tradenet",
+    "core",
     "inventory",
     "trades",
     "cargo",
@@ -74,22 +76,22 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     # /healthz, /readyz and /metrics under a WSGI server (under ASGI, answered before Django).
-    "updates.probes.ProbesMiddleware",
-    "tradenet.observability.RequestIdMiddleware",
-    "tradenet.middleware.DatabaseUnavailableMiddleware",
+    "tradenet.probes.ProbesMiddleware",
+    "core.observability.RequestIdMiddleware",
+    "core.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "tradenet.middleware.RejectUnstorableTextMiddleware",
+    "core.middleware.RejectUnstorableTextMiddleware",
     # WhiteNoise, wrapped so the chain stays async: a sync-only middleware would pin a thread
     # to every open event stream.
-    "tradenet.middleware.StaticFilesMiddleware",
+    "core.middleware.StaticFilesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "tradenet.authentication.AuthenticationMiddleware",
-    "tradenet.replica.ReadYourWritesMiddleware",
+    "core.authentication.AuthenticationMiddleware",
+    "core.replica.ReadYourWritesMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "tradenet.middleware.ApiExceptionsAsJsonMiddleware",
+    "core.middleware.ApiExceptionsAsJsonMiddleware",
     # Last, as django-axes asks: turns a locked-out admin sign-in into a 429.
     "axes.middleware.AxesMiddleware",
 ]
@@ -110,17 +112,17 @@ AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 # The client address is the one the server resolved: uvicorn honours X-Forwarded-For only from
 # the proxies in FORWARDED_ALLOW_IPS (deploy/serve.sh), and nothing here reads it again.
-AXES_CLIENT_IP_CALLABLE = "tradenet.api.authentication.client_address"
+AXES_CLIENT_IP_CALLABLE = "core.api.authentication.client_address"
 
 ROOT_URLCONF = "tradenet.urls"
-CSRF_FAILURE_VIEW = "tradenet.views.csrf_failure"
+CSRF_FAILURE_VIEW = "core.views.csrf_failure"
 WSGI_APPLICATION = "tradenet.wsgi.application"
 ASGI_APPLICATION = "tradenet.asgi.application"
 
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "tradenet" / "templates"],
+        "DIRS": [],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -150,7 +152,7 @@ DATABASES["default"].setdefault("OPTIONS", {})
 # session's state is another client's: named (server-side) cursors are then off, Django
 # prepares nothing (its psycopg cursors bind on the client, as PgBouncer 1.18 keeps no prepared
 # statements across the server connections it hands out), the project's own connections
-# prepare nothing either (tradenet/dbconn.py), and nothing runs SET outside a transaction.
+# prepare nothing either (core/dbconn.py), and nothing runs SET outside a transaction.
 if os.environ.get("DATABASE_DIRECT_URL"):
     TRADENET_DIRECT_DATABASE = dj_database_url.parse(os.environ["DATABASE_DIRECT_URL"])
     if not TRADENET_DIRECT_DATABASE["ENGINE"].endswith("postgresql"):
@@ -183,12 +185,12 @@ if TRADENET_DB_POOL:
     }
 else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-# A streaming replica for the trading reads, never stale for the writer (tradenet/replica.py,
+# A streaming replica for the trading reads, never stale for the writer (core/replica.py,
 # docs/deployment.md#read-replica). Callers' last write positions are shared through Redis,
 # so REDIS_URL is required with it. A replica lagging more than TRADENET_REPLICA_MAX_LAG_SECONDS,
 # or not answering within a second, sends reads to the primary.
 TRADENET_REPLICA_MAX_LAG_SECONDS = float(os.environ.get("TRADENET_REPLICA_MAX_LAG_SECONDS", "2"))
-DATABASE_ROUTERS = ["tradenet.replica.ReplicaRouter"]
+DATABASE_ROUTERS = ["core.replica.ReplicaRouter"]
 if os.environ.get("DATABASE_REPLICA_URL"):
     if not os.environ.get("REDIS_URL"):
         raise ImproperlyConfigured(
@@ -225,7 +227,7 @@ AUTH_PASSWORD_VALIDATORS = [
 
 LANGUAGE_CODE = "en-us"
 # Short, unambiguous dates in the admin's lists and pages (2026-12-01 19:08), in UTC.
-FORMAT_MODULE_PATH = ["tradenet.formats"]
+FORMAT_MODULE_PATH = ["core.formats"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
@@ -254,10 +256,10 @@ TRADENET_LOG_FORMAT = os.environ.get("TRADENET_LOG_FORMAT", "plain" if DEBUG els
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "tradenet.observability.RequestIdFilter"}},
+    "filters": {"request_id": {"()": "core.observability.RequestIdFilter"}},
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
-        "json": {"()": "tradenet.observability.JSONFormatter"},
+        "json": {"()": "core.observability.JSONFormatter"},
     },
     "handlers": {
         "console": {
@@ -306,27 +308,27 @@ TRADENET_NUM_PROXIES = int(os.environ.get("TRADENET_NUM_PROXIES", "0"))
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # First, so an anonymous caller gets 401 with `WWW-Authenticate: Token`.
-        "tradenet.api.authentication.TokenAuthentication",
+        "core.api.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PARSER_CLASSES": ["tradenet.api.parsers.StrictJSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["core.api.parsers.StrictJSONParser"],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     "DEFAULT_FILTER_BACKENDS": [
-        "tradenet.api.filters.FilterBackend",
+        "core.api.filters.FilterBackend",
         "rest_framework.filters.SearchFilter",
-        "tradenet.api.filters.StrictOrderingFilter",
+        "core.api.filters.StrictOrderingFilter",
     ],
-    "DEFAULT_PAGINATION_CLASS": "tradenet.api.pagination.NewestFirstCursorPagination",
+    "DEFAULT_PAGINATION_CLASS": "core.api.pagination.NewestFirstCursorPagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "tradenet.api.errors.exception_handler",
+    "EXCEPTION_HANDLER": "core.api.errors.exception_handler",
     # Counted in the `throttles` cache: shared by every worker and host with REDIS_URL.
     "DEFAULT_THROTTLE_CLASSES": [
-        "tradenet.api.throttling.AnonRateThrottle",
-        "tradenet.api.throttling.UserRateThrottle",
+        "core.api.throttling.AnonRateThrottle",
+        "core.api.throttling.UserRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "anon": TRADENET_THROTTLE_ANON,
@@ -373,7 +375,7 @@ SPECTACULAR_SETTINGS = {
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "tradenet.api.schema.add_error_responses",
+        "core.api.schema.add_error_responses",
     ],
 }
 
@@ -381,7 +383,7 @@ CACHES: dict[str, dict[str, Any]] = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 }
 # REDIS_URL is read here too (see Live updates below): the API's throttles count in Redis then,
-# for every worker and host at once (tradenet/api/throttling.py falls back to each process's
+# for every worker and host at once (core/api/throttling.py falls back to each process's
 # memory while Redis is away).
 if os.environ.get("REDIS_URL"):
     CACHES["throttles"] = {
@@ -396,7 +398,7 @@ else:
         "LOCATION": "tradenet-throttles",
     }
 if os.environ.get("REDIS_URL"):
-    # Each caller's last write position, for reads from the replica (tradenet/replica.py).
+    # Each caller's last write position, for reads from the replica (core/replica.py).
     CACHES["consistency"] = {**CACHES["throttles"], "KEY_PREFIX": "tradenet-consistency"}
 
 # Live updates (Server-Sent Events). Events are stored by django-eventstream (one channel, so

@@ -5,7 +5,7 @@ from updates.pages.views import galaxy_map, galaxy_map_data, home, live_page, st
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("api/", include("tradenet.api.urls")),
+    path("api/", include("tradenet.api_urls")),
     path("live/", live_page, name="live"),
     path("map/", galaxy_map, name="map"),
     path("map/data/", galaxy_map_data, name="map-data"),
@@ -13,5 +13,5 @@ urlpatterns = [
     path("", home, name="home"),
 ]
 
-handler404 = "tradenet.views.not_found"
-handler500 = "tradenet.views.server_failure"
+handler404 = "core.views.not_found"
+handler500 = "core.views.server_failure"

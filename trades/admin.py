@@ -4,13 +4,13 @@ from django.forms.models import BaseInlineFormSet
 from django.urls import reverse
 from django.utils.html import format_html
 
+from core.admin import DomainErrorMessagesMixin, ReadOnlyAdminMixin, ReplicaListsAdminMixin
+from core.errors import DomainError
 from credits.disclosure import as_told_to
 from inventory.access import stations_for
 from inventory.admin_scoping import StationScopedAdminMixin
 from inventory.models import Station
 from inventory.selectors import stock_shortfalls
-from tradenet.admin import DomainErrorMessagesMixin, ReadOnlyAdminMixin, ReplicaListsAdminMixin
-from tradenet.errors import DomainError
 
 from . import (
     consent,

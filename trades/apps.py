@@ -6,7 +6,7 @@ class TradesConfig(AppConfig):
     verbose_name = "Trades"
 
     def ready(self) -> None:
-        from tradenet.observability import register_database_figure
+        from core.observability import register_database_figure
 
         from . import placement
         from .selectors import trades_by_status

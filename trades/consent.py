@@ -19,10 +19,10 @@ from django.db import connection
 from django.db.models import OuterRef, Q
 from django.db.models.functions import Now
 
+from core.actors import user_or_none
 from credits.models import Transfer
 from inventory.access import acts_for_all_stations, may_act_for
 from inventory.models import Station
-from tradenet.actors import user_or_none
 
 from .errors import AgreementExhausted, ConsentRequired, NotOperator
 from .models import Agreement, Trade, lines_total

@@ -9,13 +9,13 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from core.admin import DomainErrorMessagesMixin, ReplicaListsAdminMixin
+from core.errors import DomainError
+from core.text import quantity_text
 from credits.disclosure import as_told_to
 from inventory.access import stations_for
 from inventory.admin_scoping import StationScopedAdminMixin
 from inventory.models import Commodity, Station
-from tradenet.admin import DomainErrorMessagesMixin, ReplicaListsAdminMixin
-from tradenet.errors import DomainError
-from tradenet.text import quantity_text
 
 from .agreements import agreement_grant, agreement_revoke
 from .models import Agreement, Proposal

@@ -10,8 +10,8 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from core.errors import DomainError
 from credits.disclosure import as_told_to
-from tradenet.errors import DomainError
 
 from .agreements import agreement_grant, agreement_revoke
 from .filters import AgreementFilter, ProposalFilter

@@ -3,15 +3,15 @@ from django.db.models import Exists, OuterRef, Q
 from django.db.models.functions import Upper
 from django.utils import timezone
 
-from inventory import directory
-from inventory.models import Station
-from tradenet.api.filters import (
+from core.api.filters import (
     ChoicesFilter,
     CodeFilter,
     FilterSet,
     StrictBooleanFilter,
     UTCIsoDateTimeFilter,
 )
+from inventory import directory
+from inventory.models import Station
 
 from .models import Agreement, Proposal, Trade, TradeLine
 

@@ -1,4 +1,4 @@
-"""Idempotency-Key support for POST /api/trades/: the one mechanism (tradenet.idempotency),
+"""Idempotency-Key support for POST /api/trades/: the one mechanism (core.idempotency),
 with the answer kept in an IdempotencyRecord.
 
 A key is claimed inside the request's transaction. A concurrent retry with the same key waits on
@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from tradenet import idempotency
+from core import idempotency
 
 from .models import IdempotencyRecord
 
@@ -27,7 +27,7 @@ REUSED = (
 
 def fingerprint(path: str, data) -> str:
     """What a key stands for: the route and the body. Every route answers with and without its
-    trailing slash (tradenet/api/urls.py), so `/api/trades` and `/api/trades/` are the same
+    trailing slash (tradenet/api_urls.py), so `/api/trades` and `/api/trades/` are the same
     request; the path is written with the slash, as records made before this were."""
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
     route = path.rstrip("/") + "/"

@@ -13,10 +13,10 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from core import events
+from core.actors import user_or_none
+from core.errors import require_transition
 from inventory.models import Commodity, Station
-from tradenet import events
-from tradenet.actors import user_or_none
-from tradenet.errors import require_transition
 
 from . import consent
 from .errors import ConsentRequired, NotOperator

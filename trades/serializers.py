@@ -5,19 +5,19 @@ from decimal import Decimal
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.api.serializers import CopiedFields, JSONIntegerField, StrictInputSerializer
+from core.limits import decimal_size, integer_range, max_length, size
 from credits.models import Transfer
 from credits.selectors import settlement_of
 from credits.services import MAX_AMOUNT
 from inventory import directory
 from inventory.models import Commodity, Station
-from tradenet.api.serializers import CopiedFields, JSONIntegerField, StrictInputSerializer
-from tradenet.limits import decimal_size, integer_range, max_length, size
 
 from .models import Agreement, Proposal, Trade, TradeLine, total_expression
 from .services import MAX_LINE_QUANTITY, MAX_UNIT_PRICE, LineSpec
 
 MAX_LINES = 200
-# The columns' sizes and lengths, from the models (tradenet.limits).
+# The columns' sizes and lengths, from the models (core.limits).
 UNIT_PRICE = decimal_size(TradeLine, "unit_price")
 STATION_CODE = max_length(Station, "code")
 COMMODITY_CODE = max_length(Commodity, "code")

@@ -12,11 +12,11 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
+from core import events
+from core.actors import Actor, user_or_none
+from core.written import as_saved
 from credits.selectors import settlement_of
 from inventory.models import Commodity, Station
-from tradenet import events
-from tradenet.actors import Actor, user_or_none
-from tradenet.written import as_saved
 
 from . import consent, placement, settlement
 from .errors import AlreadyPlaced

@@ -5,12 +5,12 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.response import Response
 
+from core.api.errors import error_response
+from core.api.etag import ETagMixin
+from core.api.headers import idempotency_key
+from core.errors import DomainError
+from core.replica import ReplicaReadsMixin
 from credits.disclosure import as_told_to
-from tradenet.api.errors import error_response
-from tradenet.api.etag import ETagMixin
-from tradenet.api.headers import idempotency_key
-from tradenet.errors import DomainError
-from tradenet.replica import ReplicaReadsMixin
 
 from . import idempotency
 from .consent import require_operator

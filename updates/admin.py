@@ -4,10 +4,10 @@ see all. The secret is shown once, in the message after saving a new endpoint or
 from django import forms
 from django.contrib import admin, messages
 
+from core import events
+from core.admin import ReadOnlyAdminMixin
+from core.limits import max_length
 from inventory.access import stations_for
-from tradenet import events
-from tradenet.admin import ReadOnlyAdminMixin
-from tradenet.limits import max_length
 from updates.integrations.webhooks.security import RefusedTarget, check_target
 from updates.integrations.webhooks.selectors import deliveries_visible_to, endpoints_visible_to
 from updates.integrations.webhooks.services import (

@@ -10,7 +10,7 @@ class UpdatesConfig(AppConfig):
     verbose_name = "Live updates"
 
     def ready(self) -> None:
-        from tradenet.observability import register_database_figure
+        from core.observability import register_database_figure
         from updates.integrations.exporters import exported_everywhere, lag_figures
         from updates.log import eventstream, relay
         from updates.streams import grip_publish

@@ -4,10 +4,10 @@ import pytest
 
 from cargo.models import Cargo
 from cargo.services import shipment_update, trade_cancel
+from core.errors import InvalidTransition
 from inventory.models import StockMovement
 from tests.factories import UserFactory, make_trade
 from tests.helpers import assert_ledger_matches_levels, level
-from tradenet.errors import InvalidTransition
 from trades.models import Trade
 
 pytestmark = pytest.mark.django_db

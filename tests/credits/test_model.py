@@ -15,11 +15,11 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from cargo.services import shipment_update
+from core.errors import InvalidTransition
 from credits.errors import CreditLimitInUse, InsufficientCredits
 from credits.models import Account
 from credits.services import credits_deposit, credits_set_limit, credits_withdraw
 from tests.factories import CommodityFactory, StationFactory, give_stock
-from tradenet.errors import InvalidTransition
 from trades.services import LineSpec, trade_initiate
 
 pytestmark = pytest.mark.django_db

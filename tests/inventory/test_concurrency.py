@@ -13,11 +13,11 @@ from django.db.models import Sum
 
 from cargo.models import Cargo
 from cargo.services import shipment_update
+from core.errors import InvalidTransition
 from inventory.errors import InsufficientStock
 from inventory.models import StockLevel, StockMovement
 from tests.factories import CommodityFactory, StationFactory, give_stock, make_trade
 from tests.helpers import assert_ledger_matches_levels
-from tradenet.errors import InvalidTransition
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -12,10 +12,10 @@ from django.urls import reverse
 
 from cargo.models import Cargo
 from cargo.services import shipment_update
+from core.models import OutboxEvent
 from credits.models import Account, Transfer
 from tests.factories import StationFactory, grant_agreement
 from tests.helpers import level, trade_form
-from tradenet.models import OutboxEvent
 from trades.models import Agreement, Trade, TradeLine
 from trades.proposals import proposal_create
 from trades.services import LineSpec, trade_initiate

@@ -8,11 +8,11 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from core.models import OutboxEvent
 from credits.models import Account, Transfer
 from inventory.models import StockMovement
 from tests.factories import grant_agreement, make_trade
 from tests.helpers import level
-from tradenet.models import OutboxEvent
 from trades.models import Agreement, Proposal, Trade
 from trades.proposals import proposals_expire
 

@@ -6,6 +6,7 @@ import pytest
 from knox.models import AuthToken
 from rest_framework.test import APIClient
 
+from core.diagnostics import round_trips, wire_trace
 from inventory import directory
 from inventory.services import operator_grant
 from tests.factories import (
@@ -15,7 +16,6 @@ from tests.factories import (
     give_stock,
     grant_agreement,
 )
-from tradenet.diagnostics import round_trips, wire_trace
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

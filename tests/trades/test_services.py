@@ -7,13 +7,13 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from cargo.models import Cargo
+from core import events
+from core.models import OutboxEvent
 from inventory.errors import InsufficientStock
 from inventory.models import StockMovement
 from inventory.services import operator_grant
 from tests.factories import CommodityFactory, UserFactory, make_trade
 from tests.helpers import assert_ledger_matches_levels, level
-from tradenet import events
-from tradenet.models import OutboxEvent
 from trades.errors import AlreadyPlaced
 from trades.models import Trade, TradeLine
 from trades.services import LineSpec, trade_initiate, trade_place
@@ -175,7 +175,7 @@ def test_an_event_outside_a_transaction_is_refused(transactional_db):
 def test_one_operations_events_go_out_stock_then_credits_then_shipment_then_trade(
     stocked_ceres, vesta, water
 ):
-    """The order is stated once (tradenet.events.ORDER_IN_OPERATION), not left to the order
+    """The order is stated once (core.events.ORDER_IN_OPERATION), not left to the order
     in which the apps' receivers happen to run."""
     from cargo.services import shipment_update
 

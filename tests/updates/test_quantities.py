@@ -1,5 +1,5 @@
 """Quantities with their unit read as English on every page: "1 crate", "100 crates",
-"2,500 units", "250 t". The server writes them by tradenet.text's rule (the station page, the
+"2,500 units", "250 t". The server writes them by core.text's rule (the station page, the
 admin's summary) and gives the pages' scripts each unit's plural (text.js picks which one a
 number takes); the browser tests read what Debian's Chromium shows."""
 

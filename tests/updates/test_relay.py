@@ -9,9 +9,9 @@ from collections import defaultdict
 import pytest
 from django.db import connection
 
+from core.models import OutboxEvent
 from inventory.errors import InsufficientStock
 from tests.factories import CommodityFactory, StationFactory, give_stock, make_trade
-from tradenet.models import OutboxEvent
 from trades.models import Trade
 from updates.log.relay import relay_pending
 from updates.streams.hub import ReplayReset, current_id, events_after

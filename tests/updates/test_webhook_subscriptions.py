@@ -1,5 +1,5 @@
 """What a webhook endpoint may subscribe to: the public event types of the registry
-(tradenet.events.PUBLIC), and nothing else, refused on `event_types` by the API (400), the
+(core.events.PUBLIC), and nothing else, refused on `event_types` by the API (400), the
 admin (a form error) and the services the two call."""
 
 from __future__ import annotations
@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import ValidationError
 
+from core import events
 from inventory.services import operator_grant
 from tests.factories import StationFactory, UserFactory
-from tradenet import events
 from updates.integrations.webhooks.services import endpoint_create, endpoint_update
 from updates.models import WebhookEndpoint
 

@@ -29,7 +29,7 @@ import zlib
 
 from django.conf import settings
 
-from tradenet.dbconn import probe_connection
+from core.dbconn import probe_connection
 from updates.log import eventstream, notify
 from updates.log.eventstream import LogEntry
 from updates.log.singleton import SingletonWorker

@@ -31,7 +31,7 @@ from django_eventstream.event import Event
 from django_eventstream.storage import EventDoesNotExist
 from django_eventstream.utils import get_storage
 
-from tradenet.events import INTERNAL
+from core.events import INTERNAL
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ class LogEntry:
 
     @property
     def internal(self) -> bool:
-        """For the servers only (tradenet.events.INTERNAL): no client or system receives it."""
+        """For the servers only (core.events.INTERNAL): no client or system receives it."""
         return self.type in INTERNAL
 
     @cached_property
@@ -179,7 +179,7 @@ class LogStorage(upstream_storage.DjangoModelStorage):
 
     def append_event(self, channel, event_type, data):
         raise NotImplementedError(
-            "Events enter the log through the outbox: announce them with tradenet.events."
+            "Events enter the log through the outbox: announce them with core.events."
         )
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from tradenet.dbconn import conninfo
+from core.dbconn import conninfo
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """The relay: committed outbox rows become the public event stream.
 
-Domain code writes events to the outbox inside its own transaction (`tradenet.events`). The
+Domain code writes events to the outbox inside its own transaction (`core.events`). The
 relay moves committed rows, oldest outbox id first, into the public event log
 (django-eventstream's storage) and numbers them there, and in the same transaction sends
 NOTIFY tradenet_events, on which every server process's hub listens and reads what it has not
@@ -35,7 +35,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.db import connection, transaction
 
-from tradenet.events import OUTBOX_CHANNEL
+from core.events import OUTBOX_CHANNEL
 from updates.log import eventstream, notify
 from updates.log.eventstream import LogEntry
 from updates.log.singleton import SingletonWorker
@@ -67,7 +67,7 @@ def deliver(entries: list[LogEntry]) -> None:
     """Hand stored events to the transports. Raises if Redis is unreachable."""
     if not entries:
         return
-    from tradenet.observability import count_trades
+    from core.observability import count_trades
 
     count_trades(entries)
     for publish in PUBLISHERS:

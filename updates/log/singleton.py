@@ -14,7 +14,7 @@ import threading
 import psycopg
 from django.conf import settings
 
-from tradenet.dbconn import conninfo
+from core.dbconn import conninfo
 
 logger = logging.getLogger(__name__)
 

@@ -9,12 +9,12 @@ from django.utils import timezone
 from cargo.models import Cargo
 from cargo.selectors import shipments_visible_to
 from cargo.services import shipment_event_payload
+from core import events
+from core.text import unit_plural
 from credits.selectors import balances_of
 from inventory.access import stations_for
 from inventory.models import Commodity, Station, StockLevel, StockMovement
 from inventory.selectors import ledger_of
-from tradenet import events
-from tradenet.text import unit_plural
 from trades.models import Proposal
 from trades.selectors import agreements_visible_to, proposals_visible_to, trades_visible_to
 from updates.log import eventstream

@@ -9,11 +9,11 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
+from core.errors import DomainError
+from core.replica import reads_from_replica
+from core.views import not_found_page
 from credits.disclosure import as_told_to
 from inventory.access import acts_for_all_stations, stations_for
-from tradenet.errors import DomainError
-from tradenet.replica import reads_from_replica
-from tradenet.views import not_found_page
 from trades.proposals import proposal_accept, proposal_decline, proposal_withdraw
 from trades.selectors import proposals_visible_to
 from updates.pages.galaxy import live_feed_context, map_state, station_dashboard

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
-from tradenet.events import STREAM_REVOKED, credential_digest
-from tradenet.observability import SSE_CLIENTS
+from core.events import STREAM_REVOKED, credential_digest
+from core.observability import SSE_CLIENTS
 from updates.log import eventstream, notify
 from updates.log.eventstream import EventDoesNotExist, LogEntry
 from updates.streams import dbthreads
@@ -35,7 +35,7 @@ class StoredEvent:
     stations: frozenset[str]
     shipment_id: str | None
     frame: bytes  # the SSE frame, encoded once for every client (empty: for no client)
-    # A revocation (tradenet.events.STREAM_REVOKED): whose streams end; never sent to one.
+    # A revocation (core.events.STREAM_REVOKED): whose streams end; never sent to one.
     revoked: dict | None = None
 
     @classmethod
@@ -272,7 +272,7 @@ class Hub:
         return audience
 
     def revoke(self, revocation: dict) -> None:
-        """End, at once, the streams of the revoked credentials (tradenet.events.revocation)."""
+        """End, at once, the streams of the revoked credentials (core.events.revocation)."""
         user_id, kind = revocation.get("user_id"), revocation.get("kind")
         keys = set(revocation.get("keys") or ())
         for subscriber in list(self.subscribers):

@@ -15,7 +15,7 @@ import logging
 
 from django.conf import settings
 
-from tradenet.observability import EVENT_TRANSPORT_UP, EVENTS_RECEIVED
+from core.observability import EVENT_TRANSPORT_UP, EVENTS_RECEIVED
 from updates.log import eventstream
 
 logger = logging.getLogger(__name__)

@@ -1,6 +1,6 @@
 """Revoked credentials and narrowed access end their streams on every server, in the log's order.
 
-Each receiver announces revocations (`tradenet.events.revocation`) in the revoking transaction:
+Each receiver announces revocations (`core.events.revocation`) in the revoking transaction:
 a token deleted (revoked, revoked with all the user's others, or expired and cleaned up), a
 session ended (sign-out), a user deactivated; and every stream of a user whose access narrowed:
 removed from a station's operators, or no longer dispatch staff (the superuser flag cleared,
@@ -25,8 +25,8 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 from django.db.models.signals import post_delete, pre_delete
 
+from core import events
 from inventory.access import receivable_stations_of
-from tradenet import events
 
 # Where a pre_ receiver leaves, on the instance saved or whose relation changes, what its post_
 # counterpart compares with (one save or manager call sends both, on one thread, in one

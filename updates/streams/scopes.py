@@ -49,7 +49,7 @@ class StreamScope:
 def authenticate(authorization: str | None, session_key: str | None):
     """The signed-in user, from `Authorization: Token ...` or the session cookie; or None."""
     if authorization:
-        from tradenet.api.authentication import TokenAuthentication
+        from core.api.authentication import TokenAuthentication
 
         parts = authorization.split()
         if len(parts) != 2 or parts[0].lower() != "token":

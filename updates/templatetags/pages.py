@@ -2,8 +2,8 @@
 
 from django import template
 
+from core.text import quantity_text, unit_plural
 from inventory.access import acts_for_all_stations, stations_for
-from tradenet.text import quantity_text, unit_plural
 
 register = template.Library()
 
@@ -30,7 +30,7 @@ def site_header(context, current: str = ""):
 @register.filter
 def quantity(value, commodity) -> str:
     """A quantity in the commodity's unit (a commodity or the unit itself), grouped by
-    thousands, in English: `1,040 t`, `1 crate`, `2,500 units` (tradenet.text.quantity_text)."""
+    thousands, in English: `1,040 t`, `1 crate`, `2,500 units` (core.text.quantity_text)."""
     unit = commodity if isinstance(commodity, str) else getattr(commodity, "unit", "") or ""
     try:
         number = int(value)

@@ -10,9 +10,9 @@ from tqdm import tqdm
 
 from cargo.models import Cargo
 from cargo.services import shipment_update
+from core.errors import DomainError
 from credits.selectors import available_by_station
 from inventory.models import StockLevel
-from tradenet.errors import DomainError
 from trades.consent import agreement_covering
 from trades.models import Trade
 from trades.services import LineSpec, trade_initiate

@@ -11,10 +11,10 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from core import events
+from core.api.serializers import StrictModelInputSerializer
 from inventory.access import may_act_for
 from inventory.models import Station
-from tradenet import events
-from tradenet.api.serializers import StrictModelInputSerializer
 from updates.integrations.webhooks.security import RefusedTarget
 from updates.integrations.webhooks.selectors import endpoints_visible_to
 from updates.integrations.webhooks.services import (

@@ -11,7 +11,7 @@ import threading
 import psycopg
 from django.conf import settings
 
-from tradenet.dbconn import conninfo
+from core.dbconn import conninfo
 from updates.integrations.webhooks.attempts import (
     CANDIDATES,
     Outcome,

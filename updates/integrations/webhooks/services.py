@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from tradenet import events
+from core import events
 from updates.integrations.webhooks.security import check_target, new_secret, seal
 from updates.models import WebhookDelivery, WebhookEndpoint
 
@@ -73,7 +73,7 @@ def endpoint_update(
 
 def subscribable(event_types: Iterable[str]) -> list[str]:
     """`event_types` as an endpoint keeps them (each once, sorted), all of them public types
-    (tradenet.events.PUBLIC); any other is refused, on `event_types`."""
+    (core.events.PUBLIC); any other is refused, on `event_types`."""
     chosen = sorted(set(event_types))
     unknown = [event_type for event_type in chosen if event_type not in events.PUBLIC]
     if unknown:

@@ -1,4 +1,4 @@
-// Quantities with their unit, in English, as the server writes them (tradenet/text.py):
+// Quantities with their unit, in English, as the server writes them (core/text.py):
 // "1 crate", "100 crates", "2,500 units", "250 t". The plural of each unit comes from the
 // server with the commodity ({unit, units}: the one rule of English is Python's); here only
 // which of the two a number takes. Every page script writes quantities through this.

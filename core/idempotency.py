@@ -6,7 +6,7 @@ Each use keeps the earlier request where its answer is: POST /api/trades/ in an
 IdempotencyRecord with the answer itself (trades.idempotency, kept TRADENET_IDEMPOTENCY_HOURS),
 a deposit or withdrawal on its transfer, which is its answer (credits.services, kept as long as
 the transfer). Both keep the request's `fingerprint` and ask `replay_or_refuse` what the key
-means now. The header itself is read by tradenet.api.headers.idempotency_key.
+means now. The header itself is read by core.api.headers.idempotency_key.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Protocol, TypeVar
 
 from django.db import connection
 
-from tradenet.errors import DomainError
+from core.errors import DomainError
 
 
 class IdempotencyKeyReused(DomainError):
@@ -28,7 +28,7 @@ class IdempotencyKeyReused(DomainError):
     def __init__(self, message: str, *, detail: dict[str, object] | None = None):
         super().__init__(message)
         # The trades' answer has never carried a `detail`, the credits' an empty one: the
-        # answers stay as they were (None leaves it out: tradenet.api.errors.error_response).
+        # answers stay as they were (None leaves it out: core.api.errors.error_response).
         self.detail = detail  # type: ignore[assignment]
 
 

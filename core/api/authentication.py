@@ -91,7 +91,7 @@ class TokenAuthentication(KnoxTokenAuthentication):
 
 
 class TokenAuthenticationScheme(OpenApiAuthenticationExtension):
-    target_class = "tradenet.api.authentication.TokenAuthentication"
+    target_class = "core.api.authentication.TokenAuthentication"
     name = "tokenAuth"
 
     def get_security_definition(self, auto_schema):

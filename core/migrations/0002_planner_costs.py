@@ -24,6 +24,10 @@ END $$;
 
 
 class Migration(migrations.Migration):
-    dependencies = [("tradenet", "0001_initial")]
+    # Written when this app was the project package `tradenet`: a database migrated then has
+    # these as ("tradenet", ...), and Django counts them as this one (0004 moves the rest).
+    replaces = [("tradenet", "0002_planner_costs")]
+
+    dependencies = [("core", "0001_initial")]
 
     operations = [migrations.RunSQL(SET, RESET)]

@@ -1,6 +1,6 @@
 """Django's authentication middleware, keeping the user it looked up.
 
-A module of its own: `tradenet.middleware` is imported while logging is configured, before
+A module of its own: `core.middleware` is imported while logging is configured, before
 the auth app's models may be."""
 
 from __future__ import annotations

@@ -3,6 +3,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from cargo.views import CargoViewSet, cancel_trade, update_cargo
+from core.api.auth_views import ObtainTokenView, RevokeAllTokensView, RevokeTokenView
+from core.views import api_not_found
 from credits.views import AccountEntryViewSet, AccountViewSet
 from inventory.views import (
     CommodityViewSet,
@@ -10,12 +12,9 @@ from inventory.views import (
     StationMovementViewSet,
     StationViewSet,
 )
-from tradenet.views import api_not_found
 from trades.consent_views import AgreementViewSet, ProposalViewSet
 from trades.views import TradeViewSet
 from updates.integrations.webhooks.api import WebhookEndpointViewSet
-
-from .auth_views import ObtainTokenView, RevokeAllTokensView, RevokeTokenView
 
 
 class OptionalSlashRouter(DefaultRouter):
@@ -54,6 +53,6 @@ urlpatterns = [
     re_path(r"^schema/?$", SpectacularAPIView.as_view(), name="schema"),
     re_path(r"^docs/?$", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     *router.urls,
-    # Last: any other path under /api/ is a JSON 404, in development too (tradenet/views.py).
+    # Last: any other path under /api/ is a JSON 404, in development too (core/views.py).
     re_path(r"", api_not_found, name="api-not-found"),
 ]

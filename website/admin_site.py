@@ -55,4 +55,4 @@ class TradeNetAdminSite(admin.AdminSite):
 
 
 class TradeNetAdminConfig(AdminConfig):
-    default_site = "tradenet.admin_site.TradeNetAdminSite"
+    default_site = "website.admin_site.TradeNetAdminSite"

@@ -1,4 +1,4 @@
-"""The project's ASGI application, put together: probes and metrics (`updates.probes`), event
+"""The project's ASGI application, put together: probes and metrics (`tradenet.probes`), event
 streams (`updates.streams.routes`) on the event loop, everything else to Django; and, in its
 lifespan, the background workers this process runs (`updates.delivery`) and the Redis feed."""
 
@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import asyncio
 
-from tradenet import staticcheck
+from core import staticcheck
+from tradenet.probes import PROBES
 from tradenet.serving import exit_with_parent
 from updates.delivery import server_process_workers
 from updates.log import eventstream
-from updates.probes import PROBES
 from updates.streams import redis_feed
 from updates.streams.hub import hub
 from updates.streams.routes import (

@@ -2,7 +2,7 @@
 /healthz (alive), /readyz (PostgreSQL answers; Redis and the exporters' lag reported),
 /metrics (Prometheus, for the deployment's own scrapers).
 
-Under an ASGI server they are answered on the event loop (`PROBES`, routed by updates.asgi),
+Under an ASGI server they are answered on the event loop (`PROBES`, routed by tradenet.routing),
 with no thread of the view pool; under a WSGI server (gunicorn tradenet.wsgi, runserver) by
 `ProbesMiddleware`, first in the middleware. The answers are the same functions either way.
 """
@@ -18,8 +18,8 @@ from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from tradenet.middleware import SyncAndAsyncMiddleware
-from tradenet.observability import REQUIRED_SERVICES, readiness, render_metrics
+from core.middleware import SyncAndAsyncMiddleware
+from core.observability import REQUIRED_SERVICES, readiness, render_metrics
 from updates.integrations.exporters import enabled_exporters, exports_lag
 from updates.streams import dbthreads
 from updates.streams.routes import json_response

@@ -25,6 +25,10 @@ END $$;
 
 
 class Migration(migrations.Migration):
-    dependencies = [("tradenet", "0002_planner_costs")]
+    # Written when this app was the project package `tradenet`: a database migrated then has
+    # these as ("tradenet", ...), and Django counts them as this one (0004 moves the rest).
+    replaces = [("tradenet", "0003_no_parallel_queries")]
+
+    dependencies = [("core", "0002_planner_costs")]
 
     operations = [migrations.RunSQL(SET, RESET)]

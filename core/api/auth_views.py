@@ -14,7 +14,7 @@ from rest_framework import permissions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from tradenet.limits import max_length
+from core.limits import max_length
 
 from .errors import error_response
 from .serializers import StrictInputSerializer

@@ -18,8 +18,8 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import Cursor, CursorPagination
 
-from tradenet.dbconn import planned_for_its_values
-from tradenet.text import UNSTORABLE
+from core.dbconn import planned_for_its_values
+from core.text import UNSTORABLE
 
 ASCII_DIGITS = re.compile(r"[0-9]+")
 

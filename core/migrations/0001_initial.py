@@ -6,6 +6,10 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
 
+    # Written when this app was the project package `tradenet`: a database migrated then has
+    # these as ("tradenet", ...), and Django counts them as this one (0004 moves the rest).
+    replaces = [("tradenet", "0001_initial")]
+
     initial = True
 
     dependencies = [

@@ -1,5 +1,5 @@
 """Document the shared error shape on every operation of the schema, and that request bodies
-take no field they do not name (tradenet/api/serializers.py refuses unknown fields)."""
+take no field they do not name (core/api/serializers.py refuses unknown fields)."""
 
 from __future__ import annotations
 

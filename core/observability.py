@@ -16,9 +16,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from tradenet.events import TRADE_INITIATED
-from tradenet.middleware import BothModesMiddleware
-from tradenet.replica import READS
+from core.events import TRADE_INITIATED
+from core.middleware import BothModesMiddleware
+from core.replica import READS
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 access_log = logging.getLogger("tradenet.access")
@@ -134,7 +134,7 @@ def readiness() -> dict[str, str]:
     the pool that requests and streams wait on, so /readyz answers within about a second even
     while the pool is starved or the database is away.
     """
-    from tradenet.dbconn import probe_connection
+    from core.dbconn import probe_connection
 
     checks = {}
     try:
@@ -163,7 +163,7 @@ def known_username(request) -> str | None:
     """The signed-in user's name if the request looked the user up; never a query of its own
     for a log line (with the database away, that query turned a 503 page into a 500)."""
     user = getattr(request, "user", None)
-    if type(user) is SimpleLazyObject:  # still tradenet.authentication's lazy user: read it or not?
+    if type(user) is SimpleLazyObject:  # still core.authentication's lazy user: read it or not?
         user = getattr(request, "looked_up_user", None)
     # Otherwise DRF (a token), login() or logout() has put a real user in its place.
     if user is None or not user.is_authenticated:

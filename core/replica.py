@@ -40,7 +40,7 @@ from django.db import DatabaseError, InterfaceError, OperationalError, connectio
 from django.template.response import TemplateResponse
 from prometheus_client import Counter
 
-from tradenet.middleware import BothModesMiddleware
+from core.middleware import BothModesMiddleware
 
 logger = logging.getLogger(__name__)
 

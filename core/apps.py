@@ -1,11 +1,13 @@
 from django.apps import AppConfig
 
 
-class TradenetConfig(AppConfig):
-    """The base layer: settings, API plumbing, the event bus and its outbox."""
+class CoreConfig(AppConfig):
+    """The base every app builds on: the API's plumbing, the event outbox, metrics, the replica
+    router, errors and limits. It names no app: each domain registers its own event types,
+    metrics and figures with it."""
 
-    name = "tradenet"
-    verbose_name = "TradeNet"
+    name = "core"
+    verbose_name = "TradeNet core"
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:

@@ -19,7 +19,7 @@ from django.conf import settings
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
-from tradenet.text import UNSTORABLE
+from core.text import UNSTORABLE
 
 MAX_DEPTH = 32
 

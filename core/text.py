@@ -2,7 +2,7 @@
 
 NUL characters and unpaired surrogates (which JSON's \\uD800 escapes can produce) would fail
 deep in the database driver as a 500; the API refuses both at the door (the URL in
-tradenet.middleware, bodies in tradenet.api.parsers).
+core.middleware, bodies in core.api.parsers).
 
 Word search on free text (a shipment's location note, a ledger row's reason) uses PostgreSQL's
 full-text search with the 'simple' configuration: no language, no stemming, so codes and

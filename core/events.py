@@ -135,7 +135,7 @@ class DomainEvent:
         if self.type not in _RANK:
             raise UnknownEventType(
                 f"{self.type!r} is not an event type of the log: register it in "
-                "tradenet.events.REGISTRY (with its rank, audience and payload fields)."
+                "core.events.REGISTRY (with its rank, audience and payload fields)."
             )
 
     def envelope(self, published_at: str) -> dict[str, Any]:

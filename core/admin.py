@@ -7,13 +7,13 @@ from django.contrib import messages
 from django.db import transaction
 from django.http import HttpResponseRedirect
 
-from tradenet.errors import DomainError
-from tradenet.replica import reads_from_replica
+from core.errors import DomainError
+from core.replica import reads_from_replica
 
 
 class ReplicaListsAdminMixin:
     """The change list and the change page read from the replica when it is fresh enough for
-    the caller (tradenet/replica.py); their forms' writes stay on the primary."""
+    the caller (core/replica.py); their forms' writes stay on the primary."""
 
     @reads_from_replica
     def changelist_view(self, request, extra_context=None):

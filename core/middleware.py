@@ -8,9 +8,9 @@ from django.http import HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 from whitenoise.middleware import WhiteNoiseMiddleware
 
-from tradenet.dbconn import check_pool
-from tradenet.text import UNSTORABLE
-from tradenet.views import SERVER_ERROR, is_api
+from core.dbconn import check_pool
+from core.text import UNSTORABLE
+from core.views import SERVER_ERROR, is_api
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ class RejectUnstorableTextMiddleware(SyncAndAsyncMiddleware):
     filter and fail there as a 500; refuse it up front as a 400."""
 
     def intercept(self, request):
-        # In the API's error shape for a 400 (tradenet/api/errors.py): `errors` names the query
+        # In the API's error shape for a 400 (core/api/errors.py): `errors` names the query
         # parameter; a path or a parameter's name is the request as a whole.
         where = None
         if UNSTORABLE.search(request.path):
@@ -86,7 +86,7 @@ class StaticFilesMiddleware(SyncAndAsyncMiddleware):
 class DatabaseUnavailableMiddleware(BothModesMiddleware):
     """Pages (the admin, the landing and live pages) while PostgreSQL is away: 503 with
     Retry-After and a page that says so, not a 500 that pages someone. The API answers the same
-    in its own error shape (tradenet.api.errors)."""
+    in its own error shape (core.api.errors)."""
 
     def __call__(self, request):
         return self.get_response(request)  # a coroutine in async mode, awaited by the caller
@@ -96,7 +96,7 @@ class DatabaseUnavailableMiddleware(BothModesMiddleware):
             return None
         logger.warning("database unavailable: %s", exception)
         check_pool()
-        page = render_to_string("tradenet/503.html", request=None)
+        page = render_to_string("core/503.html", request=None)
         return HttpResponse(page, status=503, headers={"Retry-After": "5"})
 
 

@@ -4,7 +4,7 @@
 
 `errors` comes with 400 (field-level messages; `non_field_errors` for the body as a whole);
 `detail` with 409 (what was asked and what is possible). The schema documents it as the
-component `Error` (tradenet/api/schema.py).
+component `Error` (core/api/schema.py).
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from tradenet.dbconn import check_pool
-from tradenet.errors import DomainError
+from core.dbconn import check_pool
+from core.errors import DomainError
 
 logger = logging.getLogger(__name__)
 
