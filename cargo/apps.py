@@ -4,6 +4,8 @@ from django.apps import AppConfig
 class CargoConfig(AppConfig):
     name = "cargo"
     verbose_name = "Cargo"
+    # Marked reads of its tables may come from the replica (core.replica.replica_readable).
+    replica_reads = True
 
     def ready(self) -> None:
         from core.observability import register_database_figure

@@ -17,6 +17,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
+from cargo.events import CARGO_CREATED, CARGO_LOSS_REPORTED, CARGO_UPDATED
 from core import events
 from core.actors import Actor, user_or_none
 from core.errors import require_transition
@@ -96,7 +97,7 @@ def shipment_create_for_trade(*, trade: Trade, actor: Actor = None) -> Cargo:
         )
         [(pk,)] = cursor.fetchall()
     as_saved(shipment, pk)
-    events.announce(_event(events.CARGO_CREATED, shipment))
+    events.announce(_event(CARGO_CREATED, shipment))
     return shipment
 
 
@@ -190,7 +191,7 @@ def shipment_report_loss(*, shipment: Cargo, actor: Actor = None, note: str = ""
         locked.save(
             update_fields=["loss_reported_at", "loss_reported_by", "loss_report_note", "updated_at"]
         )
-        events.announce(_event(events.CARGO_LOSS_REPORTED, locked))
+        events.announce(_event(CARGO_LOSS_REPORTED, locked))
     return locked
 
 
@@ -227,7 +228,7 @@ def _apply(
         changed.append("location_note")
     if changed:
         locked.save(update_fields=[*changed, "updated_at"])
-        events.announce(_event(events.CARGO_UPDATED, locked))
+        events.announce(_event(CARGO_UPDATED, locked))
 
 
 def shipment_check_eta(*, shipment: Cargo, eta: datetime, status: str | None = None) -> None:

@@ -10,14 +10,16 @@ committed outbox rows, gives them their public ids and delivers them.
         ...                       # changes, each calling events.announce(...)
     # the batch's rows were inserted just before COMMIT, inside the transaction
 
-Every event's type is registered here (`REGISTRY`: its name, audience, rank in an operation
-and payload fields); a type it does not hold is refused.
+Every event's type is registered here by the app that owns it (`register`, called from its
+`events` module: its name, audience, rank in an operation and payload fields); a type the
+registry does not hold is refused.
 
 Every app may import this module; it imports no app.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from collections.abc import Iterator
@@ -28,8 +30,10 @@ from typing import Any
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection
 from django.utils import timezone
+from django.utils.module_loading import autodiscover_modules
 
-# The registry of event types: every type any code writes to the log or sends, named here once,
+# The registry of event types: every type any code writes to the log or sends is registered by
+# the app that owns it, in its `events` module (inventory/events.py, trades/events.py, ...),
 # with what it is. The order of one operation's events, who may receive a type, the webhooks'
 # and the admin's choices, the OpenAPI enum and the live page's list all derive from it
 # (docs/architecture.md#event-types); an unregistered type is refused (`DomainEvent`).
@@ -40,7 +44,7 @@ class EventType:
     name: str
     # Sent to clients and other systems (streams, the feed, webhooks); else the servers' own.
     public: bool
-    # Its place among one operation's events (`ORDER_IN_OPERATION`); None: never in the log.
+    # Its place among one operation's events (`order_in_operation`); None: never in the log.
     rank: int | None
     # The payload's fields, exactly; every consumer also gets `published_at` beside them.
     payload: tuple[str, ...]
@@ -49,67 +53,56 @@ class EventType:
 REGISTRY: dict[str, EventType] = {}
 
 
-def _register(
-    name: str, *, payload: tuple[str, ...], public: bool = True, in_log: bool = True
-) -> str:
+def register(name: str, *, rank: int | None, payload: tuple[str, ...], public: bool = True) -> str:
+    """Register the event type `name` and return it, for the owning app's constant.
+
+    `rank` places it among one operation's events on the stream, whatever order the code
+    announced them in (lower first; None: sent, never written to the log). Ranks follow the
+    trade's flow: a client that sees a trade's event has already seen the stock, credits and
+    shipment it refers to.
+    """
     if name in REGISTRY:
         raise ValueError(f"{name} is registered twice")
-    rank = sum(kind.rank is not None for kind in REGISTRY.values()) if in_log else None
-    REGISTRY[name] = EventType(name, public, rank, payload)
+    taken = {kind.rank: kind.name for kind in REGISTRY.values() if kind.rank is not None}
+    if rank is not None and rank in taken:
+        raise ValueError(f"{name}: rank {rank} is {taken[rank]}'s")
+    REGISTRY[name] = EventType(name, public, rank, tuple(payload))
+    for derived in (registered, order_in_operation, public_types, internal_types):
+        derived.cache_clear()
     return name
 
 
-_STOCK = ("station", "commodity", "on_hand", "incoming", "kind")
-_ACCOUNT = ("station", "balance", "held", "incoming", "available", "credit_limit", "kind")
-_SHIPMENT = (
-    "shipment_id", "transaction_id", "status", "origin", "destination", "eta", "location_note",
-    "departed_at", "delivered_at", "loss_reported_at", "loss_report_note",
-)  # fmt: skip
-_TRADE = (
-    "transaction_id", "status", "seller", "buyer", "items", "total", "terms", "agreement",
-    "settlement", "shipment_id",
-)  # fmt: skip
-_PROPOSAL = (
-    "proposal_id", "status", "seller", "buyer", "proposed_by_side", "terms", "items", "total",
-    "expires_at", "transaction_id",
-)  # fmt: skip
-_AGREEMENT = (
-    "agreement_id", "buyer", "seller", "commodities", "max_unit_price", "max_trade_total",
-    "max_outstanding", "allow_buyer_risk", "expires_at", "revoked_at",
-)  # fmt: skip
+# Each derived list is read on hot paths (every event of every stream asks whether it is
+# internal): made once, and again only if a type is registered after.
+@functools.cache
+def registered() -> dict[str, EventType]:
+    """Every app's event types: each installed app's `events` module imported, as the admin
+    finds `admin` modules, so that no list depends on what happened to be imported first."""
+    autodiscover_modules("events")
+    return REGISTRY
 
-# Registered in the order of one operation's events on the stream, whatever order its code
-# announced them in: the stock first, then the credits, then the shipment, then the trade. So a
-# client that sees a trade's event has already seen the stock, credits and shipment it refers
-# to. Events of one type keep the order they were announced in.
-INVENTORY_CHANGED = _register("inventory.changed", payload=_STOCK)
-ACCOUNT_CHANGED = _register("account.changed", payload=_ACCOUNT)
-CARGO_CREATED = _register("cargo.created", payload=_SHIPMENT)
-CARGO_UPDATED = _register("cargo.updated", payload=_SHIPMENT)
-CARGO_LOSS_REPORTED = _register("cargo.loss_reported", payload=_SHIPMENT)
-TRADE_INITIATED = _register("trade.initiated", payload=_TRADE)
-TRADE_STATUS_CHANGED = _register("trade.status_changed", payload=(*_TRADE, "previous_status"))
-# A proposal's answer after the trade it placed; an agreement's change on its own.
-PROPOSAL_CREATED = _register("proposal.created", payload=_PROPOSAL)
-PROPOSAL_ACCEPTED = _register("proposal.accepted", payload=_PROPOSAL)
-PROPOSAL_DECLINED = _register("proposal.declined", payload=_PROPOSAL)
-PROPOSAL_WITHDRAWN = _register("proposal.withdrawn", payload=_PROPOSAL)
-PROPOSAL_EXPIRED = _register("proposal.expired", payload=_PROPOSAL)
-AGREEMENT_GRANTED = _register("agreement.granted", payload=_AGREEMENT)
-AGREEMENT_REVOKED = _register("agreement.revoked", payload=_AGREEMENT)
-# For the servers themselves, never shown to a client or sent to another system: credentials
-# revoked (a token deleted, a session ended, a user deactivated). Written to the outbox in the
-# revoking transaction, it reaches every server's streams in the log's order, so a stream of
-# that credential is closed before anything committed after the revocation is written to it.
-STREAM_REVOKED = _register("stream.revoked", payload=("user_id", "kind", "keys"), public=False)
-# Not in the log: sent to one webhook endpoint when its owner asks for a test.
-WEBHOOK_TEST = _register("webhook.test", payload=("message",), in_log=False)
 
-_RANK = {kind.name: kind.rank for kind in REGISTRY.values() if kind.rank is not None}
-ORDER_IN_OPERATION = tuple(_RANK)
-# What clients and other systems receive, and so what a webhook endpoint may subscribe to.
-PUBLIC = tuple(kind.name for kind in REGISTRY.values() if kind.public)
-INTERNAL = frozenset(kind.name for kind in REGISTRY.values() if not kind.public)
+@functools.cache
+def order_in_operation() -> tuple[str, ...]:
+    """The types of the log, in the order of one operation's events."""
+    in_log = [kind for kind in registered().values() if kind.rank is not None]
+    return tuple(kind.name for kind in sorted(in_log, key=lambda kind: kind.rank or 0))
+
+
+@functools.cache
+def public_types() -> tuple[str, ...]:
+    """What clients and other systems receive, and so what a webhook endpoint may subscribe
+    to: in the order of one operation, then the types never in the log."""
+    ranked = order_in_operation()
+    unranked = sorted(name for name, kind in registered().items() if kind.rank is None)
+    return tuple(name for name in (*ranked, *unranked) if REGISTRY[name].public)
+
+
+@functools.cache
+def internal_types() -> frozenset[str]:
+    """For the servers themselves, never shown to a client or sent to another system."""
+    return frozenset(name for name, kind in registered().items() if not kind.public)
+
 
 # The relay LISTENs here; a notification is delivered only when the writing transaction commits.
 OUTBOX_CHANNEL = "tradenet_outbox"
@@ -132,10 +125,11 @@ class DomainEvent:
     shipment_id: str | None = None
 
     def __post_init__(self) -> None:
-        if self.type not in _RANK:
+        kind = REGISTRY.get(self.type)
+        if kind is None or kind.rank is None:
             raise UnknownEventType(
-                f"{self.type!r} is not an event type of the log: register it in "
-                "core.events.REGISTRY (with its rank, audience and payload fields)."
+                f"{self.type!r} is not an event type of the log: register it in its app's "
+                "events module (core.events.register: its rank, audience and payload fields)."
             )
 
     def envelope(self, published_at: str) -> dict[str, Any]:
@@ -190,8 +184,8 @@ def batch() -> Iterator[list[DomainEvent]]:
 
 
 def in_operation_order(events: list[DomainEvent]) -> list[DomainEvent]:
-    """`events` in ORDER_IN_OPERATION (a stable sort)."""
-    return sorted(events, key=lambda event: _RANK[event.type])
+    """`events` by their types' ranks (a stable sort: one type keeps its announced order)."""
+    return sorted(events, key=lambda event: REGISTRY[event.type].rank or 0)
 
 
 def write_outbox(events: list[DomainEvent]) -> None:
@@ -221,23 +215,3 @@ def write_outbox(events: list[DomainEvent]) -> None:
             + " RETURNING 1) SELECT pg_notify(%s, '')",
             [*params, OUTBOX_CHANNEL],
         )
-
-
-def credential_digest(key: str) -> str:
-    """What the log says of a credential: a digest, never the session key or token itself."""
-    import hashlib
-
-    return hashlib.sha256(f"tradenet-stream:{key}".encode()).hexdigest()
-
-
-def revocation(*, user_id: int, kind: str | None = None, keys=()) -> DomainEvent:
-    """A STREAM_REVOKED event: the streams of `user_id` opened with a `kind` of credential
-    ("token" or "session"; None: any) whose key is among `keys` (none: every one) end."""
-    return DomainEvent(
-        type=STREAM_REVOKED,
-        payload={
-            "user_id": user_id,
-            "kind": kind,
-            "keys": sorted(credential_digest(key) for key in keys),
-        },
-    )

@@ -12,57 +12,26 @@ from collections.abc import Callable, Mapping
 
 from django.conf import settings
 from django.utils.functional import SimpleLazyObject
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from core.events import TRADE_INITIATED
+from core.metrics import METRICS
 from core.middleware import BothModesMiddleware
-from core.replica import READS
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 access_log = logging.getLogger("tradenet.access")
 
-# Process-local metrics; with PROMETHEUS_MULTIPROC_DIR set (several workers), prometheus_client
-# aggregates them across the workers' files. It writes there as soon as a metric is made and
-# fails with a traceback if the directory is missing (deploy/start.sh makes it; a manage.py
-# command run with the production environment before the first start did not find it).
-if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
 HTTP_REQUESTS = Counter(
-    "tradenet_http_requests_total", "HTTP requests answered", ["method", "status"]
+    "tradenet_http_requests_total", "HTTP requests answered", ["method", "status"], registry=METRICS
 )
 HTTP_LATENCY = Histogram(
     "tradenet_http_request_duration_seconds",
     "Time to answer HTTP requests (streams excluded)",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
-)
-SSE_CLIENTS = Gauge(
-    "tradenet_sse_clients_connected",
-    "Event-stream clients connected",
-    multiprocess_mode="livesum",
-)
-# Redis is optional and only an accelerator (events also travel through PostgreSQL NOTIFY), so
-# its state is a figure to watch, not a reason to take a replica out of service.
-EVENT_TRANSPORT_UP = Gauge(
-    "tradenet_event_transport_up",
-    "1 while every server process is subscribed to the transport (0: events reach it from "
-    "PostgreSQL instead)",
-    ["transport"],
-    multiprocess_mode="livemin",
-)
-EVENTS_RECEIVED = Counter(
-    "tradenet_events_received_total",
-    "Events this deployment's server processes received from a transport",
-    ["transport"],
+    registry=METRICS,
 )
 DB_FIGURES_SECONDS = 5
-TRADES_CREATED = Counter("tradenet_trades_created_total", "Trades created by this deployment")
-PUSHPIN_RECOVERIES = Counter(
-    "tradenet_pushpin_recoveries_total",
-    "Pushpin's requests for what a held stream missed (its next links), by outcome",
-    ["outcome"],
-)
 
 
 # Figures read from the database at scrape time, registered by the apps that own the tables
@@ -103,22 +72,13 @@ class DatabaseCollector:
 
 def render_metrics() -> bytes:
     """Prometheus text format. Runs on a database thread (the collector queries)."""
-    registry = CollectorRegistry()
+    registry = METRICS
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
         MultiProcessCollector(registry)
-    else:
-        for metric in (
-            HTTP_REQUESTS,
-            HTTP_LATENCY,
-            SSE_CLIENTS,
-            TRADES_CREATED,
-            EVENT_TRANSPORT_UP,
-            EVENTS_RECEIVED,
-            READS,
-        ):
-            registry.register(metric)
-    registry.register(DatabaseCollector())
-    return generate_latest(registry)
+    figures = CollectorRegistry()
+    figures.register(DatabaseCollector())
+    return generate_latest(registry) + generate_latest(figures)
 
 
 # The services a replica cannot work without. Redis is not one: while it is away, trades commit
@@ -208,13 +168,6 @@ class RequestIdMiddleware(BothModesMiddleware):
     async def _acall(self, request):
         token, started = self._begin(request)
         return self._end(request, await self.get_response(request), token, started)
-
-
-def count_trades(events) -> None:
-    """Called by the relay for every batch of events it delivers."""
-    created = sum(1 for event in events if event.type == TRADE_INITIATED)
-    if created:
-        TRADES_CREATED.inc(created)
 
 
 class RequestIdFilter(logging.Filter):

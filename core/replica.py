@@ -2,9 +2,10 @@
 
 Which reads: only those a view marks (`reads_from_replica`: the API's lists and details of
 trades, shipments, stations, the ledger and stock history, the map's data, the admin's lists),
-and of those only the trading apps' tables (REPLICA_APPS). Authentication, sessions, tokens,
-idempotency keys, the event log, the outbox and every write stay on the primary, whatever the
-view: the router below sends them there.
+and of those only the tables of apps that say so (`replica_reads` on their AppConfig: trades,
+cargo and inventory), less any model that says otherwise (`read_on_primary_only`).
+Authentication, sessions, tokens, idempotency keys, the event log, the outbox and every write
+stay on the primary, whatever the view: the router below sends them there.
 
 Read-your-writes: after every request that may have written (any method but GET, HEAD and
 OPTIONS) by a signed-in user, the primary's WAL position (`pg_current_wal_lsn()`, past that
@@ -40,15 +41,13 @@ from django.db import DatabaseError, InterfaceError, OperationalError, connectio
 from django.template.response import TemplateResponse
 from prometheus_client import Counter
 
+from core.metrics import METRICS
 from core.middleware import BothModesMiddleware
 
 logger = logging.getLogger(__name__)
 
 REPLICA = "replica"
 PRIMARY = "default"
-# The tables a marked read may take from the replica; everything else is read on the primary.
-REPLICA_APPS = frozenset({"trades", "cargo", "inventory"})
-PRIMARY_ONLY_MODELS = frozenset({"trades.idempotencyrecord"})
 REPLICA_RETRY_SECONDS = 5.0
 CALLER_POSITION_TTL = 600  # longer than any lag the replica is used at
 # A position past any WAL: the caller reads from the primary until it is replaced or expires.
@@ -58,6 +57,7 @@ READS = Counter(
     "tradenet_db_reads_total",
     "Requests whose reads could go to the replica, by where they went and why",
     ["target", "reason"],
+    registry=METRICS,
 )
 
 _scope: contextvars.ContextVar[ReadScope | None] = contextvars.ContextVar(
@@ -263,6 +263,14 @@ class ReplicaReadsMixin:
             setattr(self, method, reads_from_replica(getattr(self, method)))
 
 
+def replica_readable(model) -> bool:
+    """The tables a marked read may take from the replica, as each app and model states it;
+    everything else is read on the primary."""
+    return getattr(model._meta.app_config, "replica_reads", False) and not getattr(
+        model, "read_on_primary_only", False
+    )
+
+
 class ReplicaRouter:
     """DATABASE_ROUTERS: the replica for the trading tables inside a marked read that chose it;
     the primary for everything else, and for every write."""
@@ -271,8 +279,7 @@ class ReplicaRouter:
         scope = _scope.get()
         if scope is None or not replica_configured():
             return PRIMARY
-        meta = model._meta
-        if meta.app_label not in REPLICA_APPS or meta.label_lower in PRIMARY_ONLY_MODELS:
+        if not replica_readable(model):
             return PRIMARY
         return scope.choose()
 

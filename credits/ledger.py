@@ -20,6 +20,7 @@ from django.db import connection
 
 from core import events
 from core.actors import user_or_none
+from credits.events import ACCOUNT_CHANGED
 
 from .errors import TransferFailed
 from .models import AVAILABLE_SQL, ZERO, Account, Entry, spendable
@@ -315,7 +316,7 @@ def write(moves, *, transfer=None, actor=None, memo: str = "", resolving=False) 
 
 def account_event(account: LockedAccount, kind: str) -> events.DomainEvent:
     return events.DomainEvent(
-        type=events.ACCOUNT_CHANGED,
+        type=ACCOUNT_CHANGED,
         payload={
             "station": account.code,
             "balance": str(account.balance),

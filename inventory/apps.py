@@ -5,6 +5,8 @@ from django.db.models.signals import post_delete, post_save
 class InventoryConfig(AppConfig):
     name = "inventory"
     verbose_name = "Inventory"
+    # Marked reads of its tables may come from the replica (core.replica.replica_readable).
+    replica_reads = True
 
     def ready(self) -> None:
         from .models import Commodity, Station

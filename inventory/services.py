@@ -20,6 +20,7 @@ from django.utils import timezone
 from core import events
 from core.actors import Actor, user_or_none
 from core.written import as_saved
+from inventory.events import INVENTORY_CHANGED
 
 from .errors import InsufficientStock
 from .models import Commodity, Station, StockLevel, StockMovement
@@ -164,7 +165,7 @@ def _announce(touched: dict[tuple[int, int], StockChange], levels: Levels, kind:
         level = levels[key]
         events.announce(
             events.DomainEvent(
-                type=events.INVENTORY_CHANGED,
+                type=INVENTORY_CHANGED,
                 payload={
                     "station": change.station.code,
                     "commodity": change.commodity.code,

@@ -16,6 +16,7 @@ from core import events
 from core.actors import user_or_none
 from core.errors import InvalidTransition
 from inventory.models import Commodity, Station
+from trades.events import AGREEMENT_GRANTED, AGREEMENT_REVOKED
 
 from . import consent
 from .errors import NotOperator
@@ -60,7 +61,7 @@ def agreement_grant(
     with transaction.atomic(), events.batch():
         agreement.save()
         agreement.commodities.set(list(commodities))
-        _announce(events.AGREEMENT_GRANTED, agreement)
+        _announce(AGREEMENT_GRANTED, agreement)
     return agreement
 
 
@@ -89,7 +90,7 @@ def agreement_revoke(*, agreement: Agreement, actor=None) -> Agreement:
         locked.revoked_at = timezone.now()
         locked.revoked_by = user_or_none(actor)
         locked.save(update_fields=["revoked_at", "revoked_by"])
-        _announce(events.AGREEMENT_REVOKED, locked)
+        _announce(AGREEMENT_REVOKED, locked)
     return locked
 
 

@@ -194,6 +194,10 @@ class TradeLine(models.Model):
 class IdempotencyRecord(models.Model):
     """The first answer to a POST made with an Idempotency-Key, replayed to its retries."""
 
+    # A retry must find the answer its first attempt wrote a moment ago, which a replica may
+    # not have replayed yet (core.replica.replica_readable).
+    read_on_primary_only = True
+
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="idempotency_records"
     )

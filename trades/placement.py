@@ -16,7 +16,7 @@ the apps connected them (their order in INSTALLED_APPS), they run in Stage's:
 Why this order: stock rows, then accounts, then the agreement is the order every path that
 locks them takes (a delivery locks its shipment, then the stock, then the accounts), so two
 transactions never wait for each other in a cycle; the shipment is a new row that nobody else
-can wait for, and the trade's events say so too (`core.events.ORDER_IN_OPERATION`). A
+can wait for, and the trade's events say so too (`core.events.order_in_operation`). A
 refusal at any stage rolls the whole transaction back. `tests/trades/test_placement.py` holds
 the order on the wire.
 

@@ -17,6 +17,13 @@ from core import events
 from core.actors import user_or_none
 from core.errors import require_transition
 from inventory.models import Commodity, Station
+from trades.events import (
+    PROPOSAL_ACCEPTED,
+    PROPOSAL_CREATED,
+    PROPOSAL_DECLINED,
+    PROPOSAL_EXPIRED,
+    PROPOSAL_WITHDRAWN,
+)
 
 from . import consent
 from .errors import ConsentRequired, NotOperator
@@ -36,10 +43,10 @@ TRANSITIONS: dict[str, set[str]] = {
 }
 # The event each end announces.
 CLOSED_EVENT = {
-    Status.ACCEPTED: events.PROPOSAL_ACCEPTED,
-    Status.DECLINED: events.PROPOSAL_DECLINED,
-    Status.WITHDRAWN: events.PROPOSAL_WITHDRAWN,
-    Status.EXPIRED: events.PROPOSAL_EXPIRED,
+    Status.ACCEPTED: PROPOSAL_ACCEPTED,
+    Status.DECLINED: PROPOSAL_DECLINED,
+    Status.WITHDRAWN: PROPOSAL_WITHDRAWN,
+    Status.EXPIRED: PROPOSAL_EXPIRED,
 }
 
 
@@ -82,7 +89,7 @@ def proposal_create(
     )
     with transaction.atomic(), events.batch():
         proposal.save()
-        _announce(events.PROPOSAL_CREATED, proposal)
+        _announce(PROPOSAL_CREATED, proposal)
     return proposal
 
 

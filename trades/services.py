@@ -17,6 +17,7 @@ from core.actors import Actor, user_or_none
 from core.written import as_saved
 from credits.selectors import settlement_of
 from inventory.models import Commodity, Station
+from trades.events import TRADE_INITIATED, TRADE_STATUS_CHANGED
 
 from . import consent, placement, settlement
 from .errors import AlreadyPlaced
@@ -215,7 +216,7 @@ def _place(trade: Trade, buyer_says: consent.Consent) -> None:
     shipment = getattr(trade, "cargo", None)  # created by the cargo app's stage just now
     events.announce(
         events.DomainEvent(
-            type=events.TRADE_INITIATED,
+            type=TRADE_INITIATED,
             payload=trade_event_payload(trade),
             stations=(trade.seller.code, trade.buyer.code),
             shipment_id=shipment.shipment_id if shipment is not None else None,
@@ -233,7 +234,7 @@ def trade_set_status(*, trade: Trade, status: str, actor: Actor = None) -> Trade
     settlement.resolve(trade=trade, actor=actor)  # posted or voided once it ends
     events.announce(
         events.DomainEvent(
-            type=events.TRADE_STATUS_CHANGED,
+            type=TRADE_STATUS_CHANGED,
             payload={**trade_event_payload(trade), "previous_status": previous},
             stations=(trade.seller.code, trade.buyer.code),
             shipment_id=trade.cargo.shipment_id,

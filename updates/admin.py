@@ -33,7 +33,7 @@ class DeliveryInline(ReadOnlyAdminMixin, admin.TabularInline):
 class EndpointForm(forms.ModelForm):
     url = forms.URLField(max_length=max_length(WebhookEndpoint, "url"), assume_scheme="https")
     event_types = forms.MultipleChoiceField(
-        choices=[(event_type, event_type) for event_type in events.PUBLIC],
+        choices=lambda: [(event_type, event_type) for event_type in events.public_types()],
         required=False,
         widget=forms.CheckboxSelectMultiple,
         help_text="None ticked: every type.",

@@ -175,7 +175,7 @@ def test_an_event_outside_a_transaction_is_refused(transactional_db):
 def test_one_operations_events_go_out_stock_then_credits_then_shipment_then_trade(
     stocked_ceres, vesta, water
 ):
-    """The order is stated once (core.events.ORDER_IN_OPERATION), not left to the order
+    """The order is stated once (core.events.order_in_operation), not left to the order
     in which the apps' receivers happen to run."""
     from cargo.services import shipment_update
 

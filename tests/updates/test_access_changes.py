@@ -14,7 +14,6 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 
-from core.events import STREAM_REVOKED
 from core.models import OutboxEvent
 from inventory.models import Commodity, Station
 from inventory.services import operator_grant
@@ -22,6 +21,7 @@ from tests.factories import CommodityFactory, StationFactory, UserFactory, give_
 from tests.helpers import post_trade, token_header
 from tests.servers import server_env, uvicorn_server
 from tests.sse import SSEClient
+from updates.streams.events import STREAM_REVOKED
 
 CODES = ("ceres-prime", "vesta-yards", "titan")
 

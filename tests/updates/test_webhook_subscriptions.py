@@ -1,5 +1,5 @@
 """What a webhook endpoint may subscribe to: the public event types of the registry
-(core.events.PUBLIC), and nothing else, refused on `event_types` by the API (400), the
+(core.events.public_types()), and nothing else, refused on `event_types` by the API (400), the
 admin (a form error) and the services the two call."""
 
 from __future__ import annotations
@@ -7,11 +7,14 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import ValidationError
 
+from cargo.events import CARGO_UPDATED
 from core import events
 from inventory.services import operator_grant
 from tests.factories import StationFactory, UserFactory
+from trades.events import TRADE_INITIATED
 from updates.integrations.webhooks.services import endpoint_create, endpoint_update
 from updates.models import WebhookEndpoint
+from updates.streams.events import STREAM_REVOKED
 
 pytestmark = pytest.mark.django_db
 
@@ -26,10 +29,10 @@ def ana(settings):
 
 def test_the_api_refuses_an_unknown_or_internal_type_on_event_types(api, ana):
     client = api(ana)
-    for refused in ("nope", events.STREAM_REVOKED):
+    for refused in ("nope", STREAM_REVOKED):
         answer = client.post(
             "/api/webhooks/",
-            {"url": "http://127.0.0.1:9/x", "event_types": [events.TRADE_INITIATED, refused]},
+            {"url": "http://127.0.0.1:9/x", "event_types": [TRADE_INITIATED, refused]},
             format="json",
         )
         assert answer.status_code == 400, answer.json()
@@ -40,11 +43,11 @@ def test_the_api_refuses_an_unknown_or_internal_type_on_event_types(api, ana):
     assert not WebhookEndpoint.objects.exists()
     made = client.post(
         "/api/webhooks/",
-        {"url": "http://127.0.0.1:9/x", "event_types": list(events.PUBLIC)},
+        {"url": "http://127.0.0.1:9/x", "event_types": list(events.public_types())},
         format="json",
     )
     assert made.status_code == 201, made.json()
-    assert made.json()["event_types"] == sorted(events.PUBLIC)
+    assert made.json()["event_types"] == sorted(events.public_types())
     changed = client.patch(
         f"/api/webhooks/{made.json()['id']}/", {"event_types": ["nope"]}, format="json"
     )
@@ -55,7 +58,7 @@ def test_the_admin_offers_the_public_types_and_refuses_any_other(client, ana):
     client.force_login(ana)
     form = client.get("/admin/updates/webhookendpoint/add/").context["adminform"].form
     offered = [value for value, _ in form.fields["event_types"].choices]
-    assert offered == list(events.PUBLIC)
+    assert offered == list(events.public_types())
     refused = client.post(
         "/admin/updates/webhookendpoint/add/",
         {"url": "http://127.0.0.1:9/ana", "event_types": ["trade.initiated", "nope"],
@@ -77,11 +80,11 @@ def test_the_services_refuse_a_type_no_endpoint_may_receive(ana):
     assert not WebhookEndpoint.objects.exists()
 
     endpoint, _ = endpoint_create(
-        owner=ana, url="http://127.0.0.1:9/x", event_types=[events.CARGO_UPDATED] * 2
+        owner=ana, url="http://127.0.0.1:9/x", event_types=[CARGO_UPDATED] * 2
     )
-    assert endpoint.event_types == [events.CARGO_UPDATED]
+    assert endpoint.event_types == [CARGO_UPDATED]
     with pytest.raises(ValidationError) as refused:
-        endpoint_update(endpoint=endpoint, event_types=[events.STREAM_REVOKED])
+        endpoint_update(endpoint=endpoint, event_types=[STREAM_REVOKED])
     assert list(refused.value.message_dict) == ["event_types"]
     endpoint.refresh_from_db()
-    assert endpoint.event_types == [events.CARGO_UPDATED]
+    assert endpoint.event_types == [CARGO_UPDATED]

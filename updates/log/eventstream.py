@@ -31,7 +31,7 @@ from django_eventstream.event import Event
 from django_eventstream.storage import EventDoesNotExist
 from django_eventstream.utils import get_storage
 
-from core.events import INTERNAL
+from core.events import internal_types
 
 logger = logging.getLogger(__name__)
 
@@ -80,8 +80,8 @@ class LogEntry:
 
     @property
     def internal(self) -> bool:
-        """For the servers only (core.events.INTERNAL): no client or system receives it."""
-        return self.type in INTERNAL
+        """For the servers only (core.events.internal_types): no client or system receives it."""
+        return self.type in internal_types()
 
     @cached_property
     def public_data(self) -> str:

@@ -67,7 +67,7 @@ def deliver(entries: list[LogEntry]) -> None:
     """Hand stored events to the transports. Raises if Redis is unreachable."""
     if not entries:
         return
-    from core.observability import count_trades
+    from trades.metrics import count_trades
 
     count_trades(entries)
     for publish in PUBLISHERS:

@@ -6,15 +6,17 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from cargo.events import CARGO_CREATED, CARGO_UPDATED
 from cargo.models import Cargo
 from cargo.selectors import shipments_visible_to
 from cargo.services import shipment_event_payload
-from core import events
 from core.text import unit_plural
 from credits.selectors import balances_of
 from inventory.access import stations_for
+from inventory.events import INVENTORY_CHANGED
 from inventory.models import Commodity, Station, StockLevel, StockMovement
 from inventory.selectors import ledger_of
+from trades.events import TRADE_INITIATED, TRADE_STATUS_CHANGED
 from trades.models import Proposal
 from trades.selectors import agreements_visible_to, proposals_visible_to, trades_visible_to
 from updates.log import eventstream
@@ -55,11 +57,11 @@ DIRECTORY_NAMES = 5000
 LIVE_HISTORY_EVENTS = 300
 # What the live feed shows (trades, shipments, stock), handed to live.js, which words each.
 LIVE_FEED_EVENTS = (
-    events.TRADE_INITIATED,
-    events.TRADE_STATUS_CHANGED,
-    events.CARGO_CREATED,
-    events.CARGO_UPDATED,
-    events.INVENTORY_CHANGED,
+    TRADE_INITIATED,
+    TRADE_STATUS_CHANGED,
+    CARGO_CREATED,
+    CARGO_UPDATED,
+    INVENTORY_CHANGED,
 )
 
 

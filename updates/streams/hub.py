@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
-from core.events import STREAM_REVOKED, credential_digest
-from core.observability import SSE_CLIENTS
 from updates.log import eventstream, notify
 from updates.log.eventstream import EventDoesNotExist, LogEntry
 from updates.streams import dbthreads
+from updates.streams.events import STREAM_REVOKED, credential_digest
 from updates.streams.limits import renew_streams
+from updates.streams.metrics import SSE_CLIENTS
 from updates.streams.scopes import Credential, StreamScope, beyond_access, still_valid
 
 logger = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ class StoredEvent:
     stations: frozenset[str]
     shipment_id: str | None
     frame: bytes  # the SSE frame, encoded once for every client (empty: for no client)
-    # A revocation (core.events.STREAM_REVOKED): whose streams end; never sent to one.
+    # A revocation (core.STREAM_REVOKED): whose streams end; never sent to one.
     revoked: dict | None = None
 
     @classmethod

@@ -15,8 +15,8 @@ import logging
 
 from django.conf import settings
 
-from core.observability import EVENT_TRANSPORT_UP, EVENTS_RECEIVED
 from updates.log import eventstream
+from updates.streams.metrics import EVENT_TRANSPORT_UP, EVENTS_RECEIVED
 
 logger = logging.getLogger(__name__)
 

@@ -27,6 +27,7 @@ from django.db.models.signals import post_delete, pre_delete
 
 from core import events
 from inventory.access import receivable_stations_of
+from updates.streams.events import revocation
 
 # Where a pre_ receiver leaves, on the instance saved or whose relation changes, what its post_
 # counterpart compares with (one save or manager call sends both, on one thread, in one
@@ -37,9 +38,7 @@ BEFORE_CHANGE = "_stream_access_before_change"
 
 def revoke_streams_of_deleted_token(sender, instance, **kwargs) -> None:
     with transaction.atomic(savepoint=False):
-        events.announce(
-            events.revocation(user_id=instance.user_id, kind="token", keys=[instance.digest])
-        )
+        events.announce(revocation(user_id=instance.user_id, kind="token", keys=[instance.digest]))
 
 
 def revoke_streams_of_ended_session(sender, request, user, **kwargs) -> None:
@@ -47,7 +46,7 @@ def revoke_streams_of_ended_session(sender, request, user, **kwargs) -> None:
     if user is None or not key:
         return
     with transaction.atomic(savepoint=False):
-        events.announce(events.revocation(user_id=user.pk, kind="session", keys=[key]))
+        events.announce(revocation(user_id=user.pk, kind="session", keys=[key]))
 
 
 def revoke_streams_of_changed_user(sender, instance, created, **kwargs) -> None:
@@ -149,4 +148,4 @@ def _revoke(user_ids: Iterable[int]) -> None:
         return
     with transaction.atomic(savepoint=False), events.batch():
         for user_id in user_ids:
-            events.announce(events.revocation(user_id=user_id))
+            events.announce(revocation(user_id=user_id))

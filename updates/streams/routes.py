@@ -23,11 +23,11 @@ from urllib.parse import parse_qs
 
 from django.conf import settings
 
-from core.observability import PUSHPIN_RECOVERIES
 from inventory.access import acts_for_all_stations
 from updates.streams import dbthreads, grip, sequence
 from updates.streams.hub import ReplayReset, events_after, hub
 from updates.streams.limits import claim_stream, release_stream
+from updates.streams.metrics import PUSHPIN_RECOVERIES
 from updates.streams.scopes import Credential, StreamRefused, authenticate, reopen, resolve
 
 logger = logging.getLogger(__name__)

@@ -55,7 +55,7 @@ class StationCodes(serializers.ListField):
 class WebhookEndpointSerializer(StrictModelInputSerializer):
     event_types = serializers.ListField(
         child=serializers.ChoiceField(
-            choices=events.PUBLIC,
+            choices=events.public_types(),
             error_messages={"invalid_choice": '"{input}" is not an event type to subscribe to.'},
         ),
         required=False,

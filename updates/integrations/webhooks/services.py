@@ -14,6 +14,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from core import events
+from updates.integrations.webhooks.events import WEBHOOK_TEST
 from updates.integrations.webhooks.security import check_target, new_secret, seal
 from updates.models import WebhookDelivery, WebhookEndpoint
 
@@ -73,15 +74,16 @@ def endpoint_update(
 
 def subscribable(event_types: Iterable[str]) -> list[str]:
     """`event_types` as an endpoint keeps them (each once, sorted), all of them public types
-    (core.events.PUBLIC); any other is refused, on `event_types`."""
+    (core.events.public_types); any other is refused, on `event_types`."""
     chosen = sorted(set(event_types))
-    unknown = [event_type for event_type in chosen if event_type not in events.PUBLIC]
+    public = events.public_types()
+    unknown = [event_type for event_type in chosen if event_type not in public]
     if unknown:
         raise ValidationError(
             {
                 "event_types": [
                     f"No event type {', '.join(unknown)} to subscribe to; the types: "
-                    f"{', '.join(events.PUBLIC)}."
+                    f"{', '.join(public)}."
                 ]
             }
         )
@@ -126,7 +128,7 @@ def send_test_event(*, endpoint: WebhookEndpoint) -> WebhookDelivery:
     delivery = WebhookDelivery.objects.create(
         endpoint=endpoint,
         message_id=f"test-{uuid.uuid4().hex}",
-        event_type=events.WEBHOOK_TEST,
+        event_type=WEBHOOK_TEST,
         body=body,
         next_attempt_at=timezone.now(),
     )
