@@ -13,7 +13,7 @@ embedded PostgreSQL has no pg_trgm, so substring search (`icontains`) would read
 Quantities with their unit read as English: "1 crate", "100 crates", "2,500 units", "250 t".
 `quantity_text` is the one rule, for every page, template (the `quantity` filter) and the
 admin; the pages' JavaScript gets each unit's plural from the server (`unit_plural`), so
-`updates/static/updates/text.js` only picks the form a number takes.
+`website/static/website/text.js` only picks the form a number takes.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ CODE = [
 ] + [ROOT / "Makefile", ROOT / "pyproject.toml", ROOT / "docker-compose.yml", ROOT / "Dockerfile"]
 
 CITED_PATH = re.compile(
-    # Not in quotes: "updates/map.html" in a view is a template's name, not a path.
+    # Not in quotes: "website/map.html" in a view is a template's name, not a path.
     rf"(?<![\"'\w/])((?:{'|'.join((*FOLDERS, 'docs'))})"
     r"/[\w/.-]*\.(?:py|md|sh|yml|json|lua|sql|css|js|html))\b"
 )

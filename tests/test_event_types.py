@@ -35,8 +35,8 @@ from trades.proposals import (
 from trades.services import LineSpec
 from updates.integrations.webhooks.events import WEBHOOK_TEST
 from updates.integrations.webhooks.services import endpoint_create, send_test_event
-from updates.pages.galaxy import LIVE_FEED_EVENTS
 from updates.streams.events import STREAM_REVOKED
+from website.galaxy import LIVE_FEED_EVENTS
 
 FRESH_PROCESS = """
 import django

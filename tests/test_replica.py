@@ -172,7 +172,7 @@ def test_inside_a_replica_read_only_the_trading_tables_leave_the_primary(monkeyp
     from core.models import OutboxEvent
     from inventory.models import StockMovement
     from trades.models import IdempotencyRecord, Trade
-    from updates.models import OpenStream
+    from updates.streams.models import OpenStream
 
     monkeypatch.setattr(replica, "replica_configured", lambda: True)
     scope = replica.ReadScope(user_id=1)

@@ -78,4 +78,4 @@ def test_a_streamed_answer_arrives_byte_for_byte(server):
     with httpx.stream("GET", f"{server}/static/updates/map.js", timeout=30) as answer:
         assert answer.status_code == 200
         got = b"".join(answer.iter_bytes())
-    assert got == (ROOT / "updates/static/updates/map.js").read_bytes()
+    assert got == (ROOT / "website/static/website/map.js").read_bytes()

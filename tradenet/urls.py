@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from updates.pages.views import galaxy_map, galaxy_map_data, home, live_page, station_page
+from website.views import galaxy_map, galaxy_map_data, home, live_page, station_page
 
 urlpatterns = [
     path("admin/", admin.site.urls),

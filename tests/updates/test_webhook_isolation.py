@@ -22,6 +22,7 @@ from tests.helpers import wait_for
 from tests.updates.test_webhooks import Receiver
 from updates.integrations.webhooks.api import MAX_STATIONS
 from updates.integrations.webhooks.attempts import Pending, Signer, new_session, post
+from updates.integrations.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from updates.integrations.webhooks.security import (
     RefusedTarget,
     check_target,
@@ -32,7 +33,6 @@ from updates.integrations.webhooks.security import (
 )
 from updates.integrations.webhooks.sender import WebhookSender
 from updates.integrations.webhooks.services import endpoint_create, wake_sender
-from updates.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ from core import events
 from inventory.services import operator_grant
 from tests.factories import StationFactory, UserFactory
 from trades.events import TRADE_INITIATED
+from updates.integrations.webhooks.models import WebhookEndpoint
 from updates.integrations.webhooks.services import endpoint_create, endpoint_update
-from updates.models import WebhookEndpoint
 from updates.streams.events import STREAM_REVOKED
 
 pytestmark = pytest.mark.django_db

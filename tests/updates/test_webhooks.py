@@ -18,9 +18,9 @@ from tests.helpers import post_trade, token_header, wait_for
 from tests.servers import server_env, uvicorn_server
 from tests.sse import SSEClient
 from updates.integrations.webhooks.attempts import Pending, choose
+from updates.integrations.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from updates.integrations.webhooks.security import unseal
 from updates.integrations.webhooks.services import endpoint_create
-from updates.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 
 @pytest.fixture

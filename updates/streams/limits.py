@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from updates.models import OpenStream
+from updates.streams.models import OpenStream
 
 STALE_ROUNDS = 4
 LOCK_SPACE = 0x53534543  # pg_advisory_xact_lock(int, int): this namespace, then the user id

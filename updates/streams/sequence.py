@@ -23,8 +23,8 @@ from django.db import transaction
 
 from updates.log import eventstream
 from updates.log.eventstream import EventDoesNotExist
-from updates.models import PushpinChannel
 from updates.streams.hub import ReplayReset, StoredEvent, current_id
+from updates.streams.models import PushpinChannel
 
 HIGH_WATER = "*"
 

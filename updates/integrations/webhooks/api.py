@@ -15,6 +15,7 @@ from core import events
 from core.api.serializers import StrictModelInputSerializer
 from inventory.access import may_act_for
 from inventory.models import Station
+from updates.integrations.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from updates.integrations.webhooks.security import RefusedTarget
 from updates.integrations.webhooks.selectors import endpoints_visible_to
 from updates.integrations.webhooks.services import (
@@ -25,7 +26,6 @@ from updates.integrations.webhooks.services import (
     redeliver,
     send_test_event,
 )
-from updates.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 MAX_STATIONS = 100  # an endpoint naming more wants them all: leave `stations` empty
 

@@ -12,13 +12,13 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
+from updates.integrations.webhooks.models import WebhookDelivery
 from updates.integrations.webhooks.security import (
     EXCERPT,
     RefusedTarget,
     check_url,
     unseal,
 )
-from updates.models import WebhookDelivery
 
 logger = logging.getLogger(__name__)
 

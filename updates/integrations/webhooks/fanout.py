@@ -12,9 +12,9 @@ from django.utils import timezone
 
 from inventory.access import receivable_stations
 from updates.integrations.exporters import WEBHOOKS, Exporter
+from updates.integrations.webhooks.models import WebhookEndpoint
 from updates.integrations.webhooks.services import wake_sender
 from updates.log.eventstream import LogEntry
-from updates.models import WebhookEndpoint
 
 logger = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from inventory.access import acts_for_all_stations
-from updates.models import WebhookDelivery, WebhookEndpoint
+from updates.integrations.webhooks.models import WebhookDelivery, WebhookEndpoint
 
 
 def endpoints_visible_to(user) -> QuerySet[WebhookEndpoint]:

@@ -15,8 +15,8 @@ from django.utils import timezone
 
 from core import events
 from updates.integrations.webhooks.events import WEBHOOK_TEST
+from updates.integrations.webhooks.models import WebhookDelivery, WebhookEndpoint
 from updates.integrations.webhooks.security import check_target, new_secret, seal
-from updates.models import WebhookDelivery, WebhookEndpoint
 
 logger = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@
 // then what happens next, newest on top, in station and commodity names.
 (function () {
   "use strict";
-  // The event types the feed shows, as the server lists them (updates.pages.galaxy.LIVE_FEED_EVENTS).
+  // The event types the feed shows, as the server lists them (website.galaxy.LIVE_FEED_EVENTS).
   const TYPES = JSON.parse(document.getElementById("event-types").textContent);
   const BADGES = { trade: "Trade", cargo: "Shipment", inventory: "Stock" };
   const TRADE_STATUS = { initiated: "initiated", in_transit: "in transit", completed: "completed", cancelled: "cancelled", failed: "failed (goods lost)" };

@@ -1,10 +1,10 @@
 from django import template
 
-from updates.pages.operations import operations_summary
+from website.operations import operations_summary
 
 register = template.Library()
 
 
-@register.inclusion_tag("updates/operations_summary.html", takes_context=True)
+@register.inclusion_tag("website/operations_summary.html", takes_context=True)
 def operations_summary_for_user(context):
     return operations_summary(context["request"].user)

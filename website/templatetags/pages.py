@@ -11,7 +11,7 @@ register = template.Library()
 NAV_STATIONS = 40
 
 
-@register.inclusion_tag("updates/site_header.html", takes_context=True)
+@register.inclusion_tag("website/site_header.html", takes_context=True)
 def site_header(context, current: str = ""):
     request = context["request"]
     user = request.user

@@ -16,7 +16,7 @@ from credits.disclosure import as_told_to
 from inventory.access import acts_for_all_stations, stations_for
 from trades.proposals import proposal_accept, proposal_decline, proposal_withdraw
 from trades.selectors import proposals_visible_to
-from updates.pages.galaxy import live_feed_context, map_state, station_dashboard
+from website.galaxy import live_feed_context, map_state, station_dashboard
 
 HOME_STATIONS = 60
 
@@ -26,7 +26,7 @@ def live_page(request):
     """A live feed of trades, shipments and stock of the signed-in user's stations. It opens
     with the recent history (the stream replays it, as it replays a reconnection, filtered to
     what the user may see) and speaks in station and commodity names."""
-    return render(request, "updates/live.html", live_feed_context(request.user))
+    return render(request, "website/live.html", live_feed_context(request.user))
 
 
 @login_required
@@ -37,7 +37,7 @@ def home(request):
     listed = list(stations[: HOME_STATIONS + 1])
     return render(
         request,
-        "updates/home.html",
+        "website/home.html",
         {
             "all_stations": acts_for_all_stations(request.user),
             "stations": listed[:HOME_STATIONS],
@@ -49,7 +49,7 @@ def home(request):
 @login_required
 def galaxy_map(request):
     """The galaxy map: every station, the caller's shipments on their way, live."""
-    return render(request, "updates/map.html", {"state": map_state(request.user)})
+    return render(request, "website/map.html", {"state": map_state(request.user)})
 
 
 @login_required
@@ -72,7 +72,7 @@ def station_page(request, code: str):
     if request.method == "POST":
         answer_proposal(request, station)
         return HttpResponseRedirect(reverse("station", args=[station.code]), status=303)
-    return render(request, "updates/station.html", station_dashboard(station, request.user))
+    return render(request, "website/station.html", station_dashboard(station, request.user))
 
 
 ANSWERS = {
