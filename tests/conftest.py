@@ -7,6 +7,9 @@ import pytest
 from tests.factories import CommodityFactory, StationFactory, give_stock
 from tests.redis_server import private_redis  # noqa: F401  (a fixture for every test)
 
+# The galaxies of stations and the browser that tests of several packages share.
+pytest_plugins = ["tests.galaxies"]
+
 TESTS = Path(__file__).resolve().parent
 # The fixtures that start processes of their own (servers, Redis, RabbitMQ, Pushpin,
 # PostgreSQL): a test that asks for one is `slow`. A module that starts them itself says so
@@ -20,10 +23,10 @@ STARTS_PROCESSES = {
 
 def pytest_collection_modifyitems(items) -> None:
     """Markers for a quicker loop (docs/testing.md#a-quicker-loop): `cluster` for the tests of
-    tests/cluster, `browser` for those that drive Chromium, `slow` for those that start
+    tests/deploy/cluster, `browser` for those that drive Chromium, `slow` for those that start
     processes. `make test` runs them all."""
     for item in items:
-        if Path(item.path).resolve().relative_to(TESTS).parts[0] == "cluster":
+        if Path(item.path).resolve().relative_to(TESTS).parts[:2] == ("deploy", "cluster"):
             item.add_marker(pytest.mark.cluster)
         if "browser_page" in item.fixturenames:
             item.add_marker(pytest.mark.browser)

@@ -1,4 +1,4 @@
-"""A check of schemathesis's, loaded by tests/test_api_live.py (SCHEMATHESIS_HOOKS): every
+"""A check of schemathesis's, loaded by tests/tradenet/test_api_live.py (SCHEMATHESIS_HOOKS): every
 4xx the API answers is in its error shape (core/api/errors.py), whatever the request."""
 
 from __future__ import annotations

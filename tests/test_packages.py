@@ -50,3 +50,23 @@ def test_the_image_copies_every_package_before_installing_them():
         if (match := re.fullmatch(r"COPY (\w+) \./(\w+)", line)) and match[1] == match[2]
     ]
     assert sorted(copied) == sorted(PACKAGES)
+
+
+# The tests of the repository as a whole, the only ones at the root of tests/.
+REPOSITORY_GUARDS = {"test_docs.py", "test_inserts.py", "test_packages.py", "test_project.py"}
+
+
+def test_the_tests_mirror_the_packages():
+    """A package's tests are under tests/<package>/, a sub-package's under the same path below
+    it (tests/updates/streams/ for updates/streams/), the deployment's under tests/deploy/; so a
+    change's tests are found where its code is."""
+    tests = ROOT / "tests"
+    strays = []
+    for module in sorted(tests.rglob("test_*.py")):
+        folder = module.parent.relative_to(tests)
+        if folder.parts == ():
+            if module.name not in REPOSITORY_GUARDS:
+                strays.append(str(module.relative_to(ROOT)))
+        elif folder.parts[0] not in (*PACKAGES, "deploy") or not (ROOT / folder).is_dir():
+            strays.append(str(module.relative_to(ROOT)))
+    assert strays == []

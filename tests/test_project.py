@@ -137,8 +137,9 @@ def test_no_function_outside_migrations_exceeds_60_lines():
 
 
 def test_the_quicker_loop_leaves_out_the_cluster_the_browser_and_the_processes():
-    """`make test-fast` (docs/testing.md#a-quicker-loop) selects no test of tests/cluster, none
-    that drives Chromium and none that starts a server, yet most of the suite."""
+    """`make test-fast` (docs/testing.md#a-quicker-loop) selects no test of
+    tests/deploy/cluster, none that drives Chromium and none that starts a server, yet most of
+    the suite."""
     import subprocess
     import sys
 
@@ -155,12 +156,14 @@ def test_the_quicker_loop_leaves_out_the_cluster_the_browser_and_the_processes()
 
     everything = collected()
     quick = collected("-m", "not cluster and not browser and not slow")
-    assert quick and not any(test.startswith("tests/cluster/") for test in quick)
-    assert collected("-m", "cluster") == {t for t in everything if t.startswith("tests/cluster/")}
+    assert quick and not any(test.startswith("tests/deploy/cluster/") for test in quick)
+    assert collected("-m", "cluster") == {
+        t for t in everything if t.startswith("tests/deploy/cluster/")
+    }
     browser = collected("-m", "browser")
     assert browser and not quick & browser
-    assert "tests/test_api_live.py::test_main_flow_over_http" not in quick  # api_server
-    assert "tests/test_pgbouncer.py" not in {test.split("::")[0] for test in quick}
+    assert "tests/tradenet/test_api_live.py::test_main_flow_over_http" not in quick  # api_server
+    assert "tests/core/test_pgbouncer.py" not in {test.split("::")[0] for test in quick}
     assert len(quick) > len(everything) / 2
 
 

@@ -3,7 +3,7 @@ processes the tests start (tests/servers.py sets it for them).
 
 The production settings, with what tests need changed, said here rather than by detecting a
 test run inside the production settings. Tests that check the production configuration itself
-start their processes with `tradenet.settings` (tests/test_deployment.py).
+start their processes with `tradenet.settings` (tests/deploy/test_deployment.py).
 """
 
 import os

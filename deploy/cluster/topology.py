@@ -2,10 +2,11 @@
 the settings that matter, and the configuration each role is given, rendered for a deployment.
 
 A deployment is a Layout: which hosts play each role, and how one host reaches another. The
-namespace cluster (deploy/cluster/up, proven by tests/cluster/) renders these for hosts on
+namespace cluster (deploy/cluster/up, proven by tests/deploy/cluster/) renders these for hosts on
 10.77.0.0/24 (deploy/cluster/hosts.py); deploy/compose/render.py renders the very same
 functions for the services of docker-compose.yml's cluster profile, and writes the files under
-deploy/compose/ that they mount (tests/test_compose.py checks the committed ones are its output).
+deploy/compose/ that they mount (tests/deploy/test_compose.py checks the committed ones are
+its output).
 Standard library only: deploy/cluster runs on the machine's own python3.
 
 Why the database settings: deploy/cluster/database.py (docs/deployment.md#failover).

@@ -6,7 +6,7 @@ functions that configure the namespaces: the two are one topology and cannot dri
     .venv/bin/python deploy/compose/render.py --check  say which differ from the committed ones
 
 docker-compose.yml is written by hand down to MARKER (the one machine: db, redis, app, the edge
-and feed profiles); what follows it is this script's. tests/test_compose.py checks the
+and feed profiles); what follows it is this script's. tests/deploy/test_compose.py checks the
 committed files are its output and that `docker-compose config` takes them.
 """
 

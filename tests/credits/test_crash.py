@@ -13,7 +13,7 @@ from tests.factories import CommodityFactory, StationFactory, UserFactory, give_
 from tests.helpers import token_header
 from tests.servers import free_port
 from tests.sse import SSEClient
-from tests.updates.test_crash import STATIONS, killed_under_load, production_server
+from tests.updates.log.test_crash import STATIONS, killed_under_load, production_server
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 

@@ -172,14 +172,6 @@ def test_the_database_refuses_credits_created_from_nothing(market):
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
 
 
-def test_the_database_refuses_an_account_spending_more_than_it_may(market):
-    with (
-        pytest.raises(IntegrityError, match="account_available_non_negative"),
-        transaction.atomic(),
-    ):
-        Account.objects.filter(station=market.buyer).update(held=Decimal("100.01"))
-
-
 def test_a_trade_with_factories_defaults_is_paid_for(market):
     make_trade(market.seller, market.buyer, (market.water, 1))
     assert account(market.buyer).held == Decimal("10.00")

@@ -76,10 +76,6 @@ def reconnected_in_reverse():
             placement.connect(receiver, stage=stage, dispatch_uid=dispatch_uid)
 
 
-def test_the_stages_are_stock_then_credits_then_shipment():
-    assert list(Stage) == [Stage.STOCK, Stage.CREDITS, Stage.SHIPMENT]
-
-
 def test_placing_locks_stock_then_accounts_then_agreement_then_writes_the_shipment(
     stocked_ceres, vesta, water, ceres_op, vesta_grants_ceres
 ):

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cluster.support import (
+from tests.deploy.cluster.support import (
     NODES,
     STATE,
     agent,
@@ -109,7 +109,7 @@ class Run:
                 failed.append(f"{name}: {exc}")
         outcome = {"answered": answered, "expected": expected, **reports}
         # Everything each agent saw, kept for whoever reads a failure (beside the logs that
-        # tests/cluster/conftest.py keeps).
+        # tests/deploy/cluster/conftest.py keeps).
         (self.work / "outcome.json").write_text(json.dumps(outcome))
         assert not failed, "\n".join(failed)
         return outcome

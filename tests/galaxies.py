@@ -1,4 +1,5 @@
-"""Fixtures of the live-update tests."""
+"""Fixtures that tests of several packages share (loaded by tests/conftest.py): galaxies of
+stations with their operators, and a signed-in Chromium page."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 Live server processes started by the production start script, trades in flight from many
 threads, kill -9 of every server process; a relay killed while another process stands by;
-PostgreSQL restarted and away (Redis outages: tests/updates/test_redis_fanout.py).
+PostgreSQL restarted and away (Redis outages: tests/updates/streams/test_redis_fanout.py).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from tests.cluster.support import CLUSTER, ROOT, STATE
+from tests.deploy.cluster.support import CLUSTER, ROOT, STATE
 
 KEPT_LOGS = STATE.with_name(STATE.name + "-test-logs")
 

@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 
 from inventory.models import Station
-from tests.test_deployment import SECRET, manage, production_env
+from tests.deploy.test_deployment import SECRET, manage, production_env
 
 READ_OPTIONS = (
     "from django.conf import settings; o = settings.DATABASES['default']['OPTIONS']; "

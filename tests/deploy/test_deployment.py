@@ -1,5 +1,5 @@
 """Production deployment: settings from the environment, probes, the stack (the compose file:
-tests/test_compose.py)."""
+tests/deploy/test_compose.py)."""
 
 from __future__ import annotations
 

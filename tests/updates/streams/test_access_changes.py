@@ -379,7 +379,7 @@ def test_the_periodic_recheck_ends_streams_wider_than_their_users_access():
 
 @pytest.fixture
 def edge(tmp_path):
-    from tests.updates.test_pushpin import app_behind_pushpin  # skips without Pushpin
+    from tests.updates.streams.test_pushpin import app_behind_pushpin  # skips without Pushpin
 
     yield from app_behind_pushpin(tmp_path, TRADENET_SSE_REAUTH_SECONDS="600")
 
@@ -389,7 +389,7 @@ def test_streams_held_by_pushpin_end_when_their_user_loses_access(edge, stations
     """Pushpin holds the channels the scope had when the stream opened (a station's, or every
     event's): the access change closes the user's streams through their revocation channel,
     before anything committed after it is published to them."""
-    from tests.updates.test_pushpin import open_stream
+    from tests.updates.streams.test_pushpin import open_stream
 
     app, edge_url = edge
     ana, dee = UserFactory(username="ana"), UserFactory(username="dee")

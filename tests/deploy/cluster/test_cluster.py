@@ -1,9 +1,9 @@
 """The cluster of deploy/cluster/up, under faults: hosts in network namespaces, HAProxy in front
 of two app hosts, PgBouncer, the database tier under Patroni (a leader and its synchronous
 standby, which serves the lists), Redis, RabbitMQ, two Pushpins. The database's own failures are
-tests/cluster/test_failover.py.
+tests/deploy/cluster/test_failover.py.
 
-Every client runs inside a namespace (tests/cluster/agents.py); this process only starts them
+Every client runs inside a namespace (tests/deploy/cluster/agents.py); this process only starts them
 and reads what they report. Skipped where there is no root or no `ip netns`.
 """
 
@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from tests.cluster.support import (
+from tests.deploy.cluster.support import (
     STATE,
     agent,
     host,

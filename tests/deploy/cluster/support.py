@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 CLUSTER = ROOT / "deploy" / "cluster" / "cluster.py"
 STATE = Path("/var/tmp/tradenet-cluster")
-AGENTS = "tests/cluster/agents.py"
+AGENTS = "tests/deploy/cluster/agents.py"
 MIGRATION_LOCK = 7_362_201
 NODES = {"tn-db": "10.77.0.10", "tn-db2": "10.77.0.11"}
 PATRONI_PORT = 8008

@@ -22,10 +22,10 @@ import httpx
 import pytest
 from knox.models import AuthToken
 
+from tests.deploy.test_deployment import production_env
 from tests.factories import CommodityFactory, StationFactory, UserFactory, give_stock
 from tests.helpers import answers, wait_for
 from tests.servers import ROOT, _wait_for_backends_to_exit, database_url_of_tests, free_port
-from tests.test_deployment import production_env
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 

@@ -19,7 +19,7 @@ from django.utils import timezone
 from inventory.services import operator_grant
 from tests.factories import StationFactory, UserFactory
 from tests.helpers import wait_for
-from tests.updates.test_webhooks import Receiver
+from tests.updates.integrations.webhooks.test_webhooks import Receiver
 from updates.integrations.webhooks.api import MAX_STATIONS
 from updates.integrations.webhooks.attempts import Pending, Signer, new_session, post
 from updates.integrations.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
@@ -334,9 +334,19 @@ def test_the_writers_connection_lost_is_made_again_without_a_restart(receiver, s
 
 
 @pytest.mark.django_db
-def test_an_endpoint_deleted_in_the_admin_goes_with_its_deliveries(client, settings):
+def test_an_endpoint_deleted_in_the_admin_goes_with_its_deliveries(client, settings, monkeypatch):
     """The admin deletes as the API does (endpoint_delete: the endpoint locked first)."""
     from django.urls import reverse
+
+    from updates.integrations.webhooks import admin as webhooks_admin
+
+    deleted = []
+    service = webhooks_admin.endpoint_delete
+    monkeypatch.setattr(
+        webhooks_admin,
+        "endpoint_delete",
+        lambda *, endpoint: deleted.append(endpoint.pk) or service(endpoint=endpoint),
+    )
 
     settings.TRADENET_WEBHOOK_ALLOW_PRIVATE = True
     owner = UserFactory(username="hook-owner")
@@ -352,5 +362,5 @@ def test_an_endpoint_deleted_in_the_admin_goes_with_its_deliveries(client, setti
     )
 
     assert answer.status_code == 302
+    assert deleted == [endpoint.pk]
     assert not WebhookEndpoint.objects.filter(pk=endpoint.pk).exists()
-    assert not WebhookDelivery.objects.filter(message_id="msg-admin").exists()

@@ -1,4 +1,4 @@
-"""What the failover tests run inside a namespace, beside tests/cluster/agents.py: a sampler
+"""What the failover tests run inside a namespace, beside tests/deploy/cluster/agents.py: a sampler
 of the leader's advisory locks that follows the leader, the three kinds of event consumer
 (streams that resume by Last-Event-ID, a RabbitMQ queue on the feed, a webhook receiver), and
 a sampler of the app hosts' /readyz, and a probe of whether an isolated former primary still
