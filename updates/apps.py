@@ -3,8 +3,8 @@ from django.apps import AppConfig
 
 class UpdatesConfig(AppConfig):
     """Delivery of committed domain events, one package per job (docs/architecture.md): the
-    event log (`log`), the streams (`streams`), events for other systems (`integrations`), the
-    pages (`pages`); put together in `asgi`, `probes` and `delivery`."""
+    event log (`log`), the streams (`streams`), events for other systems (`integrations`);
+    their background workers listed in `delivery` (served by tradenet.routing)."""
 
     name = "updates"
     verbose_name = "Live updates"
