@@ -28,9 +28,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.module_loading import autodiscover_modules
+
+from core.wakeups import wake
 
 # The registry of event types: every type any code writes to the log or sends is registered by
 # the app that owns it, in its `events` module (inventory/events.py, trades/events.py, ...),
@@ -104,7 +106,7 @@ def internal_types() -> frozenset[str]:
     return frozenset(name for name, kind in registered().items() if not kind.public)
 
 
-# The relay LISTENs here; a notification is delivered only when the writing transaction commits.
+# The relay LISTENs here; writers' processes notify it after their commits (core/wakeups.py).
 OUTBOX_CHANNEL = "tradenet_outbox"
 
 
@@ -207,11 +209,13 @@ def write_outbox(events: list[DomainEvent]) -> None:
         encoded = json.dumps(event.envelope(published_at), cls=DjangoJSONEncoder)
         params += [event.type, json.dumps(encoded)]
     with connection.cursor() as cursor:
-        # One round trip: the rows, and a wake-up for the relay that PostgreSQL delivers only
-        # if and when this transaction commits.
         cursor.execute(
-            "WITH written AS (INSERT INTO tradenet_outbox (type, data) VALUES "
-            + ", ".join(values)
-            + " RETURNING 1) SELECT pg_notify(%s, '')",
-            [*params, OUTBOX_CHANNEL],
+            "INSERT INTO tradenet_outbox (type, data) VALUES " + ", ".join(values), params
         )
+    # The relay is woken after the commit, never by a NOTIFY in this transaction, which would
+    # make every writer's commit wait for every other's (core/wakeups.py).
+    transaction.on_commit(wake_relay)
+
+
+def wake_relay() -> None:
+    wake(OUTBOX_CHANNEL)

@@ -18,8 +18,9 @@ One relay is active per deployment: every server process runs one, and the one t
 PostgreSQL advisory lock RELAY_LOCK works while the others stand by, trying for the lock every
 TRADENET_RELAY_STANDBY_SECONDS. The lock belongs to the active relay's connection, so when its
 process dies, PostgreSQL releases it and a standby takes over; nothing is lost meanwhile, since
-the events wait in the outbox. It wakes on the NOTIFY that every outbox write sends at commit,
-and polls every TRADENET_RELAY_POLL_SECONDS in case a notification was missed.
+the events wait in the outbox. It wakes on the NOTIFY a writer's process sends after its commit
+(core/wakeups.py: never inside the writer's transaction, where it would make every commit wait
+for every other), and polls every TRADENET_RELAY_POLL_SECONDS in case one was missed.
 
 Durability. Moving rows and telling other processes (NOTIFY) is one transaction.
 If the process dies after that commit but before Redis or Pushpin heard of the events, the

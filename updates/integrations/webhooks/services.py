@@ -10,10 +10,11 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from core import events
+from core.wakeups import wake
 from updates.integrations.webhooks.events import WEBHOOK_TEST
 from updates.integrations.webhooks.models import WebhookDelivery, WebhookEndpoint
 from updates.integrations.webhooks.security import check_target, new_secret, seal
@@ -144,6 +145,6 @@ def redeliver(*, delivery: WebhookDelivery) -> None:
 
 
 def wake_sender() -> None:
-    """Tell the active sender (in whichever process) that deliveries are due."""
-    with connection.cursor() as cursor:
-        cursor.execute(f"NOTIFY {WAKE_CHANNEL}")
+    """Tell the active sender (in whichever process) that deliveries are due: after the commit,
+    from this process's waker (core/wakeups.py), so no writer's commit waits on a NOTIFY."""
+    wake(WAKE_CHANNEL)
