@@ -17,7 +17,8 @@ from tests.helpers import wait_for
 from tests.postgres import own_postgres
 from tests.servers import server_env, uvicorn_server
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]  # its own PostgreSQL, server
+# A PostgreSQL and a server of its own.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 STATIONS = ("ceres-prime", "titan")
 # A record of the log begins with the prefix set below: the statement's virtual transaction id.
