@@ -19,8 +19,10 @@ root namespace.
    receive every trade.initiated of its station committed while it listened; commit -> client
    latency over all of them.
 
-CPU is read from /proc for each host's process tree before and after each run: the app hosts
-(uvicorn's workers and supervisor), the primary, PgBouncer, HAProxy, the Pushpins. On this
+CPU is read from /proc for each host's process tree before and after each run: each app host
+(uvicorn's workers and supervisor) and their sum, the primary, PgBouncer, HAProxy, the
+Pushpins. The ceiling is measured twice: the trade's SQL, and the same with the NOTIFY every
+trade's transaction sent before issue 40 (what it cost the primary). On this
 2-core machine every host shares the same two cores, so two app hosts cannot be faster than
 one; CPU per trade says what hosts with cores of their own would do. Needs root, wrk and
 pgbench (installed with apt where missing).
@@ -39,7 +41,8 @@ import time
 from pathlib import Path
 
 from _common import ROOT, CpuWatch, cpu_ms_per, log, percentile, stream_completeness
-from trade_throughput import SEED, run_pgbench, run_wrk
+from _profile import WorkerProfile, print_profile
+from trade_throughput import SEED, a_worker, run_pgbench, run_wrk
 
 sys.path.insert(0, str(ROOT / "deploy" / "cluster"))
 import cluster  # deploy/cluster/cluster.py: addresses, state, host commands
@@ -115,6 +118,7 @@ def tiers() -> dict[str, list[int]]:
     hosts = [host for host in cluster.APP_HOSTS if (STATE / "pids" / f"{host}.pid").exists()]
     return {
         "app hosts": [pid(host) for host in hosts],
+        **{host: [pid(host)] for host in hosts},
         "PostgreSQL primary": [postmaster(LEADER)],
         "PgBouncer": [pid("pgbouncer")],
         "HAProxy": [pid("haproxy")],
@@ -139,24 +143,34 @@ def ceiling(args) -> dict:
         stations, commodities = len(seeded["stations"]), len(seeded["commodities"])
         sql("DELETE FROM tradenet_outbox", CEILING_DB)
         sql("VACUUM ANALYZE", CEILING_DB)
-        log(f"ceiling: pgbench, {args.clients} clients, {args.seconds} s, the trade's SQL")
         db = {"HOST": PRIMARY, "PORT": 5432, "USER": "postgres", "PASSWORD": ""}
-        with CpuWatch(tiers()) as cpu:
-            result = run_pgbench(db, args.clients, args.seconds, stations, commodities,
-                                 dbname=CEILING_DB, prefix=CLIENT)  # fmt: skip
-        result["cpu"] = cpu.used
-        return result
+        results = {}
+        for notify in (False, True):
+            log(f"ceiling: pgbench, {args.clients} clients, {args.seconds} s, the trade's SQL"
+                + (" with the NOTIFY it had before issue 40" if notify else ""))  # fmt: skip
+            with CpuWatch(tiers()) as cpu:
+                result = run_pgbench(db, args.clients, args.seconds, stations, commodities,
+                                     dbname=CEILING_DB, prefix=CLIENT, notify=notify)  # fmt: skip
+            result["cpu"] = cpu.used
+            results["notify" if notify else "plain"] = result
+        return results
     finally:
         sql(f'DROP DATABASE IF EXISTS "{CEILING_DB}" WITH (FORCE)', "postgres")
 
 
-def trades(args, lua: str, label: str) -> dict:
+def trades(args, lua: str, label: str, profile: bool = False) -> dict:
+    """wrk through HAProxy; with `profile`, py-spy samples tn-app1's busiest worker meanwhile."""
     lb = cluster.addr("tn-lb")
     run_wrk(f"http://{lb}", lua, args.clients, 3, prefix=CLIENT)  # warm-up
     log(f"{label}: wrk, {args.clients} clients, {args.seconds} s through HAProxy")
+    sampler = WorkerProfile(a_worker(pid("tn-app1")), max(5, args.seconds - 4)) if profile else None
+    if sampler is not None:
+        sampler.start()
     with CpuWatch(tiers()) as cpu:
         result = run_wrk(f"http://{lb}", lua, args.clients, args.seconds, prefix=CLIENT)
     result["cpu"] = cpu.used
+    if sampler is not None:
+        result["profile"] = (sampler.pid, *sampler.top())
     return result
 
 
@@ -267,6 +281,9 @@ def main() -> int:
     )
     parser.add_argument("--keep", action="store_true", help="leave the cluster up")
     parser.add_argument("--streams-only", action="store_true", help="only the streams' run")
+    parser.add_argument(
+        "--profile", action="store_true", help="py-spy on a worker of tn-app1, one-host run"
+    )
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench/cluster_throughput.py: run as root (it builds network namespaces)")
@@ -303,7 +320,7 @@ def main() -> int:
             log("tn-app2 killed (-9): one app host")
             cluster.kill_host("tn-app2")
             time.sleep(6)  # HAProxy's checks (3 x 1 s) and the standby relay's takeover
-            results["one"] = trades(args, lua, "one app host")
+            results["one"] = trades(args, lua, "one app host", profile=args.profile)
             log("tn-app2 started again")
             cluster.start_app_host("tn-app2")
             time.sleep(4)  # HAProxy's checks (2 x 1 s) put it back
@@ -328,18 +345,34 @@ def main() -> int:
     return 0
 
 
+NO_RUN = {"rate": float("nan"), "failed": 0, "count": 0, "cpu": {}}
+# CPU per trade, by tier: the app hosts together and each, the primary, PgBouncer, HAProxy.
+COLUMNS = (("apps", "app hosts"), ("app1", "tn-app1"), ("app2", "tn-app2"),
+           ("PG", "PostgreSQL primary"), ("PgB", "PgBouncer"), ("LB", "HAProxy"))  # fmt: skip
+
+
+def cpu_columns(run: dict, count: int) -> str:
+    return " ".join(f"{cpu_ms_per(run, tier, count):5.2f}ms" for _, tier in COLUMNS)
+
+
 def report(results: dict, args) -> None:
-    top = results["ceiling"] or {"rate": float("nan"), "failed": 0, "count": 0, "cpu": {}}
+    ceilings = results["ceiling"] or {"plain": NO_RUN, "notify": NO_RUN}
+    top = ceilings["plain"]
     lines = [
         "",
         f"Cluster: trades through HAProxy, {args.clients} clients, {args.seconds} s a run, "
         "one-line trades between random stations (2 cores shared by every host)",
-        f"  {'':36} {'trades/s':>9} {'of ceiling':>10} {'p50':>8} {'p99':>8} {'errors':>6}"
-        f" {'app CPU':>8} {'PG CPU':>7} {'PgB+LB':>7}   (CPU per trade)",
-        f"  {'pgbench, same SQL, to the primary':36} {top['rate']:9.0f} {'100%':>10} {'':>8}"
-        f" {'':>8} {top['failed']:6d} {'':>8} "
-        f"{cpu_ms_per(top, 'PostgreSQL primary', top['count']):5.2f}ms",
+        f"  {'':44} {'trades/s':>9} {'of ceiling':>10} {'p50':>8} {'p99':>8} {'errors':>6} "
+        + " ".join(f"{name:>7}" for name, _ in COLUMNS)
+        + "   (CPU per trade)",
     ]
+    for key, label in (("plain", "pgbench, the trade's SQL, to the primary"),
+                       ("notify", "pgbench, the same with the old NOTIFY")):  # fmt: skip
+        run = ceilings[key]
+        lines.append(
+            f"  {label:44} {run['rate']:9.0f} {run['rate'] / top['rate']:10.0%} {'':>8} "
+            f"{'':>8} {run['failed']:6d} {cpu_columns(run, run['count'])}"
+        )
     for key, label in (
         ("one", "one app host"),
         ("two", "two app hosts"),
@@ -350,12 +383,9 @@ def report(results: dict, args) -> None:
         run = results[key]
         count = run["answered"]
         errors = run["errors"] if isinstance(run["errors"], int) else sum(run["errors"].values())
-        infra = (run["cpu"]["PgBouncer"] + run["cpu"]["HAProxy"]) * 1000 / max(count, 1)
         lines.append(
-            f"  {label:36} {run['rate']:9.1f} {run['rate'] / top['rate']:10.1%} "
-            f"{run['p50_ms']:6.0f}ms {run['p99_ms']:6.0f}ms {errors:6d} "
-            f"{cpu_ms_per(run, 'app hosts', count):6.1f}ms "
-            f"{cpu_ms_per(run, 'PostgreSQL primary', count):5.2f}ms {infra:5.2f}ms"
+            f"  {label:44} {run['rate']:9.1f} {run['rate'] / top['rate']:10.1%} "
+            f"{run['p50_ms']:6.0f}ms {run['p99_ms']:6.0f}ms {errors:6d} {cpu_columns(run, count)}"
         )
     one = results.get("one")
     if one:
@@ -382,6 +412,8 @@ def report(results: dict, args) -> None:
             f"settled in {results['settle']['seconds']:.0f} s"
         )
     print("\n".join(lines))
+    if one and "profile" in one:
+        print_profile(*one["profile"][1:], one["profile"][0])
 
 
 if __name__ == "__main__":

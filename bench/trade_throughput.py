@@ -138,6 +138,21 @@ def find_tool(name: str, hint: str) -> str:
     return found
 
 
+OUTBOX_INSERT = re.compile(
+    r"^(INSERT INTO tradenet_outbox \(type, data\) VALUES .*);$", re.MULTILINE
+)
+
+
+def with_notify(sql: str) -> str:
+    """The trade's SQL with the outbox's INSERT as it was before issue 40: one statement that
+    also notifies the relay, inside the trade's transaction."""
+    changed, found = OUTBOX_INSERT.subn(
+        r"WITH written AS (\1 RETURNING 1) SELECT pg_notify('tradenet_outbox', '');", sql
+    )
+    assert found == 1, "the outbox's INSERT is not where with_notify looks for it"
+    return changed
+
+
 def run_pgbench(
     db: dict,
     clients: int,
@@ -148,14 +163,18 @@ def run_pgbench(
     dbname: str = BENCH_DB,
     prefix: tuple[str, ...] = (),
     agreements: bool = False,
+    notify: bool = False,
 ) -> dict:
     """pgbench on the trade's SQL; `prefix` runs it elsewhere (the cluster: in a namespace).
     With `agreements`, a seller (odd id) trades with a buyer (even id) inside its agreement: the
-    SQL adds the agreement's lookup and its cap (bench/trade_pgbench_agreement.sql)."""
+    SQL adds the agreement's lookup and its cap (bench/trade_pgbench_agreement.sql). With
+    `notify`, the outbox's INSERT ends as it did before issue 40, with a NOTIFY in the trade's
+    transaction (`with_notify`), to show what that cost."""
     pgbench = find_tool("pgbench", "apt-get install postgresql-client")
     with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as script:
         name = "trade_pgbench_agreement.sql" if agreements else "trade_pgbench.sql"
         sql = (HERE / name).read_text()
+        sql = with_notify(sql) if notify else sql
         script.write(sql.format(stations=stations, commodities=commodities))
     env = {**os.environ, "PGPASSWORD": db.get("PASSWORD") or ""}
     cmd = [*prefix, pgbench, "-h", db["HOST"] or "127.0.0.1", "-U", db["USER"], "-n",

@@ -50,7 +50,7 @@ def settings_only_env() -> dict:
     return {**os.environ, "DJANGO_SETTINGS_MODULE": "tradenet.settings_typecheck"}
 
 
-STATIC = Path(__file__).resolve().parent.parent / "updates" / "static" / "updates"
+STATIC = Path(__file__).resolve().parents[2] / "website" / "static" / "website"
 
 
 @pytest.mark.django_db
@@ -110,7 +110,9 @@ def test_the_pages_name_only_registered_public_types(client):
     assert json.loads(handed) == list(LIVE_FEED_EVENTS)
     assert set(LIVE_FEED_EVENTS) <= set(events.public_types())
     families = {name.split(".")[0] for name in events.REGISTRY}
-    for script in sorted(STATIC.glob("*.js")):
+    scripts = sorted(STATIC.glob("*.js"))
+    assert {"live.js", "map.js", "station.js"} <= {script.name for script in scripts}
+    for script in scripts:
         named = re.findall(r"""["']([a-z]+\.[a-z_]+)["']""", script.read_text())
         ours = [name for name in named if name.split(".")[0] in families]
         unknown = sorted(set(ours) - set(events.public_types()))

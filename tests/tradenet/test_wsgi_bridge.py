@@ -14,7 +14,7 @@ from tests.factories import CommodityFactory, StationFactory, UserFactory, give_
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -75,7 +75,7 @@ def test_a_body_over_the_prefetch_limit_is_refused_with_413(server):
 
 def test_a_streamed_answer_arrives_byte_for_byte(server):
     """Static files are streamed (whitenoise's file response): chunk by chunk, all of it."""
-    with httpx.stream("GET", f"{server}/static/updates/map.js", timeout=30) as answer:
+    with httpx.stream("GET", f"{server}/static/website/map.js", timeout=30) as answer:
         assert answer.status_code == 200
         got = b"".join(answer.iter_bytes())
     assert got == (ROOT / "website/static/website/map.js").read_bytes()

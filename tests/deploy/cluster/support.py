@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 CLUSTER = ROOT / "deploy" / "cluster" / "cluster.py"
 STATE = Path("/var/tmp/tradenet-cluster")
 AGENTS = "tests/deploy/cluster/agents.py"

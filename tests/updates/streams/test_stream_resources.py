@@ -15,10 +15,11 @@ from tests.sse import SSEClient, close_all
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 CLIENTS = 60
-# The streams' database threads, the NOTIFY listener, one request in flight at most, and the
+# The streams' database threads, the NOTIFY listener, one request in flight at most, the
 # webhooks' workers (the fan-out's connection, the sender's two: reading the queue, writing
-# outcomes): none of it grows with clients.
-BOUND = settings.TRADENET_SSE_DB_THREADS + 2 + 3
+# outcomes) and the waker (wake-ups after commits, core/wakeups.py): none of it grows with
+# clients.
+BOUND = settings.TRADENET_SSE_DB_THREADS + 2 + 3 + 1
 
 
 def stats(base, headers) -> dict:
