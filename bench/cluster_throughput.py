@@ -150,12 +150,17 @@ def ceiling(args) -> dict:
                 + (" with the NOTIFY it had before issue 40" if notify else ""))  # fmt: skip
             with CpuWatch(tiers()) as cpu:
                 result = run_pgbench(db, args.clients, args.seconds, stations, commodities,
-                                     dbname=CEILING_DB, prefix=CLIENT, notify=notify)  # fmt: skip
+                                     dbname=CEILING_DB, prefix=CLIENT, notify=notify,
+                                     agreements=True)  # fmt: skip
             result["cpu"] = cpu.used
             results["notify" if notify else "plain"] = result
         return results
     finally:
         sql(f'DROP DATABASE IF EXISTS "{CEILING_DB}" WITH (FORCE)', "postgres")
+
+
+def lua_list(names: list[str]) -> str:
+    return "{" + ", ".join(json.dumps(name) for name in names) + "}"
 
 
 def trades(args, lua: str, label: str, profile: bool = False) -> dict:
@@ -306,13 +311,16 @@ def main() -> int:
         token, stations, commodities = seeded["token"], seeded["stations"], seeded["commodities"]
         log(f"seeded {len(stations)} stations, {len(commodities)} commodities, ample stock")
         results["ceiling"] = ceiling(args) if not args.streams_only else None
+        # As in bench/trade_throughput.py: a seller's operator, each trade inside the buyer's
+        # standing agreement (the ceiling runs the same SQL: trade_pgbench_agreement.sql).
         lua = (
             (HERE / "trade_wrk.lua")
             .read_text()
             .format(
-                stations="{" + ", ".join(json.dumps(s) for s in stations) + "}",
-                commodities="{" + ", ".join(json.dumps(c) for c in commodities) + "}",
-                token=token,
+                sellers=lua_list(seeded["sellers"]),
+                buyers=lua_list(seeded["buyers"]),
+                commodities=lua_list(commodities),
+                token=seeded["operator_token"],
             )
         )
         if not args.streams_only:

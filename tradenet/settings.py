@@ -149,15 +149,19 @@ DATABASES["default"].setdefault("OPTIONS", {})
 # may point at a pooler in transaction mode (PgBouncer); DATABASE_DIRECT_URL (default: the same)
 # is what needs a session of its own: the relay, the exporters and the webhook sender, every
 # LISTEN, session advisory locks, migrations (deploy/start.sh). Through a transaction pooler a
-# session's state is another client's: named (server-side) cursors are then off, Django
-# prepares nothing (its psycopg cursors bind on the client, as PgBouncer 1.18 keeps no prepared
-# statements across the server connections it hands out), the project's own connections
-# prepare nothing either (core/dbconn.py), and nothing runs SET outside a transaction.
+# session's state is another client's: named (server-side) cursors are then off, nothing is
+# prepared (PgBouncer 1.18 keeps no prepared statement across the server connections it hands
+# out: the project's own connections prepare nothing either, core/dbconn.py), and nothing runs
+# SET outside a transaction. Parameters are still bound on the server, in unnamed statements
+# that a pooler hands over whole (parse, bind and execute before one Sync): Python composes
+# no query text, which cost an app host 5 % of a worker's CPU (docs/performance.md).
 if os.environ.get("DATABASE_DIRECT_URL"):
     TRADENET_DIRECT_DATABASE = dj_database_url.parse(os.environ["DATABASE_DIRECT_URL"])
     if not TRADENET_DIRECT_DATABASE["ENGINE"].endswith("postgresql"):
         raise ImproperlyConfigured("DATABASE_DIRECT_URL must point at PostgreSQL (postgres://...).")
     DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+    DATABASES["default"]["OPTIONS"].setdefault("server_side_binding", True)
+    DATABASES["default"]["OPTIONS"].setdefault("prepare_threshold", None)
 else:
     TRADENET_DIRECT_DATABASE = DATABASES["default"]
     # Straight to PostgreSQL, a connection is a session of its own: Django binds parameters on

@@ -1,6 +1,6 @@
 """Straight to PostgreSQL, a trade's statements are planned once per connection (bound on the
-server, prepared after 5 runs); through a transaction pooler nothing is prepared, as a pooled
-server connection is another client's next."""
+server, prepared after 5 runs); through a transaction pooler they are bound on the server too,
+but nothing is prepared, as a pooled server connection is another client's next."""
 
 from __future__ import annotations
 
@@ -38,14 +38,14 @@ def test_direct_connections_bind_on_the_server_and_prepare():
     assert done.stdout.strip().splitlines()[-1] == "True 5", done.stderr
 
 
-def test_behind_a_pooler_nothing_is_bound_on_the_server_or_prepared():
+def test_behind_a_pooler_parameters_are_bound_on_the_server_and_nothing_is_prepared():
     env = production_env(
         DATABASE_URL="postgres://nobody@127.0.0.1:1/pooled",
         DATABASE_DIRECT_URL="postgres://nobody@127.0.0.1:2/direct",
         DJANGO_SECRET_KEY=SECRET,
     )
     done = manage("shell", "-c", READ_OPTIONS, env=env)
-    assert done.stdout.strip().splitlines()[-1] == "None None", done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "True None", done.stderr
 
 
 @pytest.mark.django_db
