@@ -6,23 +6,19 @@ permission granted on it) is carried over, and nothing is made twice."""
 from __future__ import annotations
 
 import uuid
-from urllib.parse import quote
 
 import psycopg
 import pytest
-from django.db import connection
 
 from tests.deploy.test_deployment import SECRET, manage, production_env
+from tests.servers import database_url_of_tests
 
 pytestmark = pytest.mark.slow  # manage.py migrate as a process, twice
 
 
 def server_url(dbname: str) -> str:
     """`dbname` on the tests' own server (the embedded one's socket directory, or a host)."""
-    params = connection.settings_dict
-    host = quote(params["HOST"] or "127.0.0.1", safe="")
-    port = f":{params['PORT']}" if params["PORT"] else ""
-    return f"postgresql://{params['USER']}@{host}{port}/{dbname}"
+    return database_url_of_tests().rsplit("/", 1)[0] + f"/{dbname}"
 
 
 @pytest.fixture
